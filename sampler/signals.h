@@ -1,0 +1,48 @@
+// Signals of REFERENCE.md §1, per row, in one pass family and no sort.
+//
+// Logits: entropy H = -sum p log2 p and varentropy V = sum p (log2 p + H)^2
+// of p = softmax(z); -inf entries are masked tokens with p = 0.
+// Attention: a = softmax(s) per head over the keys given (valid keys only);
+// attn_entropy = mean_h H_h, attn_varentropy = mean_h V_h,
+// attn_entropy_spread = variance across heads of H_h (what entropix called
+// attention varentropy), agreement = mean_{h,k} |a_hk - mean_h a_hk|,
+// interaction_strength = mean_{h,k} |s_hk|.
+//
+// The kernels are vectorised (AVX-512 / AVX2 clones chosen at load time) and
+// accumulate in blocks so that 152k-token rows keep ~1e-6 relative accuracy.
+#ifndef ENTROSERVE_SAMPLER_SIGNALS_H_
+#define ENTROSERVE_SAMPLER_SIGNALS_H_
+
+#include <cstdint>
+
+#include "absl/types/span.h"
+#include "sampler/types.h"
+
+namespace entroserve {
+
+// By-products of the logit pass that samplers reuse.
+struct LogitSummary {
+  int32_t argmax = -1;        // lowest index of the maximum logit
+  float max_logit = 0.0f;     // z[argmax]
+  double log_normalizer = 0;  // logsumexp(z), so log p_i = z_i - log_normalizer
+  int32_t finite = 0;         // number of tokens with a finite logit
+};
+
+// Entropy and varentropy of softmax(logits) in bits. `logits` must be
+// non-empty with at least one finite value (see CheckLogits).
+void ComputeLogitSignals(absl::Span<const float> logits, Signals* signals,
+                         LogitSummary* summary);
+
+// Attention signals of scores [heads, keys] (row-major). Sets
+// signals->has_attention. heads, keys >= 1 and scores.size() == heads * keys.
+void ComputeAttentionSignals(absl::Span<const float> scores, int32_t heads,
+                             int32_t keys, Signals* signals);
+
+// Both of the above; attention may be empty.
+Signals ComputeSignals(absl::Span<const float> logits,
+                       absl::Span<const float> attention, int32_t heads,
+                       int32_t keys, LogitSummary* summary = nullptr);
+
+}  // namespace entroserve
+
+#endif  // ENTROSERVE_SAMPLER_SIGNALS_H_

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what entroserve needs on Debian 12 (only the packages missing),
+# then configures and builds into build/. Sourced by demo.sh and test.sh;
+# safe to run on its own: bash scripts/setup.sh
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+JOBS="${JOBS:-$(nproc)}"
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libtorch-dev libopenblas0-pthread libpcre2-dev
+  python3-numpy python3-grpcio python3-protobuf python3-pytest
+  nodejs npm
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "==> installing ${#missing[@]} Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+echo "==> configuring $BUILD_DIR"
+cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
+echo "==> building ($JOBS jobs)"
+cmake --build "$BUILD_DIR" -j "$JOBS"
