@@ -1,0 +1,381 @@
+// samplerctl: command-line client of samplerd.
+//
+//   samplerctl samplers [--server=HOST:PORT]
+//   samplerctl sample --logits=FILE [--dtype=f32|f16|bf16] [--attention=FILE --heads=H]
+//                     [--sampler=NAME | --spec=TEXTPROTO] [--seed=N] [--step=N] [--json]
+//   samplerctl replay [--sampler=NAME | --spec=TEXTPROTO] [--steps=N] [--vocab=V]
+//                     [--heads=H] [--seed=N] [--json]
+#include <grpcpp/grpcpp.h>
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <chrono>
+#include <cstdio>
+#include <unistd.h>
+#include <fstream>
+#include <iostream>
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "clients/samplerctl/synthetic.h"
+#include "sampler/tensor.h"
+#include "sampler/v1/sampler.grpc.pb.h"
+
+ABSL_FLAG(std::string, server, "localhost:50051", "samplerd address, HOST:PORT");
+ABSL_FLAG(std::string, sampler, "entropix",
+          "sampler name: greedy, chain, entropix, alpha, mirostat_v2, dynatemp, top_n_sigma, "
+          "xtc, dry");
+ABSL_FLAG(std::string, spec, "",
+          "full sampler.v1.SamplerSpec in protobuf text format, e.g. "
+          "'entropix { temperature: 0.7 }' (overrides --sampler)");
+ABSL_FLAG(std::string, logits, "", "sample: file of raw little-endian logits [V]");
+ABSL_FLAG(std::string, attention, "", "sample: file of raw attention scores [heads, keys]");
+ABSL_FLAG(int32_t, heads, 8, "sample/replay: attention heads");
+ABSL_FLAG(std::string, dtype, "f32", "sample: dtype of the files: f32, f16 or bf16");
+ABSL_FLAG(int64_t, seed, -1, "seed (-1: let the server pick one and print it)");
+ABSL_FLAG(int64_t, step, 0, "sample: step index of the row");
+ABSL_FLAG(int32_t, steps, 40, "replay: number of steps");
+ABSL_FLAG(int32_t, vocab, 32000, "replay: vocabulary size of the synthetic logits");
+ABSL_FLAG(bool, json, false, "print one JSON record per result");
+ABSL_FLAG(bool, color, true, "colour tokens by mode (only on a terminal)");
+ABSL_FLAG(int32_t, timeout_ms, 10000, "deadline of each call, milliseconds");
+
+namespace entroserve {
+namespace {
+
+constexpr char kUsage[] =
+    "samplerctl: talk to samplerd.\n\n"
+    "Commands:\n"
+    "  samplers   list the samplers the server knows, with their defaults\n"
+    "  sample     send one row of logits read from --logits (and --attention) and\n"
+    "             print the decision\n"
+    "  replay     stream a synthetic sequence of --steps rows through one\n"
+    "             SampleStream, feeding back the state, and print each decision\n"
+    "             coloured by mode plus a summary\n\n"
+    "Examples:\n"
+    "  samplerctl samplers --server=localhost:50051\n"
+    "  samplerctl replay --sampler=entropix --steps=40 --seed=7\n"
+    "  samplerctl sample --logits=row.f32 --spec='chain { temperature: 0.8 top_k: 40 }'\n";
+
+const char* ModeLabel(sampler::v1::Mode mode) {
+  switch (mode) {
+    case sampler::v1::MODE_GREEDY: return "greedy";
+    case sampler::v1::MODE_SAMPLE: return "sample";
+    case sampler::v1::MODE_FLOWING: return "flowing";
+    case sampler::v1::MODE_CLARIFY: return "clarify";
+    case sampler::v1::MODE_EXPLORE: return "explore";
+    case sampler::v1::MODE_RESAMPLE: return "resample";
+    case sampler::v1::MODE_ADAPTIVE: return "adaptive";
+    case sampler::v1::MODE_ALPHA: return "alpha";
+    default: return "unspecified";
+  }
+}
+
+// ANSI colours per mode; the legend prints the same table.
+const char* ModeColor(sampler::v1::Mode mode) {
+  switch (mode) {
+    case sampler::v1::MODE_FLOWING: return "\033[32m";   // green
+    case sampler::v1::MODE_CLARIFY: return "\033[33m";   // yellow
+    case sampler::v1::MODE_EXPLORE: return "\033[36m";   // cyan
+    case sampler::v1::MODE_RESAMPLE: return "\033[31m";  // red
+    case sampler::v1::MODE_ADAPTIVE: return "\033[35m";  // magenta
+    case sampler::v1::MODE_ALPHA: return "\033[34m";     // blue
+    default: return "\033[0m";
+  }
+}
+constexpr char kReset[] = "\033[0m";
+
+absl::StatusOr<sampler::v1::SamplerSpec> SpecFromFlags() {
+  sampler::v1::SamplerSpec spec;
+  const std::string text = absl::GetFlag(FLAGS_spec);
+  if (!text.empty()) {
+    if (!google::protobuf::TextFormat::ParseFromString(text, &spec)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--spec is not a valid sampler.v1.SamplerSpec text proto: ", text));
+    }
+    return spec;
+  }
+  spec.set_name(absl::GetFlag(FLAGS_sampler));
+  return spec;
+}
+
+absl::StatusOr<DType> DTypeFromFlag() {
+  const std::string d = absl::GetFlag(FLAGS_dtype);
+  if (d == "f32" || d == "float32") return DType::kFloat32;
+  if (d == "f16" || d == "float16") return DType::kFloat16;
+  if (d == "bf16" || d == "bfloat16") return DType::kBFloat16;
+  return absl::InvalidArgumentError(absl::StrCat("--dtype must be f32, f16 or bf16, got ", d));
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot open ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::unique_ptr<sampler::v1::Sampler::Stub> Connect() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  return sampler::v1::Sampler::NewStub(grpc::CreateCustomChannel(
+      absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args));
+}
+
+void SetDeadline(grpc::ClientContext* context) {
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(absl::GetFlag(FLAGS_timeout_ms)));
+}
+
+int Fail(const std::string& what, const grpc::Status& status) {
+  std::fprintf(stderr, "samplerctl: %s failed: %s (%s)\n", what.c_str(),
+               status.error_message().c_str(),
+               status.error_code() == grpc::StatusCode::UNAVAILABLE
+                   ? absl::StrCat("is samplerd running at ", absl::GetFlag(FLAGS_server), "?")
+                         .c_str()
+                   : absl::StrCat("gRPC code ", status.error_code()).c_str());
+  return 1;
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "samplerctl: %s\n", std::string(status.message()).c_str());
+  return 2;
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+std::string DescribeParams(const sampler::v1::SamplingParams& p) {
+  std::string out;
+  if (p.has_temperature()) absl::StrAppendFormat(&out, " T=%.3f", p.temperature());
+  if (p.has_top_k()) absl::StrAppendFormat(&out, " top_k=%d", p.top_k());
+  if (p.has_top_p()) absl::StrAppendFormat(&out, " top_p=%.3f", p.top_p());
+  if (p.has_min_p()) absl::StrAppendFormat(&out, " min_p=%.3f", p.min_p());
+  if (p.has_repetition_penalty())
+    absl::StrAppendFormat(&out, " rep=%.3f", p.repetition_penalty());
+  if (p.has_candidate_size()) absl::StrAppendFormat(&out, " cand=%d", p.candidate_size());
+  if (p.has_samples()) absl::StrAppendFormat(&out, " samples=%d", p.samples());
+  if (p.has_mirostat_mu()) absl::StrAppendFormat(&out, " mu=%.3f", p.mirostat_mu());
+  if (p.has_smoothed_alpha()) absl::StrAppendFormat(&out, " alpha=%.3f", p.smoothed_alpha());
+  return out;
+}
+
+void PrintResult(const sampler::v1::SampleResult& r, bool color) {
+  if (absl::GetFlag(FLAGS_json)) {
+    std::printf("%s\n", ToJson(r).c_str());
+    return;
+  }
+  if (r.has_error()) {
+    std::printf("step %3lld  error (code %d): %s\n", static_cast<long long>(r.step()),
+                r.error().code(), r.error().message().c_str());
+    return;
+  }
+  std::printf("step %3lld  %s%-8s%s token %6d%s  H=%.3f V=%.3f logp=%.3f%s\n",
+              static_cast<long long>(r.step()), color ? ModeColor(r.mode()) : "",
+              ModeLabel(r.mode()), color ? kReset : "", r.token_id(),
+              r.inserted() ? " (inserted)" : "", r.signals().entropy(), r.signals().varentropy(),
+              r.logprob(), DescribeParams(r.params()).c_str());
+}
+
+int Samplers() {
+  auto stub = Connect();
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  sampler::v1::ListSamplersResponse response;
+  grpc::Status status = stub->ListSamplers(&context, {}, &response);
+  if (!status.ok()) return Fail("ListSamplers", status);
+  for (const auto& info : response.samplers()) {
+    if (absl::GetFlag(FLAGS_json)) {
+      std::printf("%s\n", ToJson(info).c_str());
+      continue;
+    }
+    std::string defaults;
+    google::protobuf::TextFormat::Printer printer;
+    printer.SetSingleLineMode(true);
+    printer.PrintToString(info.defaults(), &defaults);
+    std::printf("%-12s %s\n             uses attention: %s, stateful: %s\n             "
+                "defaults: %s\n",
+                info.name().c_str(), info.description().c_str(),
+                info.uses_attention() ? "yes" : "no", info.stateful() ? "yes" : "no",
+                defaults.c_str());
+  }
+  return 0;
+}
+
+int Sample() {
+  auto spec = SpecFromFlags();
+  if (!spec.ok()) return Fail(spec.status());
+  auto dtype = DTypeFromFlag();
+  if (!dtype.ok()) return Fail(dtype.status());
+  if (absl::GetFlag(FLAGS_logits).empty()) {
+    return Fail(absl::InvalidArgumentError("sample needs --logits=FILE"));
+  }
+  auto logits = ReadFile(absl::GetFlag(FLAGS_logits), "--logits");
+  if (!logits.ok()) return Fail(logits.status());
+  const int element = ElementSize(*dtype);
+  if (logits->size() % element != 0) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--logits: file size ", logits->size(), " is not a multiple of ", element)));
+  }
+  sampler::v1::SampleRequest request;
+  sampler::v1::SampleRow* row = request.add_rows();
+  row->set_sequence_id("samplerctl");
+  row->set_step(absl::GetFlag(FLAGS_step));
+  *row->mutable_spec() = *spec;
+  if (absl::GetFlag(FLAGS_seed) >= 0) row->set_seed(absl::GetFlag(FLAGS_seed));
+  const auto wire = static_cast<sampler::v1::DType>(static_cast<int>(*dtype));
+  row->mutable_logits()->set_dtype(wire);
+  row->mutable_logits()->add_shape(static_cast<int64_t>(logits->size() / element));
+  row->mutable_logits()->set_data(*logits);
+  if (!absl::GetFlag(FLAGS_attention).empty()) {
+    auto attention = ReadFile(absl::GetFlag(FLAGS_attention), "--attention");
+    if (!attention.ok()) return Fail(attention.status());
+    const int64_t heads = absl::GetFlag(FLAGS_heads);
+    const int64_t numel = static_cast<int64_t>(attention->size() / element);
+    if (heads <= 0 || numel % heads != 0) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--attention holds ", numel, " values, not a multiple of --heads=", heads)));
+    }
+    row->mutable_attention()->set_dtype(wire);
+    row->mutable_attention()->add_shape(heads);
+    row->mutable_attention()->add_shape(numel / heads);
+    row->mutable_attention()->set_data(*attention);
+  }
+  auto stub = Connect();
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  sampler::v1::SampleResponse response;
+  grpc::Status status = stub->Sample(&context, request, &response);
+  if (!status.ok()) return Fail("Sample", status);
+  const sampler::v1::SampleResult& result = response.results(0);
+  PrintResult(result, false);
+  if (!absl::GetFlag(FLAGS_json) && !result.has_error()) {
+    std::printf("seed %llu\n", static_cast<unsigned long long>(result.seed()));
+  }
+  return result.has_error() ? 3 : 0;
+}
+
+int Replay() {
+  auto spec = SpecFromFlags();
+  if (!spec.ok()) return Fail(spec.status());
+  const int32_t steps = absl::GetFlag(FLAGS_steps);
+  const int32_t vocab = absl::GetFlag(FLAGS_vocab);
+  const int32_t heads = absl::GetFlag(FLAGS_heads);
+  if (steps <= 0 || vocab <= 1 || heads <= 0) {
+    return Fail(absl::InvalidArgumentError("--steps, --heads must be > 0 and --vocab > 1"));
+  }
+  const uint64_t data_seed =
+      absl::GetFlag(FLAGS_seed) >= 0 ? static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)) : 1;
+  const bool color = absl::GetFlag(FLAGS_color) && isatty(fileno(stdout));
+  auto stub = Connect();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(absl::GetFlag(FLAGS_timeout_ms)) * steps);
+  auto stream = stub->SampleStream(&context);
+  sampler::v1::SamplerState state;
+  int32_t previous = -1;
+  std::map<std::string, int> modes;
+  double entropy_sum = 0, varentropy_sum = 0;
+  std::vector<double> latencies_ms;
+  if (!absl::GetFlag(FLAGS_json)) {
+    std::printf("synthetic logits (V=%d) and attention (%d heads), sampler %s\n", vocab, heads,
+                spec->name().empty() ? "(from --spec)" : spec->name().c_str());
+    if (color) {
+      std::printf("legend:");
+      for (auto mode : {sampler::v1::MODE_FLOWING, sampler::v1::MODE_CLARIFY,
+                        sampler::v1::MODE_EXPLORE, sampler::v1::MODE_RESAMPLE,
+                        sampler::v1::MODE_ADAPTIVE, sampler::v1::MODE_ALPHA,
+                        sampler::v1::MODE_SAMPLE}) {
+        std::printf(" %s%s%s", ModeColor(mode), ModeLabel(mode), kReset);
+      }
+      std::printf("\n");
+    }
+  }
+  for (int32_t step = 0; step < steps; ++step) {
+    sampler::v1::SampleRequest request;
+    sampler::v1::SampleRow* row = request.add_rows();
+    row->set_sequence_id("replay");
+    row->set_step(step);
+    *row->mutable_spec() = *spec;
+    row->set_seed(data_seed);
+    if (step > 0) *row->mutable_state() = state;
+    const std::vector<float> logits = SyntheticLogits(data_seed, step, vocab, previous);
+    row->mutable_logits()->set_dtype(sampler::v1::DTYPE_BFLOAT16);
+    row->mutable_logits()->add_shape(vocab);
+    row->mutable_logits()->set_data(EncodeTensor(DType::kBFloat16, logits));
+    const int32_t keys = 16 + step;
+    const std::vector<float> attention = SyntheticAttention(data_seed, step, heads, keys);
+    row->mutable_attention()->set_dtype(sampler::v1::DTYPE_BFLOAT16);
+    row->mutable_attention()->add_shape(heads);
+    row->mutable_attention()->add_shape(keys);
+    row->mutable_attention()->set_data(EncodeTensor(DType::kBFloat16, attention));
+    const auto start = std::chrono::steady_clock::now();
+    sampler::v1::SampleResponse response;
+    if (!stream->Write(request) || !stream->Read(&response)) {
+      return Fail("SampleStream", stream->Finish());
+    }
+    latencies_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+    const sampler::v1::SampleResult& result = response.results(0);
+    PrintResult(result, color);
+    if (result.has_error()) {
+      stream->WritesDone();
+      stream->Finish();
+      return 3;
+    }
+    state = result.state();
+    previous = result.token_id();
+    ++modes[ModeLabel(result.mode())];
+    entropy_sum += result.signals().entropy();
+    varentropy_sum += result.signals().varentropy();
+  }
+  stream->WritesDone();
+  grpc::Status status = stream->Finish();
+  if (!status.ok()) return Fail("SampleStream", status);
+  if (!absl::GetFlag(FLAGS_json)) {
+    std::sort(latencies_ms.begin(), latencies_ms.end());
+    std::printf("\n%d steps; modes:", steps);
+    for (const auto& [mode, count] : modes) std::printf(" %s %d", mode.c_str(), count);
+    std::printf("\nmean entropy %.3f bits, mean varentropy %.3f bits^2, round trip p50 %.3f ms\n",
+                entropy_sum / steps, varentropy_sum / steps,
+                latencies_ms[latencies_ms.size() / 2]);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace entroserve
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(entroserve::kUsage);
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() != 2) {
+    std::fprintf(stderr, "%s\nsamplerctl: expected one command (see --help)\n",
+                 entroserve::kUsage);
+    return 2;
+  }
+  const std::string command = positional[1];
+  if (command == "samplers") return entroserve::Samplers();
+  if (command == "sample") return entroserve::Sample();
+  if (command == "replay") return entroserve::Replay();
+  std::fprintf(stderr, "samplerctl: unknown command \"%s\" (samplers, sample, replay)\n",
+               command.c_str());
+  return 2;
+}
