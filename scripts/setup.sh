@@ -11,7 +11,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
-  libtorch-dev libopenblas0-pthread libpcre2-dev
+  libtorch-dev libopenblas0-pthread libpcre2-dev libicu-dev nlohmann-json3-dev
   python3-numpy python3-grpcio python3-protobuf python3-pytest
   nodejs npm
 )
