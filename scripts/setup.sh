@@ -13,8 +13,12 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev libopenblas0-pthread libpcre2-dev libicu-dev nlohmann-json3-dev
   python3-numpy python3-grpcio python3-protobuf python3-pytest
-  nodejs npm
 )
+# Node.js and npm run the tokenizer conformance reference; any install on PATH
+# will do (Debian's or another), else Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
