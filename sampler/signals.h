@@ -8,8 +8,19 @@
 // attention varentropy), agreement = mean_{h,k} |a_hk - mean_h a_hk|,
 // interaction_strength = mean_{h,k} |s_hk|.
 //
-// The kernels are vectorised (AVX-512 / AVX2 clones chosen at load time) and
-// accumulate in blocks so that 152k-token rows keep ~1e-6 relative accuracy.
+// The kernels are vectorised (AVX-512 / AVX2+FMA / baseline clones chosen at
+// load time, the first two bit-identical) and accumulate in blocks so that
+// 152k-token rows keep ~1e-6 relative accuracy. Cost on one core of an AMD
+// EPYC (Zen 5, 2.1 GHz nominal): ~29 us for 128k logits, ~46 us for 32 x 4096
+// attention (bench/sampler_bench.cc).
+//
+// Attention entropy is the exact softmax entropy: entropix e55e9a3 clipped a
+// to [1e-10, 1] inside the log, which changes H_h by less than
+// keys * 1e-10 * 33 bits (< 2e-5 at 4096 keys); we do not clip.
+//
+// Thread-safety: all functions are thread-safe; the attention pass reuses a
+// thread_local scratch buffer (heads * keys floats) and allocates only when a
+// thread first sees a larger row.
 #ifndef ENTROSERVE_SAMPLER_SIGNALS_H_
 #define ENTROSERVE_SAMPLER_SIGNALS_H_
 
@@ -29,12 +40,17 @@ struct LogitSummary {
 };
 
 // Entropy and varentropy of softmax(logits) in bits. `logits` must be
-// non-empty with at least one finite value (see CheckLogits).
+// non-empty with at least one finite value and no NaN or +inf (see
+// CheckLogits). Outside that contract nothing crashes: empty logits give
+// H = V = 0 and argmax -1; all -inf give H = V = 0, finite 0 and
+// log_normalizer -inf. `summary` may be null.
 void ComputeLogitSignals(absl::Span<const float> logits, Signals* signals,
                          LogitSummary* summary);
 
-// Attention signals of scores [heads, keys] (row-major). Sets
-// signals->has_attention. heads, keys >= 1 and scores.size() == heads * keys.
+// Attention signals of scores [heads, keys] (row-major), all finite (see
+// CheckAttention). Sets signals->has_attention. heads, keys >= 1 and
+// scores.size() == heads * keys; otherwise the attention fields are zeroed
+// and has_attention is false.
 void ComputeAttentionSignals(absl::Span<const float> scores, int32_t heads,
                              int32_t keys, Signals* signals);
 
