@@ -17,12 +17,14 @@
 // wire bytes), time one call per iteration with RunTimed(), register it with
 // the shape arguments (->Apply(SignalsShapes)). Whole sampler steps (entropix, alpha) are under
 // ENTROSERVE_BENCH_SAMPLERS (cmake -DENTROSERVE_BENCH_SAMPLERS=ON), which
-// links the registry.
+// links the registry. Work that must not be timed (copying a set before an
+// operation that consumes it) goes in RunTimedWithSetup()'s `setup`.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
@@ -30,11 +32,13 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "sampler/candidates.h"
 #include "sampler/signals.h"
 #include "sampler/tensor.h"
 #include "sampler/types.h"
 
 #if ENTROSERVE_BENCH_SAMPLERS
+#include "sampler/configs.h"
 #include "sampler/registry.h"
 #include "sampler/sampler.h"
 #endif
@@ -127,19 +131,23 @@ const std::vector<BenchRow>& MakeRows(int32_t vocab, int32_t heads, int32_t keys
 
 // --- Timing --------------------------------------------------------------------
 
-// Runs `fn(row)` once per iteration over the rotation of rows, timing each
-// call, and reports p50_us and p99_us.
-template <typename Fn>
-void RunTimed(benchmark::State& state, const std::vector<BenchRow>& rows, Fn&& fn) {
+// Runs `setup(index)` untimed, then `fn(row, index)` timed, once per
+// iteration over the rotation of rows (index: the row's place in `rows`),
+// and reports p50_us and p99_us of the timed calls.
+template <typename Setup, typename Fn>
+void RunTimedWithSetup(benchmark::State& state, const std::vector<BenchRow>& rows,
+                       Setup&& setup, Fn&& fn) {
   using Clock = std::chrono::steady_clock;
   std::vector<double> micros;
   micros.reserve(1 << 16);
   size_t next = 0;
   for (auto _ : state) {
-    const BenchRow& row = rows[next];
+    const size_t index = next;
+    const BenchRow& row = rows[index];
     next = next + 1 == rows.size() ? 0 : next + 1;
+    setup(index);
     const Clock::time_point start = Clock::now();
-    fn(row);
+    fn(row, index);
     const Clock::time_point end = Clock::now();
     const double seconds = std::chrono::duration<double>(end - start).count();
     state.SetIterationTime(seconds);
@@ -156,6 +164,14 @@ void RunTimed(benchmark::State& state, const std::vector<BenchRow>& rows, Fn&& f
   state.counters["p50_us"] = percentile(0.50);
   state.counters["p99_us"] = percentile(0.99);
   state.SetItemsProcessed(state.iterations());  // rows/s
+}
+
+// Runs `fn(row)` once per iteration over the rotation of rows, timing each
+// call, and reports p50_us and p99_us.
+template <typename Fn>
+void RunTimed(benchmark::State& state, const std::vector<BenchRow>& rows, Fn&& fn) {
+  RunTimedWithSetup(
+      state, rows, [](size_t) {}, [&fn](const BenchRow& row, size_t) { fn(row); });
 }
 
 // Vocabulary sizes: Llama 2 / Mistral (32000), Llama 3 (128256), Qwen2
@@ -215,6 +231,69 @@ void BM_AttentionSignals(benchmark::State& state) {
 BENCHMARK(BM_AttentionSignals)
     ->ArgNames({"heads", "keys"})
     ->Args({kHeads, kKeys})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// --- Candidate sets ---------------------------------------------------------------
+
+// What the stage samplers (chain, mirostat, ...) do with a whole row: build
+// the candidate set, normalise it, keep the top k of it.
+void VocabShapes(benchmark::internal::Benchmark* b) {
+  b->ArgName("vocab");
+  for (int64_t vocab : {128256, 151936}) b->Arg(vocab);
+}
+
+void BM_CandidateSetFromLogits(benchmark::State& state) {
+  const std::vector<BenchRow>& rows = MakeRows(static_cast<int32_t>(state.range(0)), 0, 0);
+  RunTimed(state, rows, [](const BenchRow& row) {
+    CandidateSet set = CandidateSet::FromLogits(row.logits);
+    benchmark::DoNotOptimize(set.items().data());
+  });
+}
+BENCHMARK(BM_CandidateSetFromLogits)
+    ->Apply(VocabShapes)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// Normalize over a whole row (the first stage that needs p when no top-k ran
+// before it: top_p, typical, mirostat, dynatemp, xtc).
+void BM_CandidateSetNormalize(benchmark::State& state) {
+  const std::vector<BenchRow>& rows = MakeRows(static_cast<int32_t>(state.range(0)), 0, 0);
+  std::vector<CandidateSet> sets;
+  for (const BenchRow& row : rows) sets.push_back(CandidateSet::FromLogits(row.logits));
+  RunTimedWithSetup(
+      state, rows, [&sets](size_t i) { sets[i].MarkLogitsChanged(); },
+      [&sets](const BenchRow&, size_t i) {
+        sets[i].Normalize();
+        benchmark::DoNotOptimize(sets[i].items().data());
+      });
+}
+BENCHMARK(BM_CandidateSetNormalize)
+    ->Apply(VocabShapes)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// KeepTop(k) on a whole unsorted row: k = 27 (entropix's top_k) and 40
+// (llama.cpp's default top_k).
+void BM_CandidateSetKeepTop(benchmark::State& state) {
+  const std::vector<BenchRow>& rows = MakeRows(static_cast<int32_t>(state.range(0)), 0, 0);
+  const int32_t k = static_cast<int32_t>(state.range(1));
+  std::vector<CandidateSet> full;
+  for (const BenchRow& row : rows) full.push_back(CandidateSet::FromLogits(row.logits));
+  CandidateSet set;
+  RunTimedWithSetup(
+      state, rows, [&](size_t i) { set = full[i]; },
+      [&](const BenchRow&, size_t) {
+        set.KeepTop(k);
+        benchmark::DoNotOptimize(set.items().data());
+      });
+}
+BENCHMARK(BM_CandidateSetKeepTop)
+    ->ArgNames({"vocab", "k"})
+    ->Args({128256, 27})
+    ->Args({128256, 40})
+    ->Args({151936, 27})
+    ->Args({151936, 40})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
@@ -293,6 +372,46 @@ BENCHMARK_CAPTURE(BM_SamplerStep, entropix, std::string("entropix"))
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_SamplerStep, alpha, std::string("alpha"))
     ->Apply(SignalsShapes)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// One Sample() call of the chain sampler (logit signals, FromLogits, the
+// stages, the draw) on a row without attention, with llama.cpp's usual
+// settings: temperature 0.8, top_k 40, top_p 0.95. The top_p_only variant
+// (top_k 0) normalises and filters the whole vocabulary.
+void BM_ChainStep(benchmark::State& state, int32_t top_k) {
+  ChainConfig config;
+  config.temperature = 0.8f;
+  config.top_k = top_k;
+  config.top_p = 0.95f;
+  const absl::StatusOr<std::unique_ptr<Sampler>> sampler = CreateSampler(config);
+  if (!sampler.ok()) {
+    state.SkipWithError(sampler.status().ToString().c_str());
+    return;
+  }
+  const std::vector<BenchRow>& rows = MakeRows(static_cast<int32_t>(state.range(0)), 0, 0);
+  SamplerState sequence;
+  int64_t step = 0;
+  bool failed = false;
+  RunTimed(state, rows, [&](const BenchRow& row) {
+    RowInput input;
+    input.step = step++;
+    input.seed = kRowSeed;
+    input.logits = row.logits;
+    absl::StatusOr<RowOutput> out = (*sampler)->Sample(input, sequence);
+    if (!out.ok() && !failed) {
+      failed = true;
+      state.SkipWithError(out.status().ToString().c_str());
+    }
+    benchmark::DoNotOptimize(out);
+  });
+}
+BENCHMARK_CAPTURE(BM_ChainStep, top_k40_top_p095_t08, 40)
+    ->Apply(VocabShapes)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ChainStep, top_p095_t08_top_p_only, 0)
+    ->Apply(VocabShapes)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 #endif  // ENTROSERVE_BENCH_SAMPLERS

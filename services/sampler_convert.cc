@@ -1,0 +1,548 @@
+#include "services/sampler_convert.h"
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "sampler/tensor.h"
+
+namespace entroserve {
+namespace {
+
+namespace v1 = ::sampler::v1;
+
+// Largest dimension of a wire tensor: token ids, heads and keys are int32.
+constexpr int64_t kMaxDimension = std::numeric_limits<int32_t>::max();
+// Largest step: next_step = step + 1 must not overflow.
+constexpr int64_t kMaxStep = std::numeric_limits<int64_t>::max() - 1;
+
+// The scalar fields of each config, one list per sampler, used in both
+// directions so that proto -> config and config -> proto cannot disagree.
+// Repeated and map fields (chain.logit_bias, dry.sequence_breaker_ids) are
+// copied by hand.
+// clang-format off
+#define ENTROSERVE_CHAIN_FIELDS(X)                                            \
+  X(temperature) X(top_k) X(top_p) X(min_p) X(typical_p) X(repetition_penalty) \
+  X(frequency_penalty) X(presence_penalty) X(penalty_last_n)                   \
+  X(no_repeat_ngram_size)
+#define ENTROSERVE_ENTROPIX_FIELDS(X)                                          \
+  X(temperature) X(top_p) X(top_k) X(min_p) X(low_entropy) X(low_varentropy)   \
+  X(medium_entropy) X(high_entropy) X(high_varentropy)                         \
+  X(clarify_attn_entropy_offset) X(clarify_attn_entropy_coef)                  \
+  X(clarify_max_temperature) X(explore_strength_offset)                        \
+  X(explore_strength_coef) X(explore_max_temperature)                          \
+  X(explore_top_k_agreement_coef) X(explore_min_top_k)                         \
+  X(resample_min_temperature) X(resample_attn_varentropy_offset)               \
+  X(resample_attn_varentropy_coef) X(resample_min_top_p)                       \
+  X(resample_top_p_attn_entropy_coef) X(adaptive_logit_uncertainty_coef)       \
+  X(adaptive_attn_uncertainty_coef) X(adaptive_agreement_coef)                 \
+  X(adaptive_top_p_attn_varentropy_coef) X(adaptive_top_k_strength_coef)       \
+  X(adaptive_top_k_agreement_coef) X(adaptive_max_top_k)                       \
+  X(adaptive_min_p_uncertainty_coef) X(adaptive_samples)                       \
+  X(attn_varentropy_is_spread)
+#define ENTROSERVE_ALPHA_FIELDS(X)                                             \
+  X(base_temperature) X(base_top_p) X(base_top_k) X(base_repetition_penalty)   \
+  X(base_candidate_size) X(window) X(max_iterations) X(tolerance)              \
+  X(learning_rate) X(min_temperature) X(max_temperature) X(min_top_k)          \
+  X(max_top_k) X(min_top_p) X(max_top_p) X(min_repetition_penalty)             \
+  X(max_repetition_penalty) X(min_candidate_size) X(max_candidate_size)        \
+  X(repetition_window) X(entropy_weight) X(varentropy_weight)                  \
+  X(attn_entropy_weight) X(attn_varentropy_weight)
+#define ENTROSERVE_MIROSTAT_V2_FIELDS(X) X(tau) X(eta) X(temperature)
+#define ENTROSERVE_DYNATEMP_FIELDS(X) \
+  X(min_temperature) X(max_temperature) X(exponent)
+#define ENTROSERVE_TOP_N_SIGMA_FIELDS(X) X(n) X(temperature)
+#define ENTROSERVE_XTC_FIELDS(X) \
+  X(threshold) X(probability) X(min_keep) X(temperature)
+#define ENTROSERVE_DRY_FIELDS(X) \
+  X(multiplier) X(base) X(allowed_length) X(penalty_last_n) X(temperature)
+// SamplingParams, RowOutput -> proto.
+#define ENTROSERVE_PARAMS_FIELDS(X)                                            \
+  X(temperature) X(top_k) X(top_p) X(min_p) X(typical_p) X(repetition_penalty) \
+  X(frequency_penalty) X(presence_penalty) X(candidate_size) X(samples)        \
+  X(mirostat_mu) X(top_n_sigma) X(xtc_threshold) X(xtc_probability)           \
+  X(dry_multiplier) X(alpha) X(smoothed_alpha) X(candidates)
+// clang-format on
+
+// `p` is the proto message, `c` the config.
+#define ENTROSERVE_FROM_PROTO(field) \
+  if (p.has_##field()) c.field = p.field();
+#define ENTROSERVE_TO_PROTO(field) p->set_##field(c.field);
+
+GreedyConfig FromProto(const v1::GreedyConfig&) { return GreedyConfig(); }
+ChainConfig FromProto(const v1::ChainConfig& p) {
+  ChainConfig c;
+  ENTROSERVE_CHAIN_FIELDS(ENTROSERVE_FROM_PROTO)
+  c.logit_bias.insert(p.logit_bias().begin(), p.logit_bias().end());
+  return c;
+}
+EntropixConfig FromProto(const v1::EntropixConfig& p) {
+  EntropixConfig c;
+  ENTROSERVE_ENTROPIX_FIELDS(ENTROSERVE_FROM_PROTO)
+  return c;
+}
+AlphaConfig FromProto(const v1::AlphaConfig& p) {
+  AlphaConfig c;
+  ENTROSERVE_ALPHA_FIELDS(ENTROSERVE_FROM_PROTO)
+  return c;
+}
+MirostatV2Config FromProto(const v1::MirostatV2Config& p) {
+  MirostatV2Config c;
+  ENTROSERVE_MIROSTAT_V2_FIELDS(ENTROSERVE_FROM_PROTO)
+  return c;
+}
+DynaTempConfig FromProto(const v1::DynaTempConfig& p) {
+  DynaTempConfig c;
+  ENTROSERVE_DYNATEMP_FIELDS(ENTROSERVE_FROM_PROTO)
+  return c;
+}
+TopNSigmaConfig FromProto(const v1::TopNSigmaConfig& p) {
+  TopNSigmaConfig c;
+  ENTROSERVE_TOP_N_SIGMA_FIELDS(ENTROSERVE_FROM_PROTO)
+  return c;
+}
+XtcConfig FromProto(const v1::XtcConfig& p) {
+  XtcConfig c;
+  ENTROSERVE_XTC_FIELDS(ENTROSERVE_FROM_PROTO)
+  return c;
+}
+DryConfig FromProto(const v1::DryConfig& p) {
+  DryConfig c;
+  ENTROSERVE_DRY_FIELDS(ENTROSERVE_FROM_PROTO)
+  c.sequence_breaker_ids.assign(p.sequence_breaker_ids().begin(), p.sequence_breaker_ids().end());
+  return c;
+}
+
+// Sets the oneof member of `spec` that matches the config type.
+struct ToProtoVisitor {
+  v1::SamplerSpec* spec;
+  void operator()(const GreedyConfig&) const { spec->mutable_greedy(); }
+  void operator()(const ChainConfig& c) const {
+    v1::ChainConfig* p = spec->mutable_chain();
+    ENTROSERVE_CHAIN_FIELDS(ENTROSERVE_TO_PROTO)
+    p->mutable_logit_bias()->insert(c.logit_bias.begin(), c.logit_bias.end());
+  }
+  void operator()(const EntropixConfig& c) const {
+    v1::EntropixConfig* p = spec->mutable_entropix();
+    ENTROSERVE_ENTROPIX_FIELDS(ENTROSERVE_TO_PROTO)
+  }
+  void operator()(const AlphaConfig& c) const {
+    v1::AlphaConfig* p = spec->mutable_alpha();
+    ENTROSERVE_ALPHA_FIELDS(ENTROSERVE_TO_PROTO)
+  }
+  void operator()(const MirostatV2Config& c) const {
+    v1::MirostatV2Config* p = spec->mutable_mirostat_v2();
+    ENTROSERVE_MIROSTAT_V2_FIELDS(ENTROSERVE_TO_PROTO)
+  }
+  void operator()(const DynaTempConfig& c) const {
+    v1::DynaTempConfig* p = spec->mutable_dynatemp();
+    ENTROSERVE_DYNATEMP_FIELDS(ENTROSERVE_TO_PROTO)
+  }
+  void operator()(const TopNSigmaConfig& c) const {
+    v1::TopNSigmaConfig* p = spec->mutable_top_n_sigma();
+    ENTROSERVE_TOP_N_SIGMA_FIELDS(ENTROSERVE_TO_PROTO)
+  }
+  void operator()(const XtcConfig& c) const {
+    v1::XtcConfig* p = spec->mutable_xtc();
+    ENTROSERVE_XTC_FIELDS(ENTROSERVE_TO_PROTO)
+  }
+  void operator()(const DryConfig& c) const {
+    v1::DryConfig* p = spec->mutable_dry();
+    ENTROSERVE_DRY_FIELDS(ENTROSERVE_TO_PROTO)
+    p->mutable_sequence_breaker_ids()->Add(c.sequence_breaker_ids.begin(),
+                                           c.sequence_breaker_ids.end());
+  }
+};
+
+#undef ENTROSERVE_TO_PROTO
+#undef ENTROSERVE_FROM_PROTO
+
+// The config of the spec's oneof; the caller checked that one is set.
+SamplerConfig OneofToConfig(const v1::SamplerSpec& spec) {
+  switch (spec.config_case()) {
+    case v1::SamplerSpec::kGreedy:
+      return FromProto(spec.greedy());
+    case v1::SamplerSpec::kChain:
+      return FromProto(spec.chain());
+    case v1::SamplerSpec::kEntropix:
+      return FromProto(spec.entropix());
+    case v1::SamplerSpec::kAlpha:
+      return FromProto(spec.alpha());
+    case v1::SamplerSpec::kMirostatV2:
+      return FromProto(spec.mirostat_v2());
+    case v1::SamplerSpec::kDynatemp:
+      return FromProto(spec.dynatemp());
+    case v1::SamplerSpec::kTopNSigma:
+      return FromProto(spec.top_n_sigma());
+    case v1::SamplerSpec::kXtc:
+      return FromProto(spec.xtc());
+    case v1::SamplerSpec::kDry:
+      return FromProto(spec.dry());
+    case v1::SamplerSpec::CONFIG_NOT_SET:
+      break;
+  }
+  return GreedyConfig();
+}
+
+std::string ShapeString(const v1::Tensor& tensor) {
+  return absl::StrCat("[", absl::StrJoin(tensor.shape(), ", "), "]");
+}
+
+// The dtype of `tensor`, which must be one this server decodes.
+absl::StatusOr<DType> TensorDType(const v1::Tensor& tensor, const std::string& field) {
+  const int dtype = tensor.dtype();
+  if (dtype == v1::DTYPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field,
+                     ".dtype is DTYPE_UNSPECIFIED; set DTYPE_FLOAT32, "
+                     "DTYPE_FLOAT16 or DTYPE_BFLOAT16"));
+  }
+  if (!v1::DType_IsValid(dtype)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".dtype is ", dtype,
+                     ", not a known dtype; set DTYPE_FLOAT32, DTYPE_FLOAT16 or "
+                     "DTYPE_BFLOAT16"));
+  }
+  return static_cast<DType>(dtype);
+}
+
+// Every dimension in [0, kMaxDimension].
+absl::Status CheckDimensions(const v1::Tensor& tensor, const std::string& field) {
+  for (int i = 0; i < tensor.shape_size(); ++i) {
+    const int64_t dim = tensor.shape(i);
+    if (dim < 0 || dim > kMaxDimension) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ".shape[", i, "] is ", dim, "; dimensions must be in [0, ", kMaxDimension, "]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Decodes a tensor of `numel` elements (at most 2^62, so that the byte count
+// fits in a uint64) after checking the data size.
+absl::Status DecodeChecked(const v1::Tensor& tensor, DType dtype, uint64_t numel,
+                           const std::string& field, std::vector<float>* out) {
+  const uint64_t want = numel * static_cast<uint64_t>(ElementSize(dtype));
+  if (tensor.data().size() != want) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".data has ", tensor.data().size(),
+                                                   " bytes, but shape ", ShapeString(tensor),
+                                                   " of ", DTypeName(dtype), " needs ", want));
+  }
+  return DecodeTensor(dtype, tensor.data(), static_cast<int64_t>(numel), field, out);
+}
+
+absl::Status OutsideVocabulary(const std::string& field, int64_t id, int64_t vocab_size) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " is ", id, ", outside the vocabulary [0, ", vocab_size, ")"));
+}
+
+bool InVocabulary(int64_t id, int64_t vocab_size) { return id >= 0 && id < vocab_size; }
+
+// The checks of a config that need the vocabulary size: token ids it names.
+absl::Status CheckConfigTokens(const SamplerConfig& config, int64_t vocab_size,
+                               const std::string& prefix) {
+  if (const auto* chain = std::get_if<ChainConfig>(&config)) {
+    // The bias values themselves are checked by ChainConfig::Validate().
+    for (const auto& [token, bias] : chain->logit_bias) {
+      if (!InVocabulary(token, vocab_size)) {
+        return absl::InvalidArgumentError(absl::StrCat(prefix, "spec.chain.logit_bias has token ",
+                                                       token, ", outside the vocabulary [0, ",
+                                                       vocab_size, ")"));
+      }
+    }
+  }
+  if (const auto* dry = std::get_if<DryConfig>(&config)) {
+    for (size_t i = 0; i < dry->sequence_breaker_ids.size(); ++i) {
+      if (!InVocabulary(dry->sequence_breaker_ids[i], vocab_size)) {
+        return OutsideVocabulary(absl::StrCat(prefix, "spec.dry.sequence_breaker_ids[", i, "]"),
+                                 dry->sequence_breaker_ids[i], vocab_size);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<SamplerConfig> SpecToConfig(const v1::SamplerSpec& spec, const std::string& prefix) {
+  SamplerConfig config;
+  if (spec.config_case() == v1::SamplerSpec::CONFIG_NOT_SET) {
+    if (spec.name().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(prefix, "spec: sampler name or config is required"));
+    }
+    absl::StatusOr<SamplerConfig> defaults = DefaultConfig(spec.name());
+    if (!defaults.ok()) {
+      return absl::Status(defaults.status().code(),
+                          absl::StrCat(prefix, "spec.name: ", defaults.status().message()));
+    }
+    config = *std::move(defaults);
+  } else {
+    config = OneofToConfig(spec);
+    const std::string name = SamplerName(config);
+    if (!spec.name().empty() && spec.name() != name) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(prefix, "spec.name is \"", spec.name(), "\" but spec.config is ", name));
+    }
+  }
+  absl::Status valid = std::visit([](const auto& c) { return c.Validate(); }, config);
+  if (!valid.ok()) {
+    return absl::Status(valid.code(), absl::StrCat(prefix, "spec.", valid.message()));
+  }
+  return config;
+}
+
+void ConfigToSpec(const SamplerConfig& config, v1::SamplerSpec* spec) {
+  spec->Clear();
+  spec->set_name(SamplerName(config));
+  std::visit(ToProtoVisitor{spec}, config);
+}
+
+absl::Status DecodeLogits(const v1::Tensor& tensor, const std::string& field,
+                          std::vector<float>* logits) {
+  absl::StatusOr<DType> dtype = TensorDType(tensor, field);
+  if (!dtype.ok()) return dtype.status();
+  if (tensor.shape_size() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must have shape [V], got ", ShapeString(tensor)));
+  }
+  if (absl::Status s = CheckDimensions(tensor, field); !s.ok()) return s;
+  if (tensor.shape(0) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is empty: shape [0], but V must be >= 1"));
+  }
+  if (absl::Status s = DecodeChecked(tensor, *dtype, tensor.shape(0), field, logits); !s.ok()) {
+    return s;
+  }
+  return CheckLogits(*logits, field);
+}
+
+absl::Status DecodeAttention(const v1::Tensor& tensor, const std::string& field,
+                             std::vector<float>* scores, int32_t* heads, int32_t* keys) {
+  absl::StatusOr<DType> dtype = TensorDType(tensor, field);
+  if (!dtype.ok()) return dtype.status();
+  if (tensor.shape_size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(field,
+                                                   " must have shape [heads, keys], got rank ",
+                                                   tensor.shape_size(), " ", ShapeString(tensor)));
+  }
+  if (absl::Status s = CheckDimensions(tensor, field); !s.ok()) return s;
+  if (tensor.shape(0) == 0 || tensor.shape(1) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must have shape [heads, keys] with both >= 1, got ", ShapeString(tensor)));
+  }
+  const uint64_t numel =
+      static_cast<uint64_t>(tensor.shape(0)) * static_cast<uint64_t>(tensor.shape(1));
+  if (absl::Status s = DecodeChecked(tensor, *dtype, numel, field, scores); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckAttention(*scores, field); !s.ok()) return s;
+  *heads = static_cast<int32_t>(tensor.shape(0));
+  *keys = static_cast<int32_t>(tensor.shape(1));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SamplerState> StateFromProto(const v1::SamplerState& proto, int64_t vocab_size,
+                                            const std::string& field) {
+  if (proto.version() > kSamplerStateVersion) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".version is ", proto.version(),
+                                                   "; this server reads versions 0 and ",
+                                                   kSamplerStateVersion));
+  }
+  SamplerState state;
+  state.sampler = proto.sampler();
+  state.next_step = proto.next_step();
+  // Only the newest kMaxRecentTokens matter; PushToken keeps that bound.
+  for (int i = 0; i < proto.recent_tokens_size(); ++i) {
+    const int32_t token = proto.recent_tokens(i);
+    if (!InVocabulary(token, vocab_size)) {
+      return OutsideVocabulary(absl::StrCat(field, ".recent_tokens[", i, "]"), token, vocab_size);
+    }
+    state.PushToken(token);
+  }
+  for (int i = 0; i < proto.alpha_window_size(); ++i) {
+    if (!std::isfinite(proto.alpha_window(i))) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".alpha_window[", i, "] is ",
+                                                     proto.alpha_window(i), "; must be finite"));
+    }
+  }
+  state.alpha_window.assign(proto.alpha_window().begin(), proto.alpha_window().end());
+  state.last_inserted = proto.last_inserted();
+  if (proto.has_mirostat_mu()) {
+    if (!std::isfinite(proto.mirostat_mu())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".mirostat_mu is ", proto.mirostat_mu(), "; must be finite"));
+    }
+    state.mirostat_mu = proto.mirostat_mu();
+  }
+  return state;
+}
+
+void StateToProto(const SamplerState& state, v1::SamplerState* proto) {
+  proto->Clear();
+  proto->set_version(kSamplerStateVersion);
+  proto->set_sampler(state.sampler);
+  proto->set_next_step(state.next_step);
+  proto->mutable_recent_tokens()->Add(state.recent_tokens.begin(), state.recent_tokens.end());
+  proto->mutable_alpha_window()->Add(state.alpha_window.begin(), state.alpha_window.end());
+  proto->set_last_inserted(state.last_inserted);
+  if (state.mirostat_mu.has_value()) proto->set_mirostat_mu(*state.mirostat_mu);
+}
+
+RowInput ParsedRow::input() const {
+  RowInput in;
+  in.step = step;
+  in.seed = seed;
+  in.logits = logits;
+  in.attention = attention;
+  in.heads = heads;
+  in.keys = keys;
+  in.special_tokens = special_tokens;
+  return in;
+}
+
+absl::Status ParseRow(const v1::SampleRow& row, const std::string& prefix, uint64_t seed_if_absent,
+                      ParsedRow* parsed) {
+  if (row.step() < 0 || row.step() > kMaxStep) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix, "step is ", row.step(), "; must be in [0, ", kMaxStep, "]"));
+  }
+  parsed->step = row.step();
+
+  absl::StatusOr<SamplerConfig> config = SpecToConfig(row.spec(), prefix);
+  if (!config.ok()) return config.status();
+  parsed->config = *std::move(config);
+  parsed->sampler_name = SamplerName(parsed->config);
+
+  if (!row.has_logits()) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix, "logits is required"));
+  }
+  if (absl::Status s = DecodeLogits(row.logits(), absl::StrCat(prefix, "logits"), &parsed->logits);
+      !s.ok()) {
+    return s;
+  }
+  const int64_t vocab_size = static_cast<int64_t>(parsed->logits.size());
+
+  parsed->attention.clear();
+  parsed->heads = 0;
+  parsed->keys = 0;
+  if (row.has_attention()) {
+    if (absl::Status s = DecodeAttention(row.attention(), absl::StrCat(prefix, "attention"),
+                                         &parsed->attention, &parsed->heads, &parsed->keys);
+        !s.ok()) {
+      return s;
+    }
+  }
+
+  if (absl::Status s = CheckConfigTokens(parsed->config, vocab_size, prefix); !s.ok()) {
+    return s;
+  }
+
+  const v1::SpecialTokens& special = row.special_tokens();
+  const struct {
+    bool set;
+    int32_t id;
+    const char* name;
+  } special_ids[] = {
+      {special.has_clarifying_question(), special.clarifying_question(), "clarifying_question"},
+      {special.has_pause(), special.pause(), "pause"},
+      {special.has_eos(), special.eos(), "eos"},
+  };
+  for (const auto& token : special_ids) {
+    if (token.set && !InVocabulary(token.id, vocab_size)) {
+      return OutsideVocabulary(absl::StrCat(prefix, "special_tokens.", token.name), token.id,
+                               vocab_size);
+    }
+  }
+  parsed->special_tokens = SpecialTokens();
+  if (special.has_clarifying_question()) {
+    parsed->special_tokens.clarifying_question = special.clarifying_question();
+  }
+  if (special.has_pause()) parsed->special_tokens.pause = special.pause();
+  if (special.has_eos()) parsed->special_tokens.eos = special.eos();
+
+  const std::string state_field = absl::StrCat(prefix, "state");
+  absl::StatusOr<SamplerState> state = StateFromProto(row.state(), vocab_size, state_field);
+  if (!state.ok()) return state.status();
+  parsed->state = *std::move(state);
+  parsed->state_sent = !parsed->state.empty();
+  if (parsed->state_sent) {
+    if (!parsed->state.sampler.empty() && parsed->state.sampler != parsed->sampler_name) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          state_field, ".sampler is \"", parsed->state.sampler, "\" but the row's sampler is ",
+          parsed->sampler_name, ": a state only continues the sampler that produced it"));
+    }
+    if (parsed->state.next_step != row.step()) {
+      return absl::FailedPreconditionError(absl::StrCat(state_field, " is for step ",
+                                                        parsed->state.next_step,
+                                                        " but the row is step ", row.step()));
+    }
+  }
+
+  for (int i = 0; i < row.appended_tokens_size(); ++i) {
+    const int32_t token = row.appended_tokens(i);
+    if (!InVocabulary(token, vocab_size)) {
+      return OutsideVocabulary(absl::StrCat(prefix, "appended_tokens[", i, "]"), token, vocab_size);
+    }
+    parsed->state.PushToken(token);
+  }
+
+  parsed->seed = row.has_seed() ? row.seed() : seed_if_absent;
+  return absl::OkStatus();
+}
+
+absl::Status CheckStateSent(const ParsedRow& row, bool needs_state, const std::string& prefix) {
+  if (needs_state && row.step > 0 && !row.state_sent) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(prefix, "state is required at step ", row.step, " for sampler ",
+                     row.sampler_name, ": send back the state returned with step ", row.step - 1));
+  }
+  return absl::OkStatus();
+}
+
+void OutputToResult(const RowOutput& output, const ParsedRow& row, const SamplerState& state,
+                    v1::SampleResult* result) {
+  result->clear_error();
+  result->set_token_id(output.token);
+  result->set_mode(static_cast<v1::Mode>(static_cast<int>(output.mode)));
+
+  v1::Signals* signals = result->mutable_signals();
+  signals->set_entropy(output.signals.entropy);
+  signals->set_varentropy(output.signals.varentropy);
+  if (output.signals.has_attention) {
+    signals->set_attn_entropy(output.signals.attn_entropy);
+    signals->set_attn_varentropy(output.signals.attn_varentropy);
+    signals->set_attn_entropy_spread(output.signals.attn_entropy_spread);
+    signals->set_agreement(output.signals.agreement);
+    signals->set_interaction_strength(output.signals.interaction_strength);
+  }
+
+  v1::SamplingParams* params = result->mutable_params();
+#define ENTROSERVE_PARAM_TO_PROTO(field) \
+  if (output.params.field.has_value()) params->set_##field(*output.params.field);
+  ENTROSERVE_PARAMS_FIELDS(ENTROSERVE_PARAM_TO_PROTO)
+#undef ENTROSERVE_PARAM_TO_PROTO
+
+  result->set_inserted(output.inserted);
+  result->set_logprob(output.logprob);
+
+  SamplerState next = state;
+  next.sampler = row.sampler_name;
+  next.next_step = row.step + 1;
+  StateToProto(next, result->mutable_state());
+  result->set_seed(row.seed);
+}
+
+void DescriptionToInfo(const SamplerDescription& description, v1::SamplerInfo* info) {
+  info->set_name(description.name);
+  info->set_description(description.description);
+  ConfigToSpec(description.defaults, info->mutable_defaults());
+  info->set_uses_attention(description.uses_attention);
+  info->set_stateful(description.stateful);
+}
+
+}  // namespace entroserve

@@ -1,0 +1,103 @@
+// The edge of the sampler service: the ONE place that turns sampler.v1 wire
+// messages into the sampler library's domain objects and back, and checks
+// every range a request can get wrong (DESIGN.md "Validation at the edge").
+//
+// Every error is an absl::Status whose message starts with the path of the
+// field at fault and says the value it got ("rows[2].spec.entropix.temperature
+// must be > 0, got -1"). `prefix` arguments are that path up to the message
+// being converted ("rows[2]." for a row of a batch, "" for a lone message).
+//
+// Thread-safety: every function here is a pure function of its arguments.
+#ifndef ENTROSERVE_SERVICES_SAMPLER_CONVERT_H_
+#define ENTROSERVE_SERVICES_SAMPLER_CONVERT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sampler/configs.h"
+#include "sampler/registry.h"
+#include "sampler/types.h"
+#include "sampler/v1/sampler.pb.h"
+
+namespace entroserve {
+
+// The version of sampler.v1.SamplerState this server writes; it reads this
+// one and 0 (a state built by hand, with the version left unset).
+inline constexpr uint32_t kSamplerStateVersion = 1;
+
+// SamplerSpec -> the config of the sampler it selects. `name` alone selects
+// that sampler's defaults; a config alone selects its sampler (unset optional
+// fields keep the C++ defaults); both must agree; neither is an error. The
+// config is then range-checked by its Validate().
+absl::StatusOr<SamplerConfig> SpecToConfig(const sampler::v1::SamplerSpec& spec,
+                                           const std::string& prefix);
+
+// Fills `spec` with the sampler's name and its config with EVERY field set
+// (ListSamplers' defaults, clients echoing a config).
+void ConfigToSpec(const SamplerConfig& config, sampler::v1::SamplerSpec* spec);
+
+// Decodes `tensor` as logits: dtype known, shape [V] with 1 <= V < 2^31, data
+// of exactly V elements, no NaN or +inf and at least one finite value.
+// `field` names the tensor ("rows[0].logits").
+absl::Status DecodeLogits(const sampler::v1::Tensor& tensor, const std::string& field,
+                          std::vector<float>* logits);
+
+// Decodes `tensor` as attention scores: dtype known, shape [heads, keys] with
+// both >= 1, data of exactly heads * keys elements, all finite.
+absl::Status DecodeAttention(const sampler::v1::Tensor& tensor, const std::string& field,
+                             std::vector<float>* scores, int32_t* heads, int32_t* keys);
+
+// sampler.v1.SamplerState -> SamplerState. Checks the version (0 or 1), that
+// every history token is a token id of a vocabulary of `vocab_size` and that
+// the floats are finite. `field` names the state ("rows[0].state").
+absl::StatusOr<SamplerState> StateFromProto(const sampler::v1::SamplerState& proto,
+                                            int64_t vocab_size, const std::string& field);
+
+// SamplerState -> sampler.v1.SamplerState at kSamplerStateVersion.
+void StateToProto(const SamplerState& state, sampler::v1::SamplerState* proto);
+
+// One row of a SampleRequest as domain objects, checked. Owns the decoded
+// floats that input() points into, so it must outlive any use of input().
+struct ParsedRow {
+  SamplerConfig config;
+  std::string sampler_name;  // SamplerName(config)
+  int64_t step = 0;
+  uint64_t seed = 0;
+  std::vector<float> logits;     // [V]
+  std::vector<float> attention;  // [heads, keys] row-major; empty if absent
+  int32_t heads = 0;
+  int32_t keys = 0;
+  SpecialTokens special_tokens;
+  // The state the row sent (empty if none), with appended_tokens pushed.
+  SamplerState state;
+  bool state_sent = false;  // whether the row carried a non-empty state
+
+  RowInput input() const;
+};
+
+// Converts and checks the row at `prefix` ("rows[3]."). `seed_if_absent` is
+// the seed used when the row has none (the caller picks it at random).
+// Everything that does not depend on the sampler instance is checked here;
+// CheckStateSent below checks the rest.
+absl::Status ParseRow(const sampler::v1::SampleRow& row, const std::string& prefix,
+                      uint64_t seed_if_absent, ParsedRow* parsed);
+
+// FAILED_PRECONDITION when a sampler that `needs_state` gets a row past
+// step 0 without the state returned by the previous step.
+absl::Status CheckStateSent(const ParsedRow& row, bool needs_state, const std::string& prefix);
+
+// Fills `result` (whose sequence_id and step the caller sets) with what the
+// sampler returned: token, mode, signals, parameters, the new `state` stamped
+// with the sampler's name and next_step = step + 1, and the seed used.
+void OutputToResult(const RowOutput& output, const ParsedRow& row, const SamplerState& state,
+                    sampler::v1::SampleResult* result);
+
+// SamplerDescription -> SamplerInfo, `defaults` with every field set.
+void DescriptionToInfo(const SamplerDescription& description, sampler::v1::SamplerInfo* info);
+
+}  // namespace entroserve
+
+#endif  // ENTROSERVE_SERVICES_SAMPLER_CONVERT_H_
