@@ -27,6 +27,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "sampler/tensor.h"
+#include "services/malloc_tuning.h"
 #include "sampler/v1/sampler.grpc.pb.h"
 
 ABSL_FLAG(std::string, samplerd, ENTROSERVE_SAMPLERD_PATH, "samplerd binary to start");
@@ -142,6 +143,7 @@ int main(int argc, char** argv) {
   using Clock = std::chrono::steady_clock;
   absl::SetProgramUsageMessage("Loopback round trips through samplerd (see the file header).");
   absl::ParseCommandLine(argc, argv);
+  TuneMallocForLargeMessages();
   Server server;
   if (absl::GetFlag(FLAGS_server).empty()) {
     server = StartSamplerd();
@@ -151,6 +153,7 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 << 20);
   auto stub = sampler::v1::Sampler::NewStub(
       grpc::CreateCustomChannel(server.address, grpc::InsecureChannelCredentials(), args));
   std::printf("samplerd at %s; V=%d, attention %dx%d BF16, sampler %s\n", server.address.c_str(),

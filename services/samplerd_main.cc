@@ -3,7 +3,6 @@
 // once serving; SIGTERM or SIGINT shut it down gracefully (health goes
 // NOT_SERVING, calls in flight get --shutdown_grace_s to finish, the worker
 // pool drains) and it exits 0.
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -23,6 +22,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "services/malloc_tuning.h"
 #include "services/sampler_service.h"
 #include "services/worker_pool.h"
 
@@ -53,24 +53,7 @@ namespace {
 
 constexpr char kServiceName[] = "sampler.v1.Sampler";
 
-// glibc malloc tuning for a server whose requests are tens of MB of tensor
-// bytes in ~600 KB pieces (a 152k-token FLOAT32 row). By default each piece
-// is mmap()ed and munmap()ed, or trimmed back to the kernel once freed, so
-// every request page-faults all its memory in again. Measured: parsing a
-// 64-row 152k-token batch (39 MB) took 115 ms that way against 2 ms with
-// these settings (in-process, build machine), and the batch's round trip
-// through samplerd went from 108 to 75-83 ms p50 (16 workers, 16-core
-// machine). Pieces up to 32 MiB (glibc's largest allowed threshold) come from
-// the heap, and up to 512 MiB of freed heap is kept for the next request.
-constexpr int kMmapThresholdBytes = 32 << 20;
-constexpr int kTrimThresholdBytes = 512 << 20;
 
-void TuneMalloc() {
-#ifdef __GLIBC__
-  mallopt(M_MMAP_THRESHOLD, kMmapThresholdBytes);
-  mallopt(M_TRIM_THRESHOLD, kTrimThresholdBytes);
-#endif
-}
 
 // Checks the flags; an error message, or empty when they are fine.
 std::string FlagError() {
@@ -97,7 +80,7 @@ int Run() {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  TuneMalloc();
+  TuneMallocForLargeMessages();
 
   int workers = absl::GetFlag(FLAGS_workers);
   if (workers == 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -117,6 +100,10 @@ int Run() {
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
+  // Large messages (a batch of rows is tens of MB): let each stream's
+  // HTTP/2 receive window open to a whole message at once, rather than
+  // growing from 64 KiB by BDP probing, which stalls loopback transfers.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, max_message_bytes);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || selected_port == 0) {
     std::cerr << "samplerd: cannot listen on " << address << "\n";
