@@ -1,0 +1,26 @@
+# The model runner's checkpoint loading and transformer (libtorch, Abseil,
+# nlohmann-json; Debian: libtorch-dev, nlohmann-json3-dev).
+#   entroserve_model   safetensors.cc, model_config.cc, checkpoint.cc (no
+#                      libtorch: quick to build) and transformer.cc (the one
+#                      file that includes ATen)
+#   model_tool         CLI: load a folder (or a random model of a config) and
+#                      greedy-decode, printing ids and timings
+find_package(nlohmann_json 3 REQUIRED)
+
+add_library(entroserve_model STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/safetensors.cc
+  ${CMAKE_CURRENT_LIST_DIR}/model_config.cc
+  ${CMAKE_CURRENT_LIST_DIR}/checkpoint.cc
+  ${CMAKE_CURRENT_LIST_DIR}/transformer.cc)
+target_compile_options(entroserve_model PRIVATE -Wall -Wextra -Wno-unused-parameter)
+target_link_libraries(entroserve_model
+  PUBLIC absl::status absl::statusor absl::strings absl::span
+  PRIVATE ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json)
+# libtorch's include folders for transformer.cc (and tests that build
+# reference tensors), without leaking them into every user's flags.
+target_include_directories(entroserve_model SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS})
+
+add_executable(model_tool ${CMAKE_CURRENT_LIST_DIR}/model_tool_main.cc)
+target_compile_options(model_tool PRIVATE -Wall -Wextra -Wno-unused-parameter)
+target_link_libraries(model_tool PRIVATE entroserve_model absl::flags absl::flags_parse absl::flags_usage
+  absl::strings)
