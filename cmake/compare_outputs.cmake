@@ -1,17 +1,32 @@
-# cmake -DFIRST=prog -DSECOND=prog -P cmake/compare_outputs.cmake: runs both
-# programs and fails unless they print the same line. A program that prints
-# "skip" (its CPU cannot run it) makes the check pass with a note.
-execute_process(COMMAND ${FIRST} OUTPUT_VARIABLE first RESULT_VARIABLE first_rc
-                OUTPUT_STRIP_TRAILING_WHITESPACE)
-execute_process(COMMAND ${SECOND} OUTPUT_VARIABLE second RESULT_VARIABLE second_rc
-                OUTPUT_STRIP_TRAILING_WHITESPACE)
-if(NOT first_rc EQUAL 0 OR NOT second_rc EQUAL 0)
-  message(FATAL_ERROR "exit status ${first_rc} / ${second_rc}")
-endif()
-if(first STREQUAL "skip" OR second STREQUAL "skip")
-  message(STATUS "skipped: this CPU cannot run both builds (${first} / ${second})")
-elseif(NOT first STREQUAL second)
-  message(FATAL_ERROR "outputs differ: ${first} (${FIRST}) vs ${second} (${SECOND})")
+# cmake -DPROGRAMS=prog1,prog2[,...] -P cmake/compare_outputs.cmake: runs the
+# programs (a comma-separated list) and fails unless they all print the same
+# line. A program that prints "skip" (its CPU cannot run it) is left out of
+# the comparison, with a note; the check passes when fewer than two remain.
+string(REPLACE "," ";" programs "${PROGRAMS}")
+set(reference "")
+set(reference_program "")
+set(compared 0)
+foreach(program ${programs})
+  execute_process(COMMAND ${program} OUTPUT_VARIABLE output RESULT_VARIABLE rc
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "exit status ${rc}: ${program}")
+  endif()
+  if(output STREQUAL "skip")
+    message(STATUS "skipped: this CPU cannot run ${program}")
+  elseif(compared EQUAL 0)
+    set(reference "${output}")
+    set(reference_program "${program}")
+    math(EXPR compared "${compared} + 1")
+  elseif(NOT output STREQUAL reference)
+    message(FATAL_ERROR
+            "outputs differ: ${reference} (${reference_program}) vs ${output} (${program})")
+  else()
+    math(EXPR compared "${compared} + 1")
+  endif()
+endforeach()
+if(compared LESS 2)
+  message(STATUS "skipped: fewer than two programs could run (${compared})")
 else()
-  message(STATUS "identical: ${first}")
+  message(STATUS "identical (${compared} programs): ${reference}")
 endif()

@@ -66,6 +66,12 @@ absl::Status Positive(const char* name, float value) {
   return Finite(name, value);
 }
 
+// A temperature: > 0, finite, and >= kMinTemperature (configs.h).
+absl::Status Temperature(const char* name, float value) {
+  if (absl::Status positive = Positive(name, value); !positive.ok()) return positive;
+  return CheckMinTemperature(Field(name), value);
+}
+
 absl::Status IntAtLeast(const char* name, int32_t value, int32_t lo) {
   if (value >= lo) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be >= ", lo, ", got ", value));
@@ -85,11 +91,6 @@ absl::Status Ordered(const char* min_name, T min_value, const char* max_name, T 
 }
 
 // ---------------------------------------------------------------------------
-
-// Descending logit, ties by ascending id (candidates.cc's order).
-inline bool Better(const Candidate& a, const Candidate& b) {
-  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-}
 
 double Log2Vocab(int64_t vocab_size) {
   return vocab_size > 1 ? std::log2(static_cast<double>(vocab_size)) : 0.0;
@@ -171,7 +172,7 @@ class FilterEvaluator {
       if (next_penalised_ < penalised.size()) {
         const Candidate& q = penalised[next_penalised_];
         next = {q.id, PenalizeLogit(q.logit, penalty_), 0.0f};
-        take_penalised = next_free_ >= free.size() || Better(next, free[next_free_]);
+        take_penalised = next_free_ >= free.size() || ByLogitDescending()(next, free[next_free_]);
       }
       if (take_penalised) {
         ++next_penalised_;
@@ -241,8 +242,8 @@ void SetCoordinate(AlphaParameters& p, int c, double value) {
 }
 
 struct Bounds {
-  double lo;
-  double hi;
+  double lo = 0.0;
+  double hi = 0.0;
 };
 
 Bounds CoordinateBounds(const AlphaConfig& config, int c) {
@@ -433,8 +434,8 @@ absl::StatusOr<RowOutput> AlphaSampler::Sample(const RowInput& row, SamplerState
   const AlphaSearchResult search = SearchAlphaParameters(config_, pool, target);
   AlphaFiltered filtered = FilterAlpha(pool, search.params);
 
-  CandidateSet set;
-  set.items() = std::move(filtered.items);
+  const CandidateSet set =
+      CandidateSet::FromItems(std::move(filtered.items), static_cast<int32_t>(vocab_size));
   const CounterRng rng(row.seed, row.step);
   const int32_t index = DrawIndex(set, rng.Uniform(0));
   out.token = set.items()[static_cast<size_t>(index)].id;
@@ -469,7 +470,7 @@ absl::Status AlphaConfig::Validate() const {
           ? absl::OkStatus()
           : absl::InvalidArgumentError(absl::StrCat(Field("learning_rate"), " must be in [",
                                                     kMinLearningRate, ", 1], got ", learning_rate)),
-      Positive("min_temperature", min_temperature),
+      Temperature("min_temperature", min_temperature),
       Finite("max_temperature", max_temperature),
       Ordered("min_temperature", min_temperature, "max_temperature", max_temperature),
       IntAtLeast("min_top_k", min_top_k, 1),
@@ -568,7 +569,7 @@ AlphaPool BuildAlphaPool(const AlphaConfig& config, absl::Span<const float> logi
     const float z = logits[static_cast<size_t>(id)];
     if (z > -std::numeric_limits<float>::infinity()) pool.penalised_tokens.push_back({id, z, 0.0f});
   }
-  std::sort(pool.penalised_tokens.begin(), pool.penalised_tokens.end(), Better);
+  std::sort(pool.penalised_tokens.begin(), pool.penalised_tokens.end(), ByLogitDescending());
   return pool;
 }
 

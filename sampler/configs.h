@@ -3,7 +3,8 @@
 // number is a named field here, never a literal in the sampler code.
 //
 // Validate() checks ranges and names the field and value in its error
-// ("entropix.temperature must be > 0, got -1").
+// ("entropix.temperature must be > 0, got -1"; "chain.temperature must be
+// >= 0.001, got 0.0001" below kMinTemperature).
 #ifndef ENTROSERVE_SAMPLER_CONFIGS_H_
 #define ENTROSERVE_SAMPLER_CONFIGS_H_
 
@@ -14,8 +15,29 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace entroserve {
+
+// The smallest temperature any config accepts (every *temperature field, and
+// the lower ends of the temperature ranges). Samplers multiply logits by
+// 1 / T: at T = 1e-3 a logit gap of ~0.09 already makes exp underflow, so the
+// draw is the argmax that T -> 0 tends to, while 1 / T and the tempered
+// logits stay finite. Smaller positive values are rejected rather than
+// clamped, so that a request never silently runs with another temperature.
+// (A choice of this library, not from a paper; vLLM likewise treats
+// temperatures below its _SAMPLING_EPS = 1e-5 as greedy.)
+inline constexpr float kMinTemperature = 1e-3f;
+
+// INVALID_ARGUMENT naming `field` when value < kMinTemperature
+// ("chain.temperature must be >= 0.001, got 0.0001"), else OK. Validate()
+// runs it after the field's "> 0" and "finite" checks.
+inline absl::Status CheckMinTemperature(absl::string_view field, float value) {
+  if (!(value < kMinTemperature)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be >= ", kMinTemperature, ", got ", value));
+}
 
 struct GreedyConfig {
   absl::Status Validate() const { return absl::OkStatus(); }

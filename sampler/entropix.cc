@@ -26,19 +26,20 @@ constexpr float kAdaptiveMinMinP = 0.01f;
 constexpr float kAdaptiveMaxMinP = 0.5f;
 constexpr int32_t kMinTopK = 1;
 
-// Floor of every sampling temperature. Not an entropix parameter: entropix has
-// none, and with agreement <= 1 its adaptive factor stays positive for
-// adaptive_agreement_coef < 1. Larger coefficients could drive T to 0 or
-// below; at this floor any logit gap above ~0.09 already underflows exp, so
-// the draw is the argmax it tends to.
-constexpr float kMinSamplingTemperature = 1e-3f;
+// Every sampling temperature a mode computes is at least kMinTemperature
+// (configs.h), the floor Validate() also puts on the temperature fields. Not
+// an entropix parameter: entropix has none. With agreement <= 1 the adaptive
+// factor stays positive for adaptive_agreement_coef < 1, but larger
+// coefficients could drive T to 0 or below, and a tiny clarify or explore
+// offset could drive T towards 0; at the floor any logit gap above ~0.09
+// already underflows exp, so the draw is the argmax T -> 0 tends to.
 
 // Upper bound of adaptive_samples: each sample is an O(top_k) inverse-CDF
 // walk, so this bounds the work one row can ask for (entropix uses 5).
 constexpr int32_t kMaxAdaptiveSamples = 1024;
 
 // Relative slack on the bounds of an unseen survivor's weight (between
-// min_p and the last kept weight): covers the ~2e-7 error of the exp and the
+// min_p and the last kept weight): covers the ~1e-7 error of the exp and the
 // rounding of the threshold, so that a bound never decides wrongly.
 constexpr double kWeightBoundSlack = 1e-5;
 
@@ -67,6 +68,12 @@ absl::Status NonNegative(const char* name, float value) {
     return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be finite, got ", value));
   }
   return absl::OkStatus();
+}
+
+// A temperature: > 0, finite, and >= kMinTemperature.
+absl::Status Temperature(const char* name, float value) {
+  if (absl::Status positive = Positive(name, value); !positive.ok()) return positive;
+  return CheckMinTemperature(Field(name), value);
 }
 
 // value in [0, 1).
@@ -178,7 +185,7 @@ absl::StatusOr<RowOutput> EntropixSampler::Sample(const RowInput& row, SamplerSt
 
 absl::Status EntropixConfig::Validate() const {
   const absl::Status checks[] = {
-      Positive("temperature", temperature),
+      Temperature("temperature", temperature),
       Fraction("top_p", top_p),
       IntInRange("top_k", top_k, kMinTopK, kIntMax),
       MinP("min_p", min_p),
@@ -189,13 +196,13 @@ absl::Status EntropixConfig::Validate() const {
       NonNegative("high_varentropy", high_varentropy),
       Positive("clarify_attn_entropy_offset", clarify_attn_entropy_offset),
       NonNegative("clarify_attn_entropy_coef", clarify_attn_entropy_coef),
-      Positive("clarify_max_temperature", clarify_max_temperature),
+      Temperature("clarify_max_temperature", clarify_max_temperature),
       Positive("explore_strength_offset", explore_strength_offset),
       NonNegative("explore_strength_coef", explore_strength_coef),
-      Positive("explore_max_temperature", explore_max_temperature),
+      Temperature("explore_max_temperature", explore_max_temperature),
       NonNegative("explore_top_k_agreement_coef", explore_top_k_agreement_coef),
       IntInRange("explore_min_top_k", explore_min_top_k, kMinTopK, kIntMax),
-      Positive("resample_min_temperature", resample_min_temperature),
+      Temperature("resample_min_temperature", resample_min_temperature),
       Positive("resample_attn_varentropy_offset", resample_attn_varentropy_offset),
       NonNegative("resample_attn_varentropy_coef", resample_attn_varentropy_coef),
       Fraction("resample_min_top_p", resample_min_top_p),
@@ -258,17 +265,19 @@ EntropixDecision DecideEntropix(const EntropixConfig& config, const Signals& sig
       // Neither id given: sample (the HF port fell through and returned None).
     }
     d.temperature =
-        std::min(config.clarify_max_temperature,
-                 config.temperature * (config.clarify_attn_entropy_offset +
-                                       config.clarify_attn_entropy_coef * attn_entropy));
+        std::max(kMinTemperature,
+                 std::min(config.clarify_max_temperature,
+                          config.temperature * (config.clarify_attn_entropy_offset +
+                                                config.clarify_attn_entropy_coef * attn_entropy)));
     return d;
   }
   // 3. explore: lower entropy, high varentropy.
   if (entropy < config.high_entropy && varentropy > config.high_varentropy) {
     d.mode = Mode::kExplore;
-    d.temperature = std::min(config.explore_max_temperature,
-                             config.temperature * (config.explore_strength_offset +
-                                                   config.explore_strength_coef * strength));
+    d.temperature = std::max(
+        kMinTemperature, std::min(config.explore_max_temperature,
+                                  config.temperature * (config.explore_strength_offset +
+                                                        config.explore_strength_coef * strength)));
     const float k = static_cast<float>(config.top_k) *
                     (1.0f + config.explore_top_k_agreement_coef * (1.0f - agreement));
     d.top_k = std::max(config.explore_min_top_k, ClampToInt(k));  // int() truncates
@@ -290,7 +299,7 @@ EntropixDecision DecideEntropix(const EntropixConfig& config, const Signals& sig
   const float logit_uncertainty = entropy + varentropy;
   const float attn_uncertainty = attn_entropy + attn_varentropy;
   d.temperature = std::max(
-      kMinSamplingTemperature,
+      kMinTemperature,
       config.temperature * (1.0f + config.adaptive_logit_uncertainty_coef * logit_uncertainty +
                             config.adaptive_attn_uncertainty_coef * attn_uncertainty -
                             config.adaptive_agreement_coef * agreement));
@@ -365,8 +374,7 @@ CandidateSet EntropixFilter(absl::Span<const float> logits, float max_logit, flo
 
   // 5. renormalise over what is left (items keep their order: the draw order).
   for (Candidate& c : items) c.logit = (c.logit - max_logit) * inv_temperature;
-  CandidateSet set;
-  set.items() = std::move(items);
+  CandidateSet set = CandidateSet::FromItems(std::move(items), static_cast<int32_t>(logits.size()));
   set.Normalize();
   return set;
 }

@@ -37,7 +37,9 @@
 // attn_entropy_spread (entropix's quantity) when attn_varentropy_is_spread.
 // Without attention every attention term (attn_ent, attn_vent, agreement, IS)
 // is 0. round() is round-half-to-even, as torch.round. A clarify step with
-// neither special token id given samples with the clarify temperature.
+// neither special token id given samples with the clarify temperature. Every
+// T a mode computes is at least kMinTemperature (1e-3, configs.h), the
+// smallest temperature Validate() accepts.
 //
 // Sampling pipeline (EntropixFilter, then the draw), in this order:
 //   1. softmax(z / T) over the whole vocabulary (never materialised);

@@ -7,12 +7,19 @@
 // (an ifunc resolved at load time). Such a function should hold plain loops
 // over arrays that GCC auto-vectorises; helpers it calls should be inline.
 // Elsewhere (other architectures, Clang) it only keeps the function out of
-// line.
+// line. ENTROSERVE_INLINE marks such helpers: forced inline, so that each
+// clone compiles them for its own instruction set (sampler/fast_math.h).
 //
 // Define ENTROSERVE_NO_TARGET_CLONES to build a single version for the -march
 // given (sanitizers, valgrind), or ENTROSERVE_KERNEL_TARGET to a target
 // string ("arch=x86-64-v3") to build only that clone, to compare clones
-// against each other (tests/sampler/core.cmake does, for signals.cc).
+// against each other (tests/sampler/clones.cmake does, for every kernel).
+//
+// The clones compute bit-identical results because the kernels fix the order
+// of their sums (the lanes of sampler/fast_math.h) and the whole sampler
+// library is compiled with -ffp-contract=off (sampler/CMakeLists.txt): with
+// contraction the FMA clones would fuse multiply-adds that the baseline
+// rounds twice.
 #ifndef ENTROSERVE_SAMPLER_MULTIVERSION_H_
 #define ENTROSERVE_SAMPLER_MULTIVERSION_H_
 
@@ -26,5 +33,7 @@
 #else
 #define ENTROSERVE_MULTIVERSION __attribute__((noinline))
 #endif
+
+#define ENTROSERVE_INLINE inline __attribute__((always_inline))
 
 #endif  // ENTROSERVE_SAMPLER_MULTIVERSION_H_

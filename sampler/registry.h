@@ -17,8 +17,8 @@ struct SamplerDescription {
   std::string name;         // "entropix"
   std::string description;  // one sentence
   SamplerConfig defaults;   // the config with every default
-  bool uses_attention;
-  bool stateful;  // carries policy state beyond the token history
+  bool uses_attention = false;
+  bool stateful = false;  // carries policy state beyond the token history
 };
 
 // Every sampler, in a fixed order.

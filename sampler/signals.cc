@@ -22,79 +22,58 @@
 //
 // Numerics
 // --------
-// 2^y is computed as 2^n * 2^r with n = round(y) (a magic-number rounding)
-// and r = y - n in [-1/2, 1/2] (exact), 2^r by a degree-6 minimax polynomial
-// (relative error 2e-9; ~8e-8 = 1.3 ulp evaluated in float), and 2^n built in
-// the exponent field. The rounding of y = d log2(e) adds a relative error of
-// ~6e-8 |y| ln 2 to e, random in sign; e = 2^0 is exactly 1. Terms with
-// y < kExp2Lowest (e < 2.4e-38: masked -inf logits, and anything 86.6 nats
-// or more below the max) are cleared with a bit mask and add exactly 0 to S, A
-// and B (never 0 * inf = NaN). S >= 1, as the maximum contributes 1.
-// Sums are kept in kLanes float lanes over blocks of kBlock elements and each
-// block is added into double: measured against long double, H and V of
+// 2^y by fast_math.h's Exp2Unmasked (relative error ~8e-8 = 1.3 ulp). The
+// rounding of y = d log2(e) adds a relative error of ~6e-8 |y| ln 2 to e,
+// random in sign; e = 2^0 is exactly 1. Terms with y < kExp2Lowest
+// (e < 2.4e-38: masked -inf logits, and anything 86.6 nats or more below the
+// max) are cleared with a bit mask and add exactly 0 to S, A and B (never
+// 0 * inf = NaN). S >= 1, as the maximum contributes 1.
+// Sums are kept in kLanes float lanes over blocks of kLaneBlock elements and
+// each block is added into double: measured against long double, H and V of
 // 152k-token rows are within ~1e-6 relative.
 //
 // Vectorisation and determinism
 // -----------------------------
 // The kernels are plain loops over float arrays (every loop over j < kLanes
 // is one vector operation) that GCC auto-vectorises, compiled as function
-// multiversions for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and the
-// baseline. No float select sits in a hot loop (see Masked()), so all three
-// vectorise. The lane layout fixes the order of every addition, so the result
-// does not depend on the vector width: the v4 and v3 clones, which contract
-// the same multiply-adds into FMA (-ffp-contract=fast, sampler/CMakeLists.txt),
-// return bit-identical signals (the signals_clones_identical test builds the
-// kernels of each clone and compares 300 rows bit for bit). The baseline
-// clone, for CPUs without FMA (before 2013), rounds the unfused products and
-// may differ in the last bits.
+// multiversions (sampler/multiversion.h) for x86-64-v4 (AVX-512), x86-64-v3
+// (AVX2 + FMA) and the baseline. No float select sits in a hot loop (see
+// fast_math.h), so all three vectorise. The lane layout fixes the order of
+// every addition, so the result does not depend on the vector width, and the
+// library is built with -ffp-contract=off (sampler/CMakeLists.txt), so no
+// clone fuses a multiply-add that another rounds twice: all three clones
+// return bit-identical signals (the kernel_clones_identical test builds the
+// kernels of each clone and compares 300 rows bit for bit). The price:
+// contracting into FMA made the v4 clone ~20% faster (p50 on one loaded Zen 5
+// core, bench/sampler_bench.cc: 30 against 38 us for a 128k logit row, 49
+// against 58 us for 32 x 4096 attention), with a baseline clone that
+// differed in the last bits.
 #include "sampler/signals.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <vector>
 
+#include "sampler/fast_math.h"
 #include "sampler/multiversion.h"
 
 namespace entroserve {
 namespace {
 
-#define ENTROSERVE_INLINE inline __attribute__((always_inline))
+using fast_math::Exp2KeepMask;
+using fast_math::Exp2Unmasked;
+using fast_math::FloatAsInt;
+using fast_math::IntAsFloat;
+using fast_math::kLanes;
+using fast_math::kLog2e;
+using fast_math::Masked;
+using fast_math::OrderedKey;
+using fast_math::SumLanes;
 
-// Float lanes per partial sum: one AVX-512 register, two AVX2, four SSE.
-constexpr int kLanes = 16;
-// Elements summed in float lanes before the block is added into double: each
-// lane sums kBlock / kLanes = 64 terms, a relative rounding error of at most
-// 64 * 2^-24 ~ 4e-6 (typically ~5e-7), and the double sum adds nothing
-// measurable for 152k-entry rows. 1024 floats = 4 KiB also stays in L1.
-constexpr int64_t kBlock = 1024;
-static_assert(kBlock % kLanes == 0, "blocks hold whole lane groups");
-
-constexpr float kLog2e = 1.44269504088896340736f;
-// 2^r = 1 + r (c1 + r (c2 + ... + r c6)) on [-1/2, 1/2]: minimax for the
-// relative error (max 2.0e-9), fitted by iteratively reweighted least squares
-// on Chebyshev nodes: `tests/sampler/signals_numpy_check.py --fit_exp2`
-// prints them. Close to the Taylor coefficients ln(2)^k / k!.
-constexpr float kExp2C1 = 6.931472028670e-01f;
-constexpr float kExp2C2 = 2.402264791276e-01f;
-constexpr float kExp2C3 = 5.550332452173e-02f;
-constexpr float kExp2C4 = 9.618437385710e-03f;
-constexpr float kExp2C5 = 1.339888050308e-03f;
-constexpr float kExp2C6 = 1.535336738571e-04f;
-// Smallest y with 2^y kept: n = round(y) >= -125 keeps 2^n and 2^n * 2^r
-// (r >= -1/2) normal floats, so no subnormal arithmetic occurs; smaller
-// terms (< 2^-125 = 2.4e-38, against S >= 1) are returned as 0.
-constexpr float kExp2Lowest = -125.0f;
-// Largest y allowed (2^y must be a finite float). The signals only pass y <= 0.
-constexpr float kExp2Highest = 127.0f;
-// 1.5 * 2^23: adding it rounds a float of magnitude < 2^22 to an integer
-// (round to nearest even), which then sits in the low mantissa bits.
-constexpr float kRoundMagic = 12582912.0f;
-constexpr int32_t kRoundMagicBits = 0x4b400000;
-constexpr int32_t kFloatExponentBias = 127;
-constexpr int kFloatMantissaBits = 23;
+// Elements per block: each block's float lanes are added into double.
+constexpr int64_t kBlock = fast_math::kLaneBlock;
 
 // When the naive variance B/S - (A/S)^2 falls below this fraction of B/S its
 // relative error, ~1e-8 * (B/S) / V, could pass ~1e-6, and the centred pass
@@ -102,61 +81,7 @@ constexpr int kFloatMantissaBits = 23;
 // max: naive 5% off, centred 2e-7.
 constexpr double kCancellationRatio = 1e-2;
 
-constexpr double kLn2 = 0.693147180559945309417232121458;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-ENTROSERVE_INLINE int32_t FloatAsInt(float f) {
-  int32_t i;
-  std::memcpy(&i, &f, sizeof(i));
-  return i;
-}
-ENTROSERVE_INLINE float IntAsFloat(int32_t i) {
-  float f;
-  std::memcpy(&f, &i, sizeof(f));
-  return f;
-}
-
-// A signed integer with the same order as the float (for non-NaN values):
-// negative floats have their magnitude bits flipped. Its own inverse.
-ENTROSERVE_INLINE int32_t OrderedKey(int32_t bits) { return bits ^ ((bits >> 31) & 0x7fffffff); }
-
-// All-ones when y >= kExp2Lowest, else 0 (also for -inf and NaN).
-ENTROSERVE_INLINE int32_t Exp2KeepMask(float y) { return -static_cast<int32_t>(y >= kExp2Lowest); }
-
-// `value` where mask is all-ones, +0 where it is 0. A bitwise select: GCC
-// does not if-convert `cond ? 0 : a * b` (the multiply might trap) without
-// AVX-512 masking, and leaves the loop scalar ("control flow in loop") in the
-// AVX2 and baseline clones.
-ENTROSERVE_INLINE float Masked(float value, int32_t mask) {
-  return IntAsFloat(FloatAsInt(value) & mask);
-}
-
-// 2^y for kExp2Lowest <= y <= kExp2Highest; garbage (possibly NaN) below, to
-// be cleared with Masked(.., Exp2KeepMask(y)). No comparison or select in
-// here: see Masked().
-ENTROSERVE_INLINE float Exp2Unmasked(float y) {
-  const float t = y + kRoundMagic;
-  const float n = t - kRoundMagic;
-  const float r = y - n;  // exact, in [-1/2, 1/2]
-  float p = kExp2C6;
-  p = p * r + kExp2C5;
-  p = p * r + kExp2C4;
-  p = p * r + kExp2C3;
-  p = p * r + kExp2C2;
-  p = p * r + kExp2C1;
-  p = p * r + 1.0f;
-  // 2^n through the exponent field (unsigned: n + 127 < 0 for masked y).
-  const int32_t ni = FloatAsInt(t) - kRoundMagicBits;
-  const float scale = IntAsFloat(
-      static_cast<int32_t>(static_cast<uint32_t>(ni + kFloatExponentBias) << kFloatMantissaBits));
-  return p * scale;
-}
-
-ENTROSERVE_INLINE double SumLanes(const float* lanes) {
-  double total = 0.0;
-  for (int j = 0; j < kLanes; ++j) total += lanes[j];
-  return total;
-}
 
 // ---------------------------------------------------------------------------
 // Kernels over contiguous float arrays.

@@ -9,10 +9,10 @@
 // interaction_strength = mean_{h,k} |s_hk|.
 //
 // The kernels are vectorised (AVX-512 / AVX2+FMA / baseline clones chosen at
-// load time, the first two bit-identical) and accumulate in blocks so that
+// load time, all three bit-identical) and accumulate in blocks so that
 // 152k-token rows keep ~1e-6 relative accuracy. Cost on one core of an AMD
-// EPYC (Zen 5, 2.1 GHz nominal): ~29 us for 128k logits, ~46 us for 32 x 4096
-// attention (bench/sampler_bench.cc).
+// EPYC (Zen 5, 2.1 GHz nominal, shared with other work): ~38 us for 128k
+// logits, ~58 us for 32 x 4096 attention (p50, bench/sampler_bench.cc).
 //
 // Attention entropy is the exact softmax entropy: entropix e55e9a3 clipped a
 // to [1e-10, 1] inside the log, which changes H_h by less than

@@ -1,11 +1,12 @@
 // Row kernels of top_tokens.h. The vectorisation conventions follow
 // signals.cc: float lanes (every loop over j < kLanes is one vector
 // operation; the integer scan uses a GCC vector type outright), comparisons
-// turned into integer masks and bitwise selects (the vectoriser gives up on
-// `cond ? a * b : 0`), an exp without branches, and -ffp-contract=off for this
-// file (sampler/CMakeLists.txt) so that the clones agree to the last bit
-// (tests/sampler/top_tokens_test.cc checks the clone against a scalar
-// emulation of the lane layout).
+// turned into integer masks and bitwise selects, and the exp of
+// sampler/fast_math.h, compiled as ENTROSERVE_MULTIVERSION clones that agree
+// to the last bit (the library is built with -ffp-contract=off;
+// tests/sampler/top_tokens_test.cc checks the loaded clone against a scalar
+// emulation of the lane layout, and kernel_clones_identical compares the
+// clones).
 #include "sampler/top_tokens.h"
 
 #include <algorithm>
@@ -13,96 +14,39 @@
 #include <functional>
 #include <limits>
 
+#include "sampler/fast_math.h"
+#include "sampler/multiversion.h"
+
 namespace entroserve {
 namespace {
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(ENTROSERVE_NO_TARGET_CLONES)
-#define ENTROSERVE_KERNEL \
-  __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) __attribute__((noinline))
-#else
-#define ENTROSERVE_KERNEL __attribute__((noinline))
-#endif
-#define ENTROSERVE_INLINE inline __attribute__((always_inline))
+using fast_math::ExpKeepMask;
+using fast_math::ExpUnmasked;
+using fast_math::FloatAsInt;
+using fast_math::IntAsFloat;
+using fast_math::kLanes;
+using fast_math::Masked;
+using fast_math::MaskIf;
+using fast_math::OrderedKey;
+using fast_math::SumLanes;
 
-// Float lanes per partial result: one AVX-512 register, two AVX2, four SSE.
-constexpr int kLanes = 16;
 // Tokens per chunk. A chunk's token i belongs to group (chunk, i mod kLanes):
 // each group is one lane's kChunk / kLanes = 64 tokens, so the group maxima
 // come out of the lane-wise loop with no horizontal reduction. 64 tokens a
 // group keeps the groups holding a top-k token small (~64 k tokens) and the
 // index (V / 64 keys) cheap to partially select. Sums use the same chunks
-// (as signals.cc: 64 terms a lane, ~4e-6 worst-case relative rounding).
-constexpr int64_t kChunk = 1024;
-static_assert(kChunk % kLanes == 0, "whole lane groups");
-
-// Cephes expf (Moshier, cephes/single/expf.c), as in signals.cc.
-constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kLn2Hi = 0.693359375f;
-constexpr float kLn2Lo = -2.12194440e-4f;
-constexpr float kExpP0 = 1.9875691500e-4f;
-constexpr float kExpP1 = 1.3981999507e-3f;
-constexpr float kExpP2 = 8.3334519073e-3f;
-constexpr float kExpP3 = 4.1665795894e-2f;
-constexpr float kExpP4 = 1.6666665459e-1f;
-constexpr float kExpP5 = 5.0000001201e-1f;
-// ln(FLT_MIN) = -126 ln 2: below it the result would be subnormal; it is 0.
-constexpr float kExpLowest = -87.3365447505531f;
-// 1.5 * 2^23: adding it rounds a float of magnitude < 2^22 to an integer.
-constexpr float kRoundMagic = 12582912.0f;
-constexpr int32_t kRoundMagicBits = 0x4b400000;
-constexpr int32_t kFloatExponentBias = 127;
-constexpr int kFloatMantissaBits = 23;
+// (fast_math.h's kLaneBlock: 64 terms a lane, ~4e-6 worst-case relative
+// rounding).
+constexpr int64_t kChunk = fast_math::kLaneBlock;
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-ENTROSERVE_INLINE int32_t FloatAsInt(float f) {
-  int32_t i;
-  std::memcpy(&i, &f, sizeof(i));
-  return i;
-}
-ENTROSERVE_INLINE float IntAsFloat(int32_t i) {
-  float f;
-  std::memcpy(&f, &i, sizeof(f));
-  return f;
-}
-
-// A signed integer with the order of the float (non-NaN); its own inverse.
-// -0.0 orders just below +0.0.
-ENTROSERVE_INLINE int32_t OrderedKey(int32_t bits) { return bits ^ ((bits >> 31) & 0x7fffffff); }
-
-ENTROSERVE_INLINE float Masked(float value, int32_t mask) {
-  return IntAsFloat(FloatAsInt(value) & mask);
-}
-
-// exp(x) for kExpLowest <= x <= 0; garbage below (clear it with a mask).
-ENTROSERVE_INLINE float ExpUnmasked(float x) {
-  const float t = x * kLog2e + kRoundMagic;
-  const float n = t - kRoundMagic;
-  const int32_t ni = FloatAsInt(t) - kRoundMagicBits;
-  float r = x - n * kLn2Hi;
-  r = r - n * kLn2Lo;
-  const float r2 = r * r;
-  float p = kExpP0;
-  p = p * r + kExpP1;
-  p = p * r + kExpP2;
-  p = p * r + kExpP3;
-  p = p * r + kExpP4;
-  p = p * r + kExpP5;
-  p = p * r2 + r + 1.0f;
-  const float scale = IntAsFloat(
-      static_cast<int32_t>(static_cast<uint32_t>(ni + kFloatExponentBias) << kFloatMantissaBits));
-  return p * scale;
-}
 
 // The tempered weight of one logit, or 0 when it is below min_logit; the
 // scalar and vector paths run exactly these operations.
 ENTROSERVE_INLINE float WeightAtLeast(float z, float max_logit, float inv_temperature,
                                       float min_logit) {
   const float x = (z - max_logit) * inv_temperature;
-  const int32_t keep =
-      -static_cast<int32_t>(x >= kExpLowest) & -static_cast<int32_t>(z >= min_logit);
-  return Masked(ExpUnmasked(x), keep);
+  return Masked(ExpUnmasked(x), ExpKeepMask(x) & MaskIf(z >= min_logit));
 }
 
 // kLanes int32 lanes as one GCC/Clang vector: lowered to one AVX-512, two
@@ -114,8 +58,8 @@ typedef int32_t Int32Lanes __attribute__((vector_size(kLanes * sizeof(int32_t)))
 // Per group (see kChunk): the largest ordered key, into group_max_key[g] for
 // g = chunk * kLanes + lane (a short last chunk leaves trailing lanes at
 // INT32_MIN). Returns the number of keys >= min_key.
-ENTROSERVE_KERNEL int64_t ScanGroupMaxima(const float* z, int64_t n, int32_t min_key,
-                                          int32_t* group_max_key) {
+ENTROSERVE_MULTIVERSION int64_t ScanGroupMaxima(const float* z, int64_t n, int32_t min_key,
+                                                int32_t* group_max_key) {
   int64_t count = 0;
   const Int32Lanes min_keys = Int32Lanes{} + min_key;
   const Int32Lanes magnitude = Int32Lanes{} + 0x7fffffff;
@@ -151,8 +95,8 @@ ENTROSERVE_KERNEL int64_t ScanGroupMaxima(const float* z, int64_t n, int32_t min
   return count;
 }
 
-ENTROSERVE_KERNEL double TemperedMassKernel(const float* z, int64_t n, float max_logit,
-                                            float inv_temperature, float min_logit) {
+ENTROSERVE_MULTIVERSION double TemperedMassKernel(const float* z, int64_t n, float max_logit,
+                                                  float inv_temperature, float min_logit) {
   double total = 0.0;
   for (int64_t begin = 0; begin < n; begin += kChunk) {
     const int64_t len = std::min(kChunk, n - begin);
@@ -168,16 +112,9 @@ ENTROSERVE_KERNEL double TemperedMassKernel(const float* z, int64_t n, float max
     for (int j = 0; i < len; ++i, ++j) {
       acc[j] += WeightAtLeast(x[i], max_logit, inv_temperature, min_logit);
     }
-    double chunk = 0.0;
-    for (int j = 0; j < kLanes; ++j) chunk += acc[j];
-    total += chunk;
+    total += SumLanes(acc);
   }
   return total;
-}
-
-// Descending logit, ties by ascending id (candidates.cc's order).
-inline bool Better(const Candidate& a, const Candidate& b) {
-  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
 }
 
 }  // namespace
@@ -219,10 +156,10 @@ TopTokens SelectTopTokens(absl::Span<const float> logits, int32_t k, float min_l
     }
   }
   if (items.size() > static_cast<size_t>(k)) {
-    std::nth_element(items.begin(), items.begin() + (k - 1), items.end(), Better);
+    std::nth_element(items.begin(), items.begin() + (k - 1), items.end(), ByLogitDescending());
     items.resize(static_cast<size_t>(k));
   }
-  std::sort(items.begin(), items.end(), Better);
+  std::sort(items.begin(), items.end(), ByLogitDescending());
   return out;
 }
 

@@ -12,8 +12,8 @@
 // gracefully to a scan of the whole row.
 //
 // Determinism: the kernels keep kLanes independent float lanes combined in a
-// fixed order and top_tokens.cc is compiled with -ffp-contract=off, so the
-// AVX-512, AVX2 and baseline clones return bit-identical results.
+// fixed order and the sampler library is compiled with -ffp-contract=off, so
+// the AVX-512, AVX2 and baseline clones return bit-identical results.
 //
 // Thread-safety: pure functions.
 #ifndef ENTROSERVE_SAMPLER_TOP_TOKENS_H_
@@ -46,8 +46,9 @@ double TemperedMass(absl::Span<const float> logits, float max_logit, float inv_t
                     float min_logit);
 
 // exp((logit - max_logit) * inv_temperature) with the same float arithmetic
-// as TemperedMass (Cephes-style exp, ~2e-7 relative error, 0 for -inf and
-// below ln(FLT_MIN)), so that weights and masses agree to the last bit.
+// as TemperedMass (sampler/fast_math.h's exp, ~1e-7 relative error; 0 for
+// -inf and for exponents below -86.6, i.e. weights under 2.4e-38), so that
+// weights and masses agree to the last bit.
 float TemperedWeight(float logit, float max_logit, float inv_temperature);
 
 }  // namespace entroserve

@@ -1,6 +1,7 @@
-// Building blocks the stages share: the candidate order, lookup of candidates
-// by token id, and selection of the smallest probability-mass prefix, all
-// without sorting a large vocabulary.
+// Building blocks the stages share: lookup of candidates by token id, and
+// selection of the smallest probability-mass prefix, all without sorting a
+// large vocabulary (the candidate order, ByLogitDescending, and top-k
+// selection, CandidateSet::KeepTop, are in sampler/candidates.h).
 //
 // Every function here is O(n) (expected or worst case) in the number of
 // candidates; only small survivor ranges are ever sorted.
@@ -16,14 +17,6 @@
 #include "sampler/candidates.h"
 
 namespace entroserve {
-
-// The order of CandidateSet::Sort(): logit descending, ties by id ascending.
-// A total order, so every selection is deterministic.
-struct ByLogitDescending {
-  bool operator()(const Candidate& a, const Candidate& b) const {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  }
-};
 
 // Below this many items a range is sorted outright rather than partitioned
 // further (a std::sort of 64 items is cheaper than another partition pass).

@@ -29,6 +29,12 @@ absl::Status CheckPositive(absl::string_view field, float value) {
   return absl::OkStatus();
 }
 
+// Finite and >= kMinTemperature (configs.h); "> 0" for the non-positive.
+absl::Status CheckTemperature(absl::string_view field, float value) {
+  if (absl::Status s = CheckPositive(field, value); !s.ok()) return s;
+  return CheckMinTemperature(field, value);
+}
+
 // Finite and >= bound.
 absl::Status CheckAtLeast(absl::string_view field, float value, float bound) {
   if (std::isinf(value)) return Invalid(field, "be finite", value);
@@ -75,7 +81,7 @@ constexpr int64_t kMaxHistory = SamplerState::kMaxRecentTokens;
 }  // namespace
 
 absl::Status ChainConfig::Validate() const {
-  RETURN_IF_INVALID(CheckPositive("chain.temperature", temperature));
+  RETURN_IF_INVALID(CheckTemperature("chain.temperature", temperature));
   RETURN_IF_INVALID(CheckIntAtLeast("chain.top_k", top_k, 0));
   RETURN_IF_INVALID(CheckInterval("chain.top_p", top_p, 0, true, 1, false));
   RETURN_IF_INVALID(CheckInterval("chain.min_p", min_p, 0, false, 1, true));
@@ -101,12 +107,12 @@ absl::Status ChainConfig::Validate() const {
 absl::Status MirostatV2Config::Validate() const {
   RETURN_IF_INVALID(CheckPositive("mirostat_v2.tau", tau));
   RETURN_IF_INVALID(CheckPositive("mirostat_v2.eta", eta));
-  RETURN_IF_INVALID(CheckPositive("mirostat_v2.temperature", temperature));
+  RETURN_IF_INVALID(CheckTemperature("mirostat_v2.temperature", temperature));
   return absl::OkStatus();
 }
 
 absl::Status DynaTempConfig::Validate() const {
-  RETURN_IF_INVALID(CheckPositive("dynatemp.min_temperature", min_temperature));
+  RETURN_IF_INVALID(CheckTemperature("dynatemp.min_temperature", min_temperature));
   RETURN_IF_INVALID(CheckFinite("dynatemp.max_temperature", max_temperature));
   if (!(max_temperature >= min_temperature)) {
     return Invalid("dynatemp.max_temperature",
@@ -119,7 +125,7 @@ absl::Status DynaTempConfig::Validate() const {
 
 absl::Status TopNSigmaConfig::Validate() const {
   RETURN_IF_INVALID(CheckPositive("top_n_sigma.n", n));
-  RETURN_IF_INVALID(CheckPositive("top_n_sigma.temperature", temperature));
+  RETURN_IF_INVALID(CheckTemperature("top_n_sigma.temperature", temperature));
   return absl::OkStatus();
 }
 
@@ -127,7 +133,7 @@ absl::Status XtcConfig::Validate() const {
   RETURN_IF_INVALID(CheckInterval("xtc.threshold", threshold, 0, false, 1, false));
   RETURN_IF_INVALID(CheckInterval("xtc.probability", probability, 0, false, 1, false));
   RETURN_IF_INVALID(CheckIntAtLeast("xtc.min_keep", min_keep, 1));
-  RETURN_IF_INVALID(CheckPositive("xtc.temperature", temperature));
+  RETURN_IF_INVALID(CheckTemperature("xtc.temperature", temperature));
   return absl::OkStatus();
 }
 
@@ -140,7 +146,7 @@ absl::Status DryConfig::Validate() const {
     RETURN_IF_INVALID(CheckIntAtLeast(absl::StrCat("dry.sequence_breaker_ids[", i, "]"),
                                       sequence_breaker_ids[i], 0));
   }
-  RETURN_IF_INVALID(CheckPositive("dry.temperature", temperature));
+  RETURN_IF_INVALID(CheckTemperature("dry.temperature", temperature));
   return absl::OkStatus();
 }
 

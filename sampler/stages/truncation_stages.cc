@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <utility>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -10,48 +9,11 @@
 
 namespace entroserve {
 
-namespace {
-
-// TopKStage selects with a bounded heap when k <= n / kHeapSelectMinRatio:
-// then almost every item costs a single, well-predicted comparison with the
-// current k-th best, against ~3 branchy comparisons per item for
-// nth_element. Measured at n = 152k, k = 40: ~8x faster. (A tuning choice of
-// this file, not from a paper.)
-constexpr size_t kHeapSelectMinRatio = 16;
-
-// Keeps the k best items of `set` (k < size) in one pass with a heap whose
-// top is the worst of the best k seen so far.
-void KeepTopByHeap(CandidateSet& set, size_t k) {
-  const ByLogitDescending before;  // as a heap's "less": the top is the worst
-  std::vector<Candidate> best;
-  best.reserve(k);
-  for (const Candidate& c : set.items()) {
-    if (best.size() < k) {
-      best.push_back(c);
-      std::push_heap(best.begin(), best.end(), before);
-    } else if (before(c, best.front())) {
-      std::pop_heap(best.begin(), best.end(), before);
-      best.back() = c;
-      std::push_heap(best.begin(), best.end(), before);
-    }
-  }
-  set.items() = std::move(best);
-  set.MarkRemoved();
-  set.KeepTop(static_cast<int32_t>(k));  // k == size: sorts the k survivors
-}
-
-}  // namespace
-
 absl::Status TopKStage::Apply(CandidateSet& set, StepContext& ctx) const {
   if (ctx.params != nullptr) ctx.params->top_k = k_;
   // KeepTop(k >= size) would sort the whole set for nothing.
   if (k_ <= 0 || static_cast<size_t>(k_) >= set.size()) return absl::OkStatus();
-  const size_t k = static_cast<size_t>(k_);
-  if (!set.sorted() && k <= set.size() / kHeapSelectMinRatio) {
-    KeepTopByHeap(set, k);
-  } else {
-    set.KeepTop(k_);  // nth_element, then sorts the k survivors
-  }
+  set.KeepTop(k_);  // partial selection, then sorts the k survivors
   return absl::OkStatus();
 }
 
@@ -71,8 +33,11 @@ absl::Status TypicalStage::Apply(CandidateSet& set, StepContext& ctx) const {
     return da < db || (da == db && a.id < b.id);
   };
   const size_t keep = SelectMassPrefix(absl::MakeSpan(items), p_, more_typical);
-  items.resize(keep);
-  set.MarkLogitsChanged();  // reordered by typicality: no longer sorted
+  set.MarkReordered();  // by typicality: no longer sorted by logit
+  if (keep < items.size()) {
+    items.resize(keep);
+    set.MarkRemoved();
+  }
   return absl::OkStatus();
 }
 

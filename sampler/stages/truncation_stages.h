@@ -18,9 +18,9 @@ namespace entroserve {
 
 // Keeps the k most probable tokens (Fan et al. 2018, "Hierarchical Neural
 // Story Generation", arXiv:1805.04833). k <= 0 disables. Partial selection,
-// never a sort of the vocabulary: a one-pass bounded heap for k <= n/16,
-// else CandidateSet::KeepTop (nth_element); either leaves the k survivors
-// sorted. A set of <= k candidates is left as it is. Records top_k.
+// never a sort of the vocabulary (CandidateSet::KeepTop: a one-pass bounded
+// heap for k <= n/16, else nth_element); leaves the k survivors sorted. A set
+// of <= k candidates is left as it is. Records top_k.
 class TopKStage : public Stage {
  public:
   explicit TopKStage(int32_t k) : k_(k) {}

@@ -400,6 +400,8 @@ TEST(AlphaConfigTest, ErrorsNameFieldAndValue) {
       {[](AlphaConfig& c) { c.window = 0; }, "alpha.window must be >= 1, got 0"},
       {[](AlphaConfig& c) { c.min_temperature = 0.0f; },
        "alpha.min_temperature must be > 0, got 0"},
+      {[](AlphaConfig& c) { c.min_temperature = 1e-4f; },
+       "alpha.min_temperature must be >= 0.001, got 0.0001"},
       {[](AlphaConfig& c) { c.max_top_k = 4; },
        "alpha.max_top_k must be >= alpha.min_top_k (5), got 4"},
       {[](AlphaConfig& c) { c.max_top_p = 1.5f; }, "alpha.max_top_p must be <= 1, got 1.5"},

@@ -289,6 +289,29 @@ TEST(DecideEntropixTest, AdaptiveTemperatureHasAPositiveFloor) {
   EXPECT_GT(DecideEntropix(config, s, false, {}).temperature, 0.0f);
 }
 
+TEST(DecideEntropixTest, EveryModeTemperatureHasTheMinimumTemperatureFloor) {
+  // Valid configs whose clarify and explore formulas give T far below 1e-3.
+  EntropixConfig config;
+  config.temperature = kMinTemperature;
+  config.clarify_attn_entropy_offset = 1e-6f;
+  config.clarify_attn_entropy_coef = 0.0f;
+  config.explore_strength_offset = 1e-6f;
+  config.explore_strength_coef = 0.0f;
+  ASSERT_TRUE(config.Validate().ok());
+  const EntropixDecision clarify = DecideEntropix(config, WithAttention(4.0f, 0.0f), true, {});
+  EXPECT_EQ(clarify.mode, Mode::kClarify);
+  EXPECT_EQ(clarify.temperature, kMinTemperature);
+  const EntropixDecision explore = DecideEntropix(config, WithAttention(2.0f, 6.0f), false, {});
+  EXPECT_EQ(explore.mode, Mode::kExplore);
+  EXPECT_EQ(explore.temperature, kMinTemperature);
+  config.adaptive_agreement_coef = 50.0f;
+  Signals s = WithAttention(2.0f, 3.0f);
+  s.agreement = 1.0f;
+  const EntropixDecision adaptive = DecideEntropix(config, s, false, {});
+  EXPECT_EQ(adaptive.mode, Mode::kAdaptive);
+  EXPECT_EQ(adaptive.temperature, kMinTemperature);
+}
+
 // ---------------------------------------------------------------------------
 // Clarify: insertion, the last_inserted guard, and no ids (bug: HF returned None).
 
@@ -368,6 +391,15 @@ TEST(EntropixConfigTest, ErrorsNameFieldAndValue) {
        "entropix.adaptive_samples must be in [1, 1024], got 0"},
       {[](EntropixConfig& c) { c.temperature = std::nanf(""); },
        "entropix.temperature must be > 0, got nan"},
+      // Below kMinTemperature (1 / T must stay finite).
+      {[](EntropixConfig& c) { c.temperature = 1e-4f; },
+       "entropix.temperature must be >= 0.001, got 0.0001"},
+      {[](EntropixConfig& c) { c.clarify_max_temperature = 5e-4f; },
+       "entropix.clarify_max_temperature must be >= 0.001, got 0.0005"},
+      {[](EntropixConfig& c) { c.explore_max_temperature = 1e-10f; },
+       "entropix.explore_max_temperature must be >= 0.001, got 1e-10"},
+      {[](EntropixConfig& c) { c.resample_min_temperature = 9.99e-4f; },
+       "entropix.resample_min_temperature must be >= 0.001, got 0.000999"},
   };
   for (const Bad& bad : cases) {
     EntropixConfig c;
@@ -443,6 +475,15 @@ TEST(EntropixFilterTest, MatchesFullVocabularyReference) {
       }
     }
   }
+}
+
+TEST(EntropixFilterTest, TheSetKnowsTheVocabularySize) {
+  const std::vector<float> z = {0.5f, 2.0f, -1.0f, 1.0f, 0.0f};
+  const CandidateSet set = EntropixFilter(z, 2.0f, 1.0f, 3, 1.0f, 0.0f);
+  EXPECT_EQ(set.vocab_size(), 5);
+  EXPECT_TRUE(set.normalized());
+  ASSERT_EQ(set.size(), 3u);
+  EXPECT_EQ(set.items()[0].id, 1);
 }
 
 TEST(EntropixFilterTest, TopPUsesMinPRenormalisedProbabilities) {

@@ -243,6 +243,26 @@ TEST(TypicalStageTest, BreaksTiesByLowerIdAndRecordsTypicalP) {
   EXPECT_EQ(step.params.typical_p, 0.3f);
 }
 
+TEST(TypicalStageTest, ReordersWithoutInvalidatingProbabilitiesUnlessItRemoves) {
+  // Uniform: every token is equally typical and 0.9 needs all four, so none
+  // is removed: p stays valid, the order by logit does not.
+  CandidateSet all = FromProbs({0.25f, 0.25f, 0.25f, 0.25f});
+  all.Sort();
+  StepContext ctx;
+  ASSERT_TRUE(TypicalStage(0.9f).Apply(all, ctx).ok());
+  EXPECT_EQ(all.size(), 4u);
+  EXPECT_FALSE(all.sorted());
+  EXPECT_TRUE(all.normalized());
+  for (const Candidate& c : all.items()) EXPECT_NEAR(c.p, 0.25f, 1e-7f);
+
+  CandidateSet some = FromProbs({0.4f, 0.2f, 0.2f, 0.2f});
+  some.Sort();
+  ASSERT_TRUE(TypicalStage(0.5f).Apply(some, ctx).ok());
+  EXPECT_EQ(some.size(), 3u);
+  EXPECT_FALSE(some.sorted());
+  EXPECT_FALSE(some.normalized());  // p no longer sums to 1 over the survivors
+}
+
 // ---------------------------------------------------------------------------
 // Large vocabularies: the O(n) selections against a full sort.
 
@@ -897,6 +917,42 @@ TEST(ConfigValidateTest, ChainErrorsNameTheFieldAndValue) {
   ChainConfig ban;
   ban.logit_bias = {{5, -INFINITY}};  // -inf bans a token: valid
   EXPECT_TRUE(ban.Validate().ok());
+}
+
+TEST(ConfigValidateTest, TemperaturesBelowTheMinimumAreRejected) {
+  // 1 / T must stay finite: every temperature field has the floor
+  // kMinTemperature = 1e-3, and the floor itself is accepted.
+  ChainConfig chain;
+  chain.temperature = 1e-4f;
+  EXPECT_EQ(Message(chain.Validate()), "chain.temperature must be >= 0.001, got 0.0001");
+  chain.temperature = kMinTemperature;
+  EXPECT_TRUE(chain.Validate().ok());
+
+  MirostatV2Config mirostat;
+  mirostat.temperature = 5e-4f;
+  EXPECT_EQ(Message(mirostat.Validate()), "mirostat_v2.temperature must be >= 0.001, got 0.0005");
+
+  DynaTempConfig dynatemp;
+  dynatemp.min_temperature = 1e-6f;
+  EXPECT_EQ(Message(dynatemp.Validate()), "dynatemp.min_temperature must be >= 0.001, got 1e-06");
+  dynatemp.min_temperature = kMinTemperature;
+  EXPECT_TRUE(dynatemp.Validate().ok());
+
+  TopNSigmaConfig sigma;
+  sigma.temperature = 1e-30f;
+  EXPECT_EQ(Message(sigma.Validate()), "top_n_sigma.temperature must be >= 0.001, got 1e-30");
+  sigma.temperature = 0;
+  EXPECT_EQ(Message(sigma.Validate()), "top_n_sigma.temperature must be > 0, got 0");
+
+  XtcConfig xtc;
+  xtc.temperature = 9e-4f;
+  EXPECT_EQ(Message(xtc.Validate()), "xtc.temperature must be >= 0.001, got 0.0009");
+
+  DryConfig dry;
+  dry.temperature = 1e-4f;
+  EXPECT_EQ(Message(dry.Validate()), "dry.temperature must be >= 0.001, got 0.0001");
+  dry.temperature = -INFINITY;
+  EXPECT_EQ(Message(dry.Validate()), "dry.temperature must be finite, got -inf");
 }
 
 TEST(ConfigValidateTest, OtherSamplersErrorsNameTheFieldAndValue) {

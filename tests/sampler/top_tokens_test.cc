@@ -127,8 +127,17 @@ TEST(TemperedMassTest, MatchesLongDoubleSum) {
 TEST(TemperedMassTest, WeightIsExactAtMaximumAndZeroWhenMasked) {
   EXPECT_EQ(TemperedWeight(3.0f, 3.0f, 0.7f), 1.0f);
   EXPECT_EQ(TemperedWeight(kNegInf, 3.0f, 0.7f), 0.0f);
-  EXPECT_EQ(TemperedWeight(-200.0f, 3.0f, 1.0f), 0.0f);  // below ln(FLT_MIN)
+  EXPECT_EQ(TemperedWeight(-200.0f, 3.0f, 1.0f), 0.0f);  // below e^-86.6
   EXPECT_NEAR(TemperedWeight(1.0f, 3.0f, 0.5f), std::exp(-1.0f), 2e-7 * std::exp(-1.0f));
+}
+
+TEST(TemperedMassTest, WeightIsAccurateFarBelowTheMaximum) {
+  // The exp reduces by n ln 2 in two parts: its error does not grow with the
+  // distance from the maximum (exp2(x log2 e) would reach ~4e-6 at -86).
+  for (const float x : {-1.0f, -10.0f, -40.0f, -80.0f, -86.5f}) {
+    const double want = std::exp(static_cast<double>(x));
+    EXPECT_NEAR(TemperedWeight(x, 0.0f, 1.0f), want, 2e-7 * want) << x;
+  }
 }
 
 TEST(TemperedMassTest, AgreesBitwiseWithSummedWeights) {
