@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev libopenblas0-pthread libpcre2-dev libicu-dev nlohmann-json3-dev
   python3-numpy python3-grpcio python3-protobuf python3-pytest
+  chromium fonts-noto-color-emoji
 )
 # Node.js and npm run the tokenizer conformance reference; any install on PATH
 # will do (Debian's or another), else Debian's.
