@@ -25,10 +25,6 @@ void TuneMallocForLargeMessages() {
 #ifdef __GLIBC__
   mallopt(M_MMAP_THRESHOLD, kMmapThresholdBytes);
   mallopt(M_TRIM_THRESHOLD, kTrimThresholdBytes);
-  // Messages above the largest mmap threshold glibc allows (32 MiB: a batch
-  // of 64 rows of 128k-token BF16 logits and attention is 32 MiB) would still
-  // be mmap()ed afresh each time; serve every size from the heap instead.
-  mallopt(M_MMAP_MAX, 0);
 #endif
 }
 
