@@ -4,7 +4,9 @@
 #                      libtorch: quick to build) and transformer.cc (the one
 #                      file that includes ATen)
 #   model_tool         CLI: load a folder (or a random model of a config) and
-#                      greedy-decode, printing ids and timings
+#                      greedy-decode, printing ids and timings; or write each
+#                      step's logits and attention as JSON (--dump_json, used
+#                      by tools/hf_conformance/)
 find_package(nlohmann_json 3 REQUIRED)
 
 add_library(entroserve_model STATIC
