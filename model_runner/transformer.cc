@@ -184,14 +184,17 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * h.to(x.scalar_type());
 }
 
-at::Tensor Apply(const Linear& linear, const at::Tensor& x) {
+at::Tensor Apply(const Linear& linear, const at::Tensor& x, bool batch_invariant) {
   // Few rows in float32 on CPU (decode steps of small batches): one
   // matrix-vector product per row. libtorch 1.13 sends [rows, in] x [in, out]
   // to OpenBLAS sgemm, which packs the whole weight on every call; sgemv
   // does not. Measured here at 2048 x 8192, one thread: sgemm 6.5-12 ms for
   // 1 to 16 rows; per-row sgemv 2.6 ms for 1 row, 5.6 for 2, 7.8 for 4,
   // 20 for 8. bfloat16 stays on at::linear, whose oneDNN path beats its mv.
-  if (x.size(0) <= kMatVecMaxRows && x.scalar_type() == at::kFloat && x.device().is_cpu()) {
+  // ModelOptions.batch_invariant: always row by row, so that each row sums
+  // in the same order whatever else is in the batch.
+  if (batch_invariant ||
+      (x.size(0) <= kMatVecMaxRows && x.scalar_type() == at::kFloat && x.device().is_cpu())) {
     at::Tensor y;
     if (x.size(0) == 1) {
       y = at::mv(linear.weight, x.select(0, 0)).unsqueeze(0);
@@ -598,12 +601,20 @@ absl::Status Validate(const Model::Impl& impl, absl::Span<const SequenceInput> i
   return absl::OkStatus();
 }
 
+// The capacity Reserve() gives a cache of `capacity` positions that needs
+// `needed`: doubling from kMinCachePositions, never beyond
+// max_sequence_length unless `needed` is.
+int64_t GrownCapacity(const Model::Impl& impl, int64_t capacity, int64_t needed) {
+  if (capacity >= needed) return capacity;
+  const int64_t grown = std::max({needed, 2 * capacity, kMinCachePositions});
+  return std::min(grown, std::max(needed, impl.max_sequence_length));
+}
+
 // Makes room for `needed` positions, keeping what is cached. New memory only:
 // the old tensor stays intact until replaced, so a failure changes nothing.
 void Reserve(const Model::Impl& impl, CacheState* state, int64_t needed) {
   if (state->capacity() >= needed) return;
-  int64_t capacity = std::max({needed, 2 * state->capacity(), kMinCachePositions});
-  capacity = std::min(capacity, std::max(needed, impl.max_sequence_length));
+  const int64_t capacity = GrownCapacity(impl, state->capacity(), needed);
   at::Tensor kv =
       at::empty({impl.config.num_hidden_layers, 2, impl.kv_heads(), capacity, impl.head_dim()},
                 at::TensorOptions().dtype(impl.dtype).device(impl.device));
@@ -614,6 +625,34 @@ void Reserve(const Model::Impl& impl, CacheState* state, int64_t needed) {
 }
 
 }  // namespace
+
+int64_t Model::CacheBytes(int64_t positions) const {
+  const Impl& m = *impl_;
+  const int64_t capacity = GrownCapacity(m, 0, std::max<int64_t>(positions, 1));
+  return m.config.num_hidden_layers * 2 * m.kv_heads() * capacity * m.head_dim() *
+         static_cast<int64_t>(c10::elementSize(m.dtype));
+}
+
+absl::Status Model::ReserveCache(SequenceCache* cache, int64_t positions) const {
+  const Impl& m = *impl_;
+  CacheState* state = cache ? SequenceCacheAccess::Get(cache) : nullptr;
+  if (state == nullptr) return absl::InvalidArgumentError("ReserveCache: no cache");
+  if (state->owner != nullptr && state->owner != &m) {
+    return absl::InvalidArgumentError("ReserveCache: the cache belongs to another model");
+  }
+  if (positions < 1 || positions > m.max_sequence_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ReserveCache: ", positions, " positions are outside [1, ", m.max_sequence_length, "]"));
+  }
+  try {
+    c10::InferenceMode inference_mode;
+    Reserve(m, state, positions);
+    state->owner = &m;
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return StatusFromException(e, "ReserveCache");
+  }
+}
 
 absl::StatusOr<StepOutput> Model::Forward(absl::Span<const SequenceInput> inputs) const {
   const Impl& m = *impl_;
@@ -630,6 +669,7 @@ absl::StatusOr<StepOutput> Model::Forward(absl::Span<const SequenceInput> inputs
     const int64_t G = H / KVH;
     const int64_t Dh = m.head_dim();
     const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));  // head_dim ** -0.5
+    const bool rowwise = m.options.batch_invariant;
     const auto index_options = at::TensorOptions().dtype(at::kLong);
 
     // Packed token ids and positions of every new token, on the host first.
@@ -668,9 +708,9 @@ absl::StatusOr<StepOutput> Model::Forward(absl::Span<const SequenceInput> inputs
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
       const Layer& layer = m.layers[static_cast<size_t>(l)];
       at::Tensor h = RmsNorm(x, layer.input_norm, c.rms_norm_eps);
-      at::Tensor q = Apply(layer.q, h).view({total, H, Dh});
-      at::Tensor k = Apply(layer.k, h).view({total, KVH, Dh});
-      at::Tensor v = Apply(layer.v, h).view({total, KVH, Dh});
+      at::Tensor q = Apply(layer.q, h, rowwise).view({total, H, Dh});
+      at::Tensor k = Apply(layer.k, h, rowwise).view({total, KVH, Dh});
+      at::Tensor v = Apply(layer.v, h, rowwise).view({total, KVH, Dh});
       q = q * cos + RotateHalf(q) * sin;
       k = k * cos + RotateHalf(k) * sin;
 
@@ -717,12 +757,13 @@ absl::StatusOr<StepOutput> Model::Forward(absl::Span<const SequenceInput> inputs
         outputs.push_back(out.view({H, n, Dh}).transpose(0, 1).reshape({n, H * Dh}));
       }
       at::Tensor attention = outputs.size() == 1 ? outputs[0] : at::cat(outputs, 0);
-      x = x + Apply(layer.o, attention);
+      x = x + Apply(layer.o, attention, rowwise);
       h = RmsNorm(x, layer.post_norm, c.rms_norm_eps);
-      x = x + Apply(layer.down, at::silu(Apply(layer.gate, h)) * Apply(layer.up, h));
+      x = x + Apply(layer.down,
+                    at::silu(Apply(layer.gate, h, rowwise)) * Apply(layer.up, h, rowwise), rowwise);
     }
     at::Tensor last = RmsNorm(x.index_select(0, last_rows), m.final_norm, c.rms_norm_eps);
-    at::Tensor logits = Apply(Linear{m.lm_head, {}}, last).to(at::kFloat);  // [B, vocab]
+    at::Tensor logits = Apply(Linear{m.lm_head, {}}, last, rowwise).to(at::kFloat);  // [B, vocab]
 
     // One device-to-host copy of everything the caller reads.
     std::vector<at::Tensor> parts = {logits.reshape({-1})};

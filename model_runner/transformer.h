@@ -109,6 +109,14 @@ struct ModelOptions {
   // bfloat16 Llama-3.2-1B ~20% faster on the development machine (172-182
   // against 219-223 ms/step, one thread) for ~5 s of loading.
   bool map_weights = false;
+  // true: every projection runs one matrix-vector product per row (any dtype
+  // and device), so that a sequence's logits do not depend on the other
+  // sequences of its batch: a batched matrix product (sgemm, oneDNN) sums in
+  // another order than a lone row's product, and a token sampled from logits
+  // a rounding apart can differ. Costs throughput for batches of more than a
+  // few rows (see Apply in transformer.cc). The serving engine's
+  // --batch_invariant flag.
+  bool batch_invariant = false;
 };
 
 // The keys and values of one sequence, every layer. Cheap to construct;
@@ -210,6 +218,17 @@ class Model {
   const std::vector<WeightInfo>& weights() const;
   // Parameters (a tied embedding counted once).
   int64_t parameter_count() const;
+
+  // Bytes of keys and values a cache holds when it has room for `positions`
+  // tokens and was reserved with ReserveCache (allocations are at least 64
+  // positions): what a serving engine counts against its memory budget.
+  int64_t CacheBytes(int64_t positions) const;
+  // Allocates room for `positions` tokens in `cache` at once (keeping what
+  // it holds), so that Forward() never grows it while length <= positions,
+  // and binds it to this model. INVALID_ARGUMENT beyond
+  // max_sequence_length() or for a cache of another model;
+  // RESOURCE_EXHAUSTED when the memory cannot be had.
+  absl::Status ReserveCache(SequenceCache* cache, int64_t positions) const;
 
   // Runs the new tokens of every input through the model, appends their keys
   // and values to the inputs' caches, and returns the last-token logits and

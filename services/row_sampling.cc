@@ -25,12 +25,22 @@ uint64_t PickSeed() {
   return absl::Uniform<uint64_t>(gen);
 }
 
-absl::Status SampleParsedRow(const v1::SampleRow& row, const std::string& prefix,
-                             v1::SampleResult* result) {
+absl::Status SampleWireRow(const v1::SampleRow& row, const std::string& prefix,
+                           v1::SampleResult* result) {
   ParsedRow parsed;
   const uint64_t seed_if_absent = row.has_seed() ? 0 : PickSeed();
   if (absl::Status s = ParseRow(row, prefix, seed_if_absent, &parsed); !s.ok()) return s;
+  SamplerState state;
+  absl::StatusOr<RowOutput> output = SampleParsedRow(parsed, prefix, &state);
+  if (!output.ok()) return output.status();
+  OutputToResult(*output, parsed, state, result);
+  return absl::OkStatus();
+}
 
+}  // namespace
+
+absl::StatusOr<RowOutput> SampleParsedRow(const ParsedRow& parsed, const std::string& prefix,
+                                          SamplerState* state) {
   absl::StatusOr<std::unique_ptr<Sampler>> sampler = CreateSampler(parsed.config);
   if (!sampler.ok()) {
     return absl::Status(sampler.status().code(),
@@ -39,9 +49,8 @@ absl::Status SampleParsedRow(const v1::SampleRow& row, const std::string& prefix
   if (absl::Status s = CheckStateSent(parsed, (*sampler)->NeedsState(), prefix); !s.ok()) {
     return s;
   }
-
-  SamplerState state = parsed.state;
-  absl::StatusOr<RowOutput> output = (*sampler)->Sample(parsed.input(), state);
+  *state = parsed.state;
+  absl::StatusOr<RowOutput> output = (*sampler)->Sample(parsed.input(), *state);
   if (!output.ok()) {
     return absl::Status(
         output.status().code(),
@@ -53,11 +62,10 @@ absl::Status SampleParsedRow(const v1::SampleRow& row, const std::string& prefix
                                             " returned token ", output->token,
                                             ", outside the vocabulary [0, ", vocab_size, ")"));
   }
-  OutputToResult(*output, parsed, state, result);
-  return absl::OkStatus();
+  state->sampler = parsed.sampler_name;
+  state->next_step = parsed.step + 1;
+  return output;
 }
-
-}  // namespace
 
 std::string RowPrefix(int index) { return absl::StrCat("rows[", index, "]."); }
 
@@ -75,7 +83,7 @@ void SampleOneRow(const v1::SampleRow& row, int index, v1::SampleResult* result)
     result->Clear();
     result->set_sequence_id(row.sequence_id());
     result->set_step(row.step());
-    status = SampleParsedRow(row, prefix, result);
+    status = SampleWireRow(row, prefix, result);
   } catch (const std::exception& e) {
     status = absl::InternalError(absl::StrCat(prefix, "internal error: ", e.what()));
   } catch (...) {

@@ -8,7 +8,10 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sampler/types.h"
 #include "sampler/v1/sampler.pb.h"
+#include "services/sampler_convert.h"
 
 namespace entroserve {
 
@@ -20,6 +23,14 @@ std::string RowPrefix(int index);
 // whatever goes wrong becomes `result->error` (and then only sequence_id and
 // step are set besides). Thread-safe; deterministic given the row's seed.
 void SampleOneRow(const sampler::v1::SampleRow& row, int index, sampler::v1::SampleResult* result);
+
+// The proto-free core, shared by samplerd (SampleOneRow) and runnerd's
+// in-process backend: creates the row's sampler, checks that a sampler that
+// needs its state got it (CheckStateSent), samples, checks the token, and
+// sets `state` to the sequence's new state (stamped with the sampler's name
+// and next_step = step + 1). Errors name `prefix`. Thread-safe.
+absl::StatusOr<RowOutput> SampleParsedRow(const ParsedRow& parsed, const std::string& prefix,
+                                          SamplerState* state);
 
 // Makes `result` the in-band error of `row`: only sequence_id, step and error.
 void SetRowFailure(const sampler::v1::SampleRow& row, const absl::Status& status,

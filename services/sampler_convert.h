@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "sampler/configs.h"
 #include "sampler/registry.h"
 #include "sampler/types.h"
@@ -34,6 +35,24 @@ inline constexpr uint32_t kSamplerStateVersion = 1;
 // config is then range-checked by its Validate().
 absl::StatusOr<SamplerConfig> SpecToConfig(const sampler::v1::SamplerSpec& spec,
                                            const std::string& prefix);
+
+// SpecToConfig for a spec at the path `field` ("sampler" in runner.v1's
+// GenerateRequest): messages start with `field` ("sampler.name: ...",
+// "sampler.entropix.temperature must be > 0, got -1").
+absl::StatusOr<SamplerConfig> SpecFieldToConfig(const sampler::v1::SamplerSpec& spec,
+                                                const std::string& field);
+
+// The config's Validate(), its message prefixed with `field` and a dot.
+absl::Status ValidateConfig(const SamplerConfig& config, const std::string& field);
+
+// The token ids a config names (chain.logit_bias, dry.sequence_breaker_ids)
+// must be in [0, vocab_size); `field` is the spec's path ("rows[0].spec").
+absl::Status CheckConfigTokens(const SamplerConfig& config, int64_t vocab_size,
+                               const std::string& field);
+
+// Every id in [0, vocab_size); the error names `field`[i].
+absl::Status CheckTokenIds(absl::Span<const int32_t> ids, int64_t vocab_size,
+                           const std::string& field);
 
 // Fills `spec` with the sampler's name and its config with EVERY field set
 // (ListSamplers' defaults, clients echoing a config).
@@ -85,6 +104,15 @@ struct ParsedRow {
 absl::Status ParseRow(const sampler::v1::SampleRow& row, const std::string& prefix,
                       uint64_t seed_if_absent, ParsedRow* parsed);
 
+// ParseRow for a row built in process (runnerd's local sampler backend)
+// rather than decoded from the wire: `parsed` holds the row's config, step,
+// seed, logits, attention (heads, keys), special tokens and the state it
+// sends; this makes every check ParseRow makes on the decoded values, with
+// the same messages, sets sampler_name and state_sent, and pushes `appended`
+// (the row's appended_tokens) onto the state.
+absl::Status CheckRow(const std::string& prefix, absl::Span<const int32_t> appended,
+                      ParsedRow* parsed);
+
 // FAILED_PRECONDITION when a sampler that `needs_state` gets a row past
 // step 0 without the state returned by the previous step.
 absl::Status CheckStateSent(const ParsedRow& row, bool needs_state, const std::string& prefix);
@@ -94,6 +122,20 @@ absl::Status CheckStateSent(const ParsedRow& row, bool needs_state, const std::s
 // with the sampler's name and next_step = step + 1, and the seed used.
 void OutputToResult(const RowOutput& output, const ParsedRow& row, const SamplerState& state,
                     sampler::v1::SampleResult* result);
+
+// Signals and SamplingParams to the wire and back (unset optional fields
+// stay unset both ways; attention signals are set only with has_attention).
+void SignalsToProto(const Signals& signals, sampler::v1::Signals* proto);
+Signals SignalsFromProto(const sampler::v1::Signals& proto);
+void ParamsToProto(const SamplingParams& params, sampler::v1::SamplingParams* proto);
+SamplingParams ParamsFromProto(const sampler::v1::SamplingParams& proto);
+
+// A SampleResult as the sampler's output (a client of samplerd): its in-band
+// error as a status (code and message kept), else the token (checked against
+// `vocab_size`), mode, signals, params, inserted and logprob. `field` names
+// the result in errors ("results[2]").
+absl::StatusOr<RowOutput> ResultToOutput(const sampler::v1::SampleResult& result,
+                                         int64_t vocab_size, const std::string& field);
 
 // SamplerDescription -> SamplerInfo, `defaults` with every field set.
 void DescriptionToInfo(const SamplerDescription& description, sampler::v1::SamplerInfo* info);

@@ -1,5 +1,10 @@
-// samplerctl: command-line client of samplerd.
+// samplerctl: command-line client of samplerd and runnerd.
 //
+//   samplerctl generate (--prompt=TEXT | --chat=TEXT [--system=TEXT]) [--server=HOST:PORT]
+//                       [--sampler=NAME | --spec=TEXTPROTO] [--seed=N] [--max_new_tokens=N]
+//                       [--stop=S1,S2] [--ignore_eos] [--show-modes] [--json]
+//                       [--trace=FILE.jsonl] [--trace_html=FILE.html]
+//   samplerctl info [--server=HOST:PORT] [--json]
 //   samplerctl samplers [--server=HOST:PORT]
 //   samplerctl sample --logits=FILE [--dtype=f32|f16|bf16] [--attention=FILE --heads=H]
 //                     [--sampler=NAME | --spec=TEXTPROTO] [--seed=N] [--step=N] [--json]
@@ -17,24 +22,30 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/escaping.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "clients/samplerctl/modes.h"
+#include "clients/samplerctl/runner_commands.h"
 #include "clients/samplerctl/synthetic.h"
 #include "sampler/tensor.h"
 #include "sampler/v1/sampler.grpc.pb.h"
 
-ABSL_FLAG(std::string, server, "localhost:50051", "samplerd address, HOST:PORT");
+ABSL_FLAG(std::string, server, "",
+          "server address, HOST:PORT; default localhost:50051 (samplerd) for samplers, "
+          "sample and replay, localhost:50052 (runnerd) for generate and info");
 ABSL_FLAG(std::string, sampler, "entropix",
           "sampler name: greedy, chain, entropix, alpha, mirostat_v2, dynatemp, top_n_sigma, "
-          "xtc, dry");
+          "xtc, dry (generate: runnerd's default sampler when not given)");
 ABSL_FLAG(std::string, spec, "",
           "full sampler.v1.SamplerSpec in protobuf text format, e.g. "
           "'entropix { temperature: 0.7 }' (overrides --sampler)");
@@ -43,19 +54,39 @@ ABSL_FLAG(std::string, attention, "", "sample: file of raw attention scores [hea
 ABSL_FLAG(int32_t, heads, 8, "sample/replay: attention heads");
 ABSL_FLAG(std::string, dtype, "f32", "sample: dtype of the files: f32, f16 or bf16");
 ABSL_FLAG(int64_t, seed, -1, "seed (-1: let the server pick one and print it)");
+ABSL_FLAG(std::string, prompt, "", "generate: the raw prompt text (no chat template)");
+ABSL_FLAG(std::string, chat, "",
+          "generate: a user message, rendered with the model's chat template");
+ABSL_FLAG(std::string, system, "", "generate: a system message before --chat");
+ABSL_FLAG(int32_t, max_new_tokens, 0, "generate: tokens to generate (0: runnerd's default)");
+ABSL_FLAG(std::vector<std::string>, stop, {},
+          "generate: stop strings, comma-separated; C escapes such as \\n are decoded");
+ABSL_FLAG(bool, ignore_eos, false, "generate: go on past the model's EOS tokens");
+ABSL_FLAG(bool, show_modes, false,
+          "generate: colour each token by the sampler's mode (also --show-modes); the "
+          "legend goes to stderr");
+ABSL_FLAG(std::string, trace, "", "generate: write a JSON-lines trace, one line per token");
+ABSL_FLAG(std::string, trace_html, "",
+          "generate: write a self-contained HTML trace (also --trace-html)");
 ABSL_FLAG(int64_t, step, 0, "sample: step index of the row");
 ABSL_FLAG(int32_t, steps, 40, "replay: number of steps");
 ABSL_FLAG(int32_t, vocab, 32000, "replay: vocabulary size of the synthetic logits");
 ABSL_FLAG(bool, json, false, "print one JSON record per result");
 ABSL_FLAG(bool, color, true, "colour tokens by mode (only on a terminal)");
-ABSL_FLAG(int32_t, timeout_ms, 10000, "deadline of each call, milliseconds");
+ABSL_FLAG(int32_t, timeout_ms, 10000,
+          "deadline of each call, milliseconds (generate: of the whole generation, 10 "
+          "minutes unless given; 0: none)");
 
 namespace entroserve {
 namespace {
 
 constexpr char kUsage[] =
-    "samplerctl: talk to samplerd.\n\n"
+    "samplerctl: talk to samplerd and runnerd.\n\n"
     "Commands:\n"
+    "  generate   generate text with runnerd, streamed as it comes (--prompt or\n"
+    "             --chat with --system; --show-modes colours tokens by mode,\n"
+    "             --json prints a record per token)\n"
+    "  info       runnerd's model, tokenizer and engine limits\n"
     "  samplers   list the samplers the server knows, with their defaults\n"
     "  sample     send one row of logits read from --logits (and --attention) and\n"
     "             print the decision\n"
@@ -63,37 +94,12 @@ constexpr char kUsage[] =
     "             SampleStream, feeding back the state, and print each decision\n"
     "             coloured by mode plus a summary\n\n"
     "Examples:\n"
+    "  samplerctl generate --prompt='The jury said' --max_new_tokens=40 --show-modes\n"
+    "  samplerctl generate --chat='Tell me about Texas.' --sampler=greedy --stop='\\n'\n"
+    "  samplerctl info --server=localhost:50052\n"
     "  samplerctl samplers --server=localhost:50051\n"
     "  samplerctl replay --sampler=entropix --steps=40 --seed=7\n"
     "  samplerctl sample --logits=row.f32 --spec='chain { temperature: 0.8 top_k: 40 }'\n";
-
-const char* ModeLabel(sampler::v1::Mode mode) {
-  switch (mode) {
-    case sampler::v1::MODE_GREEDY: return "greedy";
-    case sampler::v1::MODE_SAMPLE: return "sample";
-    case sampler::v1::MODE_FLOWING: return "flowing";
-    case sampler::v1::MODE_CLARIFY: return "clarify";
-    case sampler::v1::MODE_EXPLORE: return "explore";
-    case sampler::v1::MODE_RESAMPLE: return "resample";
-    case sampler::v1::MODE_ADAPTIVE: return "adaptive";
-    case sampler::v1::MODE_ALPHA: return "alpha";
-    default: return "unspecified";
-  }
-}
-
-// ANSI colours per mode; the legend prints the same table.
-const char* ModeColor(sampler::v1::Mode mode) {
-  switch (mode) {
-    case sampler::v1::MODE_FLOWING: return "\033[32m";   // green
-    case sampler::v1::MODE_CLARIFY: return "\033[33m";   // yellow
-    case sampler::v1::MODE_EXPLORE: return "\033[36m";   // cyan
-    case sampler::v1::MODE_RESAMPLE: return "\033[31m";  // red
-    case sampler::v1::MODE_ADAPTIVE: return "\033[35m";  // magenta
-    case sampler::v1::MODE_ALPHA: return "\033[34m";     // blue
-    default: return "\033[0m";
-  }
-}
-constexpr char kReset[] = "\033[0m";
 
 absl::StatusOr<sampler::v1::SamplerSpec> SpecFromFlags() {
   sampler::v1::SamplerSpec spec;
@@ -125,12 +131,46 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, const char* flag) 
   return buffer.str();
 }
 
+// Default servers of each command family (samplerd_main.cc, runnerd_main.cc).
+constexpr char kDefaultSamplerd[] = "localhost:50051";
+constexpr char kDefaultRunnerd[] = "localhost:50052";
+// A generation may take long on a CPU; runnerd's own deadline is the client's.
+constexpr int64_t kDefaultGenerateTimeoutMs = 10 * 60 * 1000;
+
+std::string SamplerdAddress() {
+  const std::string server = absl::GetFlag(FLAGS_server);
+  return server.empty() ? kDefaultSamplerd : server;
+}
+
+std::string RunnerdAddress() {
+  const std::string server = absl::GetFlag(FLAGS_server);
+  return server.empty() ? kDefaultRunnerd : server;
+}
+
+// The names of the flags given on the command line ("--name" or
+// "--name=value"; "--noname" for a bool counts as "name").
+using GivenFlags = std::set<std::string>;
+
+GivenFlags FlagsGiven(const std::vector<std::string>& args) {
+  GivenFlags given;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") break;
+    if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) continue;
+    std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos
+                                                                        : arg.find('=') - 2);
+    given.insert(name);
+    if (name.compare(0, 2, "no") == 0) given.insert(name.substr(2));
+  }
+  return given;
+}
+
 std::unique_ptr<sampler::v1::Sampler::Stub> Connect() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   return sampler::v1::Sampler::NewStub(grpc::CreateCustomChannel(
-      absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args));
+      SamplerdAddress(), grpc::InsecureChannelCredentials(), args));
 }
 
 void SetDeadline(grpc::ClientContext* context) {
@@ -142,7 +182,7 @@ int Fail(const std::string& what, const grpc::Status& status) {
   std::fprintf(stderr, "samplerctl: %s failed: %s (%s)\n", what.c_str(),
                status.error_message().c_str(),
                status.error_code() == grpc::StatusCode::UNAVAILABLE
-                   ? absl::StrCat("is samplerd running at ", absl::GetFlag(FLAGS_server), "?")
+                   ? absl::StrCat("is samplerd running at ", SamplerdAddress(), "?")
                          .c_str()
                    : absl::StrCat("gRPC code ", status.error_code()).c_str());
   return 1;
@@ -188,9 +228,55 @@ void PrintResult(const sampler::v1::SampleResult& r, bool color) {
   }
   std::printf("step %3lld  %s%-8s%s token %6d%s  H=%.3f V=%.3f logp=%.3f%s\n",
               static_cast<long long>(r.step()), color ? ModeColor(r.mode()) : "",
-              ModeLabel(r.mode()), color ? kReset : "", r.token_id(),
+              ModeLabel(r.mode()), color ? kColorReset : "", r.token_id(),
               r.inserted() ? " (inserted)" : "", r.signals().entropy(), r.signals().varentropy(),
               r.logprob(), DescribeParams(r.params()).c_str());
+}
+
+int Generate(const GivenFlags& flags) {
+  auto Given = [&flags](const char* name) { return flags.count(name) > 0; };
+  GenerateOptions options;
+  options.server = RunnerdAddress();
+  const bool has_prompt = Given("prompt");
+  const bool has_chat = Given("chat");
+  if (has_prompt == has_chat) {
+    return Fail(absl::InvalidArgumentError("generate needs one of --prompt=TEXT or --chat=TEXT"));
+  }
+  if (has_prompt) options.prompt = absl::GetFlag(FLAGS_prompt);
+  if (has_chat) options.chat = absl::GetFlag(FLAGS_chat);
+  if (Given("system")) {
+    if (!has_chat) return Fail(absl::InvalidArgumentError("--system goes with --chat"));
+    options.system = absl::GetFlag(FLAGS_system);
+  }
+  if (Given("spec") || Given("sampler")) {
+    auto spec = SpecFromFlags();
+    if (!spec.ok()) return Fail(spec.status());
+    options.spec = *spec;
+  }
+  if (absl::GetFlag(FLAGS_seed) >= 0) options.seed = absl::GetFlag(FLAGS_seed);
+  if (Given("max_new_tokens")) {
+    if (absl::GetFlag(FLAGS_max_new_tokens) < 1) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--max_new_tokens must be >= 1, got ", absl::GetFlag(FLAGS_max_new_tokens))));
+    }
+    options.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  }
+  for (const std::string& stop : absl::GetFlag(FLAGS_stop)) {
+    std::string unescaped;
+    std::string error;
+    if (!absl::CUnescape(stop, &unescaped, &error)) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat("--stop \"", stop, "\": ", error)));
+    }
+    options.stop.push_back(unescaped);
+  }
+  options.ignore_eos = absl::GetFlag(FLAGS_ignore_eos);
+  options.show_modes = absl::GetFlag(FLAGS_show_modes);
+  options.json = absl::GetFlag(FLAGS_json);
+  options.trace_path = absl::GetFlag(FLAGS_trace);
+  options.trace_html_path = absl::GetFlag(FLAGS_trace_html);
+  options.timeout_ms = Given("timeout_ms") ? absl::GetFlag(FLAGS_timeout_ms)
+                                           : kDefaultGenerateTimeoutMs;
+  return RunGenerate(options);
 }
 
 int Samplers() {
@@ -296,16 +382,7 @@ int Replay() {
   if (!absl::GetFlag(FLAGS_json)) {
     std::printf("synthetic logits (V=%d) and attention (%d heads), sampler %s\n", vocab, heads,
                 spec->name().empty() ? "(from --spec)" : spec->name().c_str());
-    if (color) {
-      std::printf("legend:");
-      for (auto mode : {sampler::v1::MODE_FLOWING, sampler::v1::MODE_CLARIFY,
-                        sampler::v1::MODE_EXPLORE, sampler::v1::MODE_RESAMPLE,
-                        sampler::v1::MODE_ADAPTIVE, sampler::v1::MODE_ALPHA,
-                        sampler::v1::MODE_SAMPLE}) {
-        std::printf(" %s%s%s", ModeColor(mode), ModeLabel(mode), kReset);
-      }
-      std::printf("\n");
-    }
+    if (color) std::printf("%s\n", ModeLegend().c_str());
   }
   for (int32_t step = 0; step < steps; ++step) {
     sampler::v1::SampleRequest request;
@@ -363,19 +440,43 @@ int Replay() {
 }  // namespace
 }  // namespace entroserve
 
+// "--show-modes" and "--trace-html=F" as "--show_modes" and "--trace_html=F":
+// flag names may be written with dashes.
+std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& arg = args[i];
+    if (arg == "--") break;
+    if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) continue;
+    const size_t end = std::min(arg.find('='), arg.size());
+    std::replace(arg.begin() + 2, arg.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
+  }
+  return args;
+}
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(entroserve::kUsage);
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args = DashesToUnderscores(argc, argv);
+  std::vector<char*> arg_pointers;
+  for (std::string& arg : args) arg_pointers.push_back(arg.data());
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(arg_pointers.size()), arg_pointers.data());
   if (positional.size() != 2) {
     std::fprintf(stderr, "%s\nsamplerctl: expected one command (see --help)\n",
                  entroserve::kUsage);
     return 2;
   }
   const std::string command = positional[1];
+  if (command == "generate") return entroserve::Generate(entroserve::FlagsGiven(args));
+  if (command == "info") {
+    return entroserve::RunInfo(entroserve::RunnerdAddress(), absl::GetFlag(FLAGS_json),
+                               absl::GetFlag(FLAGS_timeout_ms));
+  }
   if (command == "samplers") return entroserve::Samplers();
   if (command == "sample") return entroserve::Sample();
   if (command == "replay") return entroserve::Replay();
-  std::fprintf(stderr, "samplerctl: unknown command \"%s\" (samplers, sample, replay)\n",
+  std::fprintf(stderr,
+               "samplerctl: unknown command \"%s\" (generate, info, samplers, sample, replay)\n",
                command.c_str());
   return 2;
 }

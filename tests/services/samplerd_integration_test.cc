@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "sampler/tensor.h"
 #include "sampler/v1/sampler.grpc.pb.h"
+#include "tests/services/test_util/server_process.h"
 
 extern char** environ;
 
@@ -44,123 +45,24 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
-constexpr char kListeningPrefix[] = "samplerd listening on 127.0.0.1:";
 
 // ---------------------------------------------------------------------------
 // The server process.
 
-class Samplerd {
- public:
-  // Starts samplerd on 127.0.0.1 with a free port and waits for its
-  // "listening" line. Fails the test (returns null) if it does not come.
-  static std::unique_ptr<Samplerd> Start(std::vector<std::string> flags = {}) {
-    std::vector<std::string> args = {Path(), "--host=127.0.0.1", "--port=0"};
-    args.insert(args.end(), flags.begin(), flags.end());
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
+// The binary: $SAMPLERD_BIN if set (to test another build or an installed
+// one), else the samplerd built with this test.
+std::string SamplerdPath() {
+  const char* path = getenv("SAMPLERD_BIN");
+  return path != nullptr && *path != '\0' ? path : SAMPLERD_PATH;
+}
 
-    int out[2];
-    if (pipe(out) != 0) {
-      ADD_FAILURE() << "pipe failed";
-      return nullptr;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    posix_spawn_file_actions_addclose(&actions, out[1]);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    if (rc != 0) {
-      close(out[0]);
-      ADD_FAILURE() << "cannot start " << argv[0] << ": " << strerror(rc);
-      return nullptr;
-    }
-    auto server = std::unique_ptr<Samplerd>(new Samplerd(pid, out[0]));
-    if (!server->ReadPort()) return nullptr;
-    return server;
-  }
-
-  ~Samplerd() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(stdout_fd_);
-  }
-
-  // The binary: $SAMPLERD_BIN if set (to test another build or an installed
-  // one), else the samplerd built with this test.
-  static std::string Path() {
-    const char* path = getenv("SAMPLERD_BIN");
-    return path != nullptr && *path != '\0' ? path : SAMPLERD_PATH;
-  }
-
-  int port() const { return port_; }
-  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
-
-  std::shared_ptr<grpc::Channel> NewChannel() const {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(-1);
-    args.SetMaxSendMessageSize(-1);
-    // A channel of its own, not shared with other tests' channels.
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto channel = grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
-    EXPECT_TRUE(
-        channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)));
-    return channel;
-  }
-
-  // Sends `signal` and waits for the exit; returns the waitpid status, or -1
-  // if it did not exit within `timeout`.
-  int Stop(int signal = SIGTERM, std::chrono::seconds timeout = std::chrono::seconds(30)) {
-    kill(pid_, signal);
-    const auto give_up = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < give_up) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return status;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
-  }
-
- private:
-  Samplerd(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
-
-  bool ReadPort() {
-    std::string output;
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < give_up) {
-      const size_t at = output.find(kListeningPrefix);
-      if (at != std::string::npos) {
-        const size_t end = output.find('\n', at);
-        if (end != std::string::npos) {
-          port_ = std::stoi(output.substr(at + sizeof(kListeningPrefix) - 1));
-          return port_ > 0;
-        }
-      }
-      pollfd pfd = {stdout_fd_, POLLIN, 0};
-      if (poll(&pfd, 1, 100) > 0) {
-        char buffer[512];
-        const ssize_t n = read(stdout_fd_, buffer, sizeof(buffer));
-        if (n <= 0) break;
-        output.append(buffer, static_cast<size_t>(n));
-      }
-    }
-    ADD_FAILURE() << "samplerd did not print its listening line; stdout: " << output;
-    return false;
-  }
-
-  pid_t pid_;
-  int stdout_fd_;
-  int port_ = 0;
-};
+// samplerd on 127.0.0.1 with a free port; null (and a test failure) when it
+// does not start.
+std::unique_ptr<ServerProcess> StartSamplerd(std::vector<std::string> flags = {}) {
+  std::vector<std::string> args = {"--host=127.0.0.1", "--port=0"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  return ServerProcess::Start(SamplerdPath(), args, "samplerd");
+}
 
 // ---------------------------------------------------------------------------
 // Requests.
@@ -340,54 +242,13 @@ v1::SampleResponse SampleUnary(v1::Sampler::Stub* stub, const v1::SampleRequest&
   return response;
 }
 
-// A unary call of `method` with raw request bytes, for services whose stubs
-// this build does not generate (health, reflection).
-absl::StatusOr<std::string> GenericUnary(const std::shared_ptr<grpc::Channel>& channel,
-                                         const std::string& method,
-                                         const std::string& request_bytes) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  grpc::Slice slice(request_bytes);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  grpc::Status status;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
-    std::lock_guard<std::mutex> lock(mu);
-    status = std::move(s);
-    done = true;
-    cv.notify_one();
-  });
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return done; });
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-  }
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) return absl::InternalError("cannot read the response");
-  std::string bytes;
-  for (const grpc::Slice& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return bytes;
-}
-
-// A length-delimited protobuf field with a short (< 128 bytes) payload.
-std::string ShortBytesField(int number, const std::string& payload) {
-  return std::string(1, static_cast<char>((number << 3) | 2)) +
-         std::string(1, static_cast<char>(payload.size())) + payload;
-}
-
 // ---------------------------------------------------------------------------
 // Fixture: one server with several workers, a channel and a stub.
 
 class SamplerdTest : public testing::Test {
  protected:
   void SetUp() override {
-    server_ = Samplerd::Start({"--workers=4"});
+    server_ = StartSamplerd({"--workers=4"});
     ASSERT_NE(server_, nullptr);
     channel_ = server_->NewChannel();
     stub_ = v1::Sampler::NewStub(channel_);
@@ -402,7 +263,7 @@ class SamplerdTest : public testing::Test {
     EXPECT_FALSE(response.results(0).has_error()) << response.results(0).error().message();
   }
 
-  std::unique_ptr<Samplerd> server_;
+  std::unique_ptr<ServerProcess> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Sampler::Stub> stub_;
 };
@@ -624,7 +485,7 @@ TEST_F(SamplerdTest, ABatchEqualsItsRowsOneByOneAndAnyThreadCount) {
   ExpectSameResults(together, unreversed);
 
   // A server with one worker.
-  std::unique_ptr<Samplerd> single = Samplerd::Start({"--workers=1"});
+  std::unique_ptr<ServerProcess> single = StartSamplerd({"--workers=1"});
   ASSERT_NE(single, nullptr);
   auto single_stub = v1::Sampler::NewStub(single->NewChannel());
   ExpectSameResults(together, SampleUnary(single_stub.get(), batch));
@@ -679,7 +540,7 @@ TEST(SamplerdStateTest, ASequenceSplitAcrossTwoServersEqualsOneUnbrokenRun) {
 
   std::vector<v1::SampleResponse> unbroken;
   {
-    std::unique_ptr<Samplerd> server = Samplerd::Start();
+    std::unique_ptr<ServerProcess> server = StartSamplerd();
     ASSERT_NE(server, nullptr);
     auto stub = v1::Sampler::NewStub(server->NewChannel());
     Stream stream(stub.get());
@@ -689,7 +550,7 @@ TEST(SamplerdStateTest, ASequenceSplitAcrossTwoServersEqualsOneUnbrokenRun) {
   ASSERT_EQ(unbroken.size(), static_cast<size_t>(kSteps));
 
   std::vector<v1::SampleResponse> split;
-  std::unique_ptr<Samplerd> first = Samplerd::Start({"--workers=1"});
+  std::unique_ptr<ServerProcess> first = StartSamplerd({"--workers=1"});
   ASSERT_NE(first, nullptr);
   {
     auto stub = v1::Sampler::NewStub(first->NewChannel());
@@ -702,7 +563,7 @@ TEST(SamplerdStateTest, ASequenceSplitAcrossTwoServersEqualsOneUnbrokenRun) {
   first.reset();
   ASSERT_EQ(split.size(), static_cast<size_t>(kSplit));
   {
-    std::unique_ptr<Samplerd> second = Samplerd::Start({"--workers=3"});
+    std::unique_ptr<ServerProcess> second = StartSamplerd({"--workers=3"});
     ASSERT_NE(second, nullptr);
     auto stub = v1::Sampler::NewStub(second->NewChannel());
     Stream stream(stub.get());
@@ -735,7 +596,7 @@ TEST(SamplerdStateTest, ASequenceSplitAcrossTwoServersEqualsOneUnbrokenRun) {
 TEST(SamplerdStateTest, ChangingTheStateChangesThePenalisedSequence) {
   // Control for the test above: with the history dropped, the repetition
   // penalties see a different window and the chain's tokens differ somewhere.
-  std::unique_ptr<Samplerd> server = Samplerd::Start();
+  std::unique_ptr<ServerProcess> server = StartSamplerd();
   ASSERT_NE(server, nullptr);
   auto stub = v1::Sampler::NewStub(server->NewChannel());
   const std::vector<SequenceSpec> sequences = {StatefulSequences()[0]};
@@ -934,7 +795,7 @@ TEST_F(SamplerdTest, BadRowsGetInBandErrorsThroughUnarySample) {
 }
 
 TEST(SamplerdLimitsTest, OversizeMessageEndsTheCallWithResourceExhausted) {
-  std::unique_ptr<Samplerd> server = Samplerd::Start({"--max_message_mb=1"});
+  std::unique_ptr<ServerProcess> server = StartSamplerd({"--max_message_mb=1"});
   ASSERT_NE(server, nullptr);
   auto stub = v1::Sampler::NewStub(server->NewChannel());
   v1::SampleRequest big;
@@ -992,7 +853,7 @@ TEST_F(SamplerdTest, ACancelledStreamLeavesTheServerServing) {
 // Shutdown.
 
 TEST(SamplerdShutdownTest, SigtermShutsDownGracefullyWithExitCodeZero) {
-  std::unique_ptr<Samplerd> server = Samplerd::Start();
+  std::unique_ptr<ServerProcess> server = StartSamplerd();
   ASSERT_NE(server, nullptr);
   {
     auto stub = v1::Sampler::NewStub(server->NewChannel());
@@ -1012,7 +873,7 @@ TEST(SamplerdShutdownTest, SigtermShutsDownGracefullyWithExitCodeZero) {
 }
 
 TEST(SamplerdShutdownTest, SigintShutsDownGracefullyWithExitCodeZero) {
-  std::unique_ptr<Samplerd> server = Samplerd::Start();
+  std::unique_ptr<ServerProcess> server = StartSamplerd();
   ASSERT_NE(server, nullptr);
   const int status = server->Stop(SIGINT);
   ASSERT_TRUE(WIFEXITED(status)) << "wait status " << status;
@@ -1020,7 +881,7 @@ TEST(SamplerdShutdownTest, SigintShutsDownGracefullyWithExitCodeZero) {
 }
 
 TEST(SamplerdShutdownTest, AnOpenStreamIsEndedAfterTheGracePeriod) {
-  std::unique_ptr<Samplerd> server = Samplerd::Start({"--shutdown_grace_s=1"});
+  std::unique_ptr<ServerProcess> server = StartSamplerd({"--shutdown_grace_s=1"});
   ASSERT_NE(server, nullptr);
   auto stub = v1::Sampler::NewStub(server->NewChannel());
   Stream stream(stub.get());
@@ -1041,7 +902,7 @@ TEST(SamplerdShutdownTest, AnOpenStreamIsEndedAfterTheGracePeriod) {
 TEST(SamplerdFlagsTest, BadFlagsExitWithAnError) {
   for (const char* flag : {"--max_message_mb=0", "--port=70000", "--workers=-1"}) {
     pid_t pid = 0;
-    std::vector<std::string> args = {Samplerd::Path(), flag};
+    std::vector<std::string> args = {SamplerdPath(), flag};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -1,0 +1,53 @@
+// samplerctl's commands for runnerd (runner.v1.Runner):
+//
+//   generate   streams a generation's text as it comes; --show-modes colours
+//              each token by the sampler's mode (a legend line first), --json
+//              prints one JSON record per token (trace.h's format) and a
+//              last one with the finish reason and usage; --trace and
+//              --trace_html write the .jsonl / HTML traces
+//   info       ModelInfo: the model, its tokenizer and the engine's limits
+//
+// Errors: a server that cannot be reached, a bad argument and an RPC error
+// each get one line on stderr naming what went wrong; exit code 1 for RPC
+// failures, 2 for bad arguments.
+#ifndef ENTROSERVE_CLIENTS_SAMPLERCTL_RUNNER_COMMANDS_H_
+#define ENTROSERVE_CLIENTS_SAMPLERCTL_RUNNER_COMMANDS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sampler/v1/sampler.pb.h"
+
+namespace entroserve {
+
+struct GenerateOptions {
+  std::string server;  // runnerd, HOST:PORT
+  // Exactly one of prompt (raw text) and chat (a user message, with
+  // `system` before it when not empty).
+  std::optional<std::string> prompt;
+  std::optional<std::string> chat;
+  std::string system;
+  // Unset: runnerd's default sampler.
+  std::optional<sampler::v1::SamplerSpec> spec;
+  std::optional<uint64_t> seed;
+  std::optional<int32_t> max_new_tokens;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+  bool show_modes = false;
+  bool json = false;
+  std::string trace_path;       // .jsonl trace, "" for none
+  std::string trace_html_path;  // HTML trace, "" for none
+  int64_t timeout_ms = 0;       // deadline of the whole generation; 0: none
+};
+
+// Runs `samplerctl generate`; the process exit code.
+int RunGenerate(const GenerateOptions& options);
+
+// Runs `samplerctl info`; the process exit code.
+int RunInfo(const std::string& server, bool json, int64_t timeout_ms);
+
+}  // namespace entroserve
+
+#endif  // ENTROSERVE_CLIENTS_SAMPLERCTL_RUNNER_COMMANDS_H_

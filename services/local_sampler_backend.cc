@@ -1,0 +1,66 @@
+#include "services/local_sampler_backend.h"
+
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "services/row_sampling.h"
+#include "services/sampler_convert.h"
+
+namespace entroserve {
+namespace {
+
+// Checks and samples one row, as samplerd's SampleOneRow does for a row
+// decoded from the wire.
+absl::Status SampleRow(const SamplerRow& row, DType wire_dtype, const std::string& prefix,
+                       SamplerRowResult* result) {
+  ParsedRow parsed;
+  parsed.config = row.config;
+  parsed.step = row.step;
+  parsed.seed = row.seed;
+  RoundThroughWire(wire_dtype, row.logits, &parsed.logits);
+  if (!row.attention.empty()) RoundThroughWire(wire_dtype, row.attention, &parsed.attention);
+  parsed.heads = row.heads;
+  parsed.keys = row.keys;
+  parsed.special_tokens = row.special_tokens;
+  parsed.state = row.state;
+  if (absl::Status s = CheckRow(prefix, row.appended_tokens, &parsed); !s.ok()) return s;
+  absl::StatusOr<RowOutput> output = SampleParsedRow(parsed, prefix, &result->state);
+  if (!output.ok()) return output.status();
+  result->output = *std::move(output);
+  result->seed = row.seed;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RoundThroughWire(DType dtype, absl::Span<const float> values, std::vector<float>* out) {
+  if (dtype == DType::kFloat32) {
+    out->assign(values.begin(), values.end());
+    return;
+  }
+  const std::string bytes = EncodeTensor(dtype, values);
+  // Cannot fail: the size matches by construction, and every value decodes.
+  (void)DecodeTensor(dtype, bytes, static_cast<int64_t>(values.size()), "", out);
+}
+
+absl::StatusOr<std::vector<SamplerRowResult>> LocalSamplerBackend::Sample(
+    absl::Span<const SamplerRow> rows, const SampleControl& control) {
+  std::vector<SamplerRowResult> results(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::string prefix = RowPrefix(static_cast<int>(i));
+    absl::Status status;
+    try {
+      status = SampleRow(rows[i], wire_dtype_, prefix, &results[i]);
+    } catch (const std::exception& e) {
+      status = absl::InternalError(absl::StrCat(prefix, "internal error: ", e.what()));
+    }
+    if (!status.ok()) {
+      results[i] = SamplerRowResult();
+      results[i].status = std::move(status);
+    }
+  }
+  return results;
+}
+
+}  // namespace entroserve

@@ -1,0 +1,102 @@
+// The SamplerBackend of a remote samplerd (runnerd --sampler=HOST:PORT): one
+// long-lived bidirectional SampleStream; each Sample() call writes the
+// step's rows as one SampleRequest and reads the SampleResponse that answers
+// it (one batch in flight).
+//
+// Wire format: logits and attention scores as `wire_dtype` (BF16 by default:
+// half the bytes of FLOAT32; LocalSamplerBackend rounds the same way, so both
+// backends sample from the same values), the spec with every field set
+// (ConfigToSpec), the state the engine holds, special tokens, and at step 0
+// the prompt as appended_tokens.
+//
+// Failures: when the stream breaks (samplerd died or restarted, the
+// connection dropped) or no answer comes within response_timeout, the call
+// is cancelled, and the rows are sent again on a new stream once the channel
+// is connected again (gRPC's reconnection backoff, from initial_backoff
+// doubling up to max_backoff, and the same backoff between attempts here).
+// The rows carry the states the engine holds, so the resent step gives the
+// tokens the first attempt would have. Until SampleControl.deadline or
+// SampleControl.stop: then UNAVAILABLE (with the last error) or CANCELLED.
+// In-band row errors come back as row statuses.
+//
+// Thread-safety: Sample() is called by one thread at a time (the engine's
+// scheduler).
+#ifndef ENTROSERVE_SERVICES_REMOTE_SAMPLER_BACKEND_H_
+#define ENTROSERVE_SERVICES_REMOTE_SAMPLER_BACKEND_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "model_runner/sampler_backend.h"
+#include "sampler/tensor.h"
+#include "sampler/v1/sampler.grpc.pb.h"
+
+namespace entroserve {
+
+struct RemoteSamplerOptions {
+  // samplerd's address, HOST:PORT.
+  std::string address;
+  DType wire_dtype = DType::kBFloat16;
+  // Largest message either way, bytes (runnerd's --max_message_mb).
+  int max_message_bytes = 64 << 20;
+  // A connected samplerd's answer to one batch; past it the stream counts as
+  // broken (a hung samplerd) and the rows go out again on a new one.
+  absl::Duration response_timeout = absl::Seconds(30);
+  // Reconnection backoff: the first wait, doubled per failed attempt up to
+  // max_backoff.
+  absl::Duration initial_backoff = absl::Milliseconds(50);
+  absl::Duration max_backoff = absl::Seconds(2);
+};
+
+class RemoteSamplerBackend final : public SamplerBackend {
+ public:
+  explicit RemoteSamplerBackend(RemoteSamplerOptions options);
+  // Closes the stream (half-close, then waits for it to end).
+  ~RemoteSamplerBackend() override;
+
+  absl::StatusOr<std::vector<SamplerRowResult>> Sample(absl::Span<const SamplerRow> rows,
+                                                       const SampleControl& control) override;
+  std::string Describe() const override { return options_.address; }
+
+  // Streams opened after a broken one (for logs and tests).
+  int64_t reconnects() const { return reconnects_.load(); }
+
+  class StreamCall;  // remote_sampler_backend.cc
+
+ private:
+  // Waits (within `control`) for a connected channel and opens a stream.
+  absl::Status Connect(const SampleControl& control);
+  // Cancels the open stream and waits for it to end.
+  void DropStream();
+  // Sleeps `duration`, waking early to return false when control says to
+  // stop waiting (stop, or the deadline reached).
+  bool SleepWithin(absl::Duration duration, const SampleControl& control);
+
+  const RemoteSamplerOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<::sampler::v1::Sampler::Stub> stub_;
+  std::unique_ptr<StreamCall> stream_;
+  // The batch being sent: kept until the stream's next AwaitWriteDone.
+  ::sampler::v1::SampleRequest request_;
+  bool ever_connected_ = false;
+  std::atomic<int64_t> reconnects_{0};
+};
+
+// The wire form of `rows`, logits and attention as `wire_dtype`.
+void RowsToRequest(absl::Span<const SamplerRow> rows, DType wire_dtype,
+                   ::sampler::v1::SampleRequest* request);
+
+// The results of `response` for `rows` (which give the vocabulary sizes):
+// INTERNAL when the counts differ or a result is malformed; in-band errors
+// become row statuses.
+absl::StatusOr<std::vector<SamplerRowResult>> ResponseToResults(
+    absl::Span<const SamplerRow> rows, const ::sampler::v1::SampleResponse& response);
+
+}  // namespace entroserve
+
+#endif  // ENTROSERVE_SERVICES_REMOTE_SAMPLER_BACKEND_H_
