@@ -106,12 +106,12 @@ class RemoteSamplerBackend::StreamCall final
     }
   }
 
-  // The status the stream ended with, or a description while it has not.
+  // What ended the stream: its status, or "connection lost" while the
+  // status has not come.
   std::string Error() {
     absl::MutexLock lock(&mu_);
-    if (!done_) return "the stream broke";
-    return absl::StrCat("the stream ended with ", status_.error_code(), ": ",
-                        status_.error_message());
+    if (!done_) return "connection lost";
+    return absl::StrCat("status ", status_.error_code(), ": ", status_.error_message());
   }
 
   void OnWriteDone(bool ok) override {
@@ -280,7 +280,9 @@ absl::StatusOr<std::vector<SamplerRowResult>> RemoteSamplerBackend::Sample(
   while (true) {
     // A stream that ended while idle (samplerd shut down between steps).
     if (stream_ && stream_->broken()) {
-      last_error = stream_->Error();
+      last_error = absl::StrCat("the stream to samplerd at ", options_.address,
+                                " ended between steps: ", stream_->Error());
+      std::cerr << "runnerd: " << last_error << "; reconnecting\n";
       DropStream();
     }
     if (!stream_) {
@@ -324,7 +326,7 @@ absl::StatusOr<std::vector<SamplerRowResult>> RemoteSamplerBackend::Sample(
       }
     }
     // Only on failure, never in the per-token path.
-    std::cerr << "runnerd: " << last_error << "; retrying\n";
+    std::cerr << "runnerd: " << last_error << "; reconnecting\n";
     if (!SleepWithin(backoff, control)) {
       if (control.stop && control.stop()) {
         return absl::CancelledError("stopped while waiting for samplerd");

@@ -60,6 +60,9 @@ ABSL_FLAG(int32_t, threads, 0,
           "CPU threads of the model's matrix products (libtorch intra-op and OpenBLAS); "
           "0 means every core this process may run on. On a shared machine, keep it at "
           "or below the idle cores.");
+ABSL_FLAG(int32_t, max_context, 0,
+          "Longest sequence, prompt and generated tokens together, a request may reach; "
+          "0: the model's max_position_embeddings.");
 ABSL_FLAG(std::string, host, "[::]",
           "Address to listen on: \"[::]\" is every interface (IPv6 and IPv4), "
           "\"127.0.0.1\" or \"localhost\" loopback only.");
@@ -136,6 +139,9 @@ std::string FlagError() {
   const int32_t port = absl::GetFlag(FLAGS_port);
   if (port < 0 || port > 65535) return absl::StrCat("--port must be in [0, 65535], got ", port);
   if (absl::GetFlag(FLAGS_host).empty()) return "--host must not be empty";
+  if (absl::GetFlag(FLAGS_max_context) < 0) {
+    return absl::StrCat("--max_context must be >= 0, got ", absl::GetFlag(FLAGS_max_context));
+  }
   if (absl::GetFlag(FLAGS_threads) < 0) {
     return absl::StrCat("--threads must be >= 0, got ", absl::GetFlag(FLAGS_threads));
   }
@@ -213,6 +219,7 @@ int Run() {
   model_options.dtype = *ParseComputeDType(absl::GetFlag(FLAGS_dtype));
   model_options.threads = absl::GetFlag(FLAGS_threads);
   model_options.batch_invariant = absl::GetFlag(FLAGS_batch_invariant);
+  model_options.max_sequence_length = absl::GetFlag(FLAGS_max_context);
   EngineOptions engine_options;
   engine_options.max_batch = absl::GetFlag(FLAGS_max_batch);
   engine_options.max_queue = absl::GetFlag(FLAGS_max_queue);

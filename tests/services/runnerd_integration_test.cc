@@ -28,136 +28,16 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "model_runner/tokenizer.h"
-#include "model_runner/transformer.h"
 #include "runner/v1/runner.grpc.pb.h"
-#include "sampler/tensor.h"
+#include "tests/services/test_util/runnerd_test_util.h"
 #include "tests/services/test_util/server_process.h"
 
 namespace entroserve {
 namespace {
 
 namespace v1 = ::runner::v1;
-using ::google::protobuf::util::MessageDifferencer;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-constexpr char kTinyModel[] = ENTROSERVE_SOURCE_DIR "/models/tiny";
-constexpr int32_t kVocab = 6144;
-constexpr int32_t kContext = 1024;
-constexpr char kPrompt[] = "The jury said";
-
-// ---------------------------------------------------------------------------
-// Processes.
-
-std::string StderrPath(const std::string& name) {
-  const char* dir = getenv("TEST_TMPDIR");
-  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/runnerd_test_", getpid(), "_", name, ".log");
-}
-
-std::unique_ptr<ServerProcess> StartSamplerd(std::vector<std::string> flags = {}) {
-  std::vector<std::string> args = {"--host=127.0.0.1", "--port=0", "--workers=1"};
-  args.insert(args.end(), flags.begin(), flags.end());
-  return ServerProcess::Start(SAMPLERD_PATH, args, "samplerd");
-}
-
-// runnerd on the tiny model, one model thread, loopback, a free port; waits
-// until the model is loaded ("runnerd serving").
-std::unique_ptr<ServerProcess> StartRunnerd(std::vector<std::string> flags = {},
-                                            const std::string& stderr_path = "") {
-  std::vector<std::string> args = {absl::StrCat("--model=", kTinyModel), "--host=127.0.0.1",
-                                   "--port=0", "--threads=1"};
-  args.insert(args.end(), flags.begin(), flags.end());
-  std::unique_ptr<ServerProcess> server =
-      ServerProcess::Start(RUNNERD_PATH, args, "runnerd", stderr_path);
-  if (server == nullptr) return nullptr;
-  if (!server->WaitForOutput("runnerd serving", std::chrono::seconds(60))) {
-    ADD_FAILURE() << "runnerd did not load the model; stdout: " << server->output();
-    return nullptr;
-  }
-  return server;
-}
-
-std::unique_ptr<v1::Runner::Stub> RunnerStub(const ServerProcess& server) {
-  return v1::Runner::NewStub(server.NewChannel());
-}
-
-// ---------------------------------------------------------------------------
-// Requests.
-
-struct Generation {
-  grpc::Status status;
-  std::vector<v1::GeneratedToken> tokens;
-  std::vector<v1::GenerateResponse> messages;
-
-  std::vector<int32_t> ids() const {
-    std::vector<int32_t> out;
-    for (const auto& t : tokens) out.push_back(t.id());
-    return out;
-  }
-  std::string text() const {
-    std::string out;
-    for (const auto& t : tokens) out += t.text();
-    return out;
-  }
-  const v1::GenerateResponse& last() const { return messages.back(); }
-};
-
-// Runs a Generate call to its end. `on_token(context, index)` runs after
-// each token is read (to cancel, or to disturb the servers mid-stream).
-Generation Generate(v1::Runner::Stub* stub, const v1::GenerateRequest& request,
-                    std::chrono::milliseconds timeout = std::chrono::seconds(120),
-                    const std::function<void(grpc::ClientContext*, int)>& on_token = nullptr) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + timeout);
-  Generation out;
-  auto reader = stub->Generate(&context, request);
-  v1::GenerateResponse response;
-  while (reader->Read(&response)) {
-    out.messages.push_back(response);
-    for (const v1::GeneratedToken& token : response.tokens()) {
-      out.tokens.push_back(token);
-      if (on_token) on_token(&context, static_cast<int>(out.tokens.size()) - 1);
-    }
-  }
-  out.status = reader->Finish();
-  return out;
-}
-
-v1::GenerateRequest TextRequest(const std::string& text, int32_t max_new_tokens, uint64_t seed) {
-  v1::GenerateRequest request;
-  request.set_text(text);
-  request.set_max_new_tokens(max_new_tokens);
-  request.set_seed(seed);
-  request.set_ignore_eos(true);
-  return request;
-}
-
-v1::GenerateRequest WithSampler(v1::GenerateRequest request, const std::string& name) {
-  request.mutable_sampler()->set_name(name);
-  return request;
-}
-
-std::string Describe(const grpc::Status& status) {
-  return absl::StrCat(status.error_code(), ": ", status.error_message());
-}
-
-void ExpectSameTokens(const Generation& a, const Generation& b) {
-  ASSERT_EQ(a.tokens.size(), b.tokens.size());
-  for (size_t i = 0; i < a.tokens.size(); ++i) {
-    EXPECT_TRUE(MessageDifferencer::Equals(a.tokens[i], b.tokens[i]))
-        << "token " << i << "\n  " << a.tokens[i].ShortDebugString() << "\n  "
-        << b.tokens[i].ShortDebugString();
-  }
-}
-
-int32_t Running(v1::Runner::Stub* stub) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  v1::ModelInfoResponse info;
-  EXPECT_TRUE(stub->ModelInfo(&context, {}, &info).ok());
-  return info.running();
-}
 
 // ---------------------------------------------------------------------------
 // One server for the tests that only read.
@@ -326,15 +206,35 @@ TEST_F(RunnerdTest, ChatAnswersEndAtEndOfTurnUnlessEosIsIgnored) {
   EXPECT_EQ(ignored.tokens.size(), g.tokens.size() + 3);
 }
 
-TEST_F(RunnerdTest, DefaultMaxNewTokensIsWhatTheContextLeavesWhenLess) {
+TEST(RunnerdContextTest, DefaultMaxNewTokensIsWhatTheContextLeavesWhenLess) {
+  std::unique_ptr<ServerProcess> server = StartRunnerd({"--max_context=64"});
+  ASSERT_NE(server, nullptr);
+  auto stub = RunnerStub(*server);
+  grpc::ClientContext context;
+  v1::ModelInfoResponse info;
+  ASSERT_TRUE(stub->ModelInfo(&context, {}, &info).ok());
+  EXPECT_EQ(info.context_length(), 64);
+
   v1::GenerateRequest request;
-  for (int i = 0; i < kContext - 5; ++i) request.mutable_tokens()->add_ids(100 + i % 50);
+  for (int i = 0; i < 64 - 5; ++i) request.mutable_tokens()->add_ids(100 + i % 50);
   request.mutable_sampler()->set_name("greedy");
   request.set_ignore_eos(true);
-  Generation g = Generate(stub_.get(), request);
+  Generation g = Generate(stub.get(), request);
   ASSERT_TRUE(g.status.ok()) << Describe(g.status);
   EXPECT_EQ(g.tokens.size(), 5u);
   EXPECT_EQ(g.last().finish_reason(), v1::FINISH_REASON_CONTEXT);
+
+  // Asked for, the same length is FINISH_REASON_LENGTH; one more does not fit.
+  request.set_max_new_tokens(5);
+  g = Generate(stub.get(), request);
+  ASSERT_TRUE(g.status.ok()) << Describe(g.status);
+  EXPECT_EQ(g.last().finish_reason(), v1::FINISH_REASON_LENGTH);
+  request.set_max_new_tokens(6);
+  g = Generate(stub.get(), request);
+  EXPECT_EQ(g.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(g.status.error_message(),
+            "max_new_tokens is 6, but the prompt's 59 tokens leave room for 5 in the context of "
+            "64");
 }
 
 TEST_F(RunnerdTest, TokenDetailsChooseWhatComesBack) {
@@ -451,60 +351,6 @@ TEST_F(RunnerdTest, ADeadlinePassingMidGenerationEndsItAndFreesTheSlot) {
 }
 
 // ---------------------------------------------------------------------------
-// Greedy decoding equals the model library's own argmax loop.
-
-// Greedy over BF16-rounded logits (the sampler's dtype by default): argmax
-// of the rounded values, lowest id on ties (rounding is monotone, so this
-// is the float32 argmax except where rounding makes a tie).
-std::vector<int32_t> ArgmaxLoop(const std::vector<int32_t>& prompt, int steps, bool bf16) {
-  ModelOptions options;
-  options.threads = 1;
-  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(kTinyModel, options);
-  EXPECT_TRUE(model.ok()) << model.status();
-  if (!model.ok()) return {};
-  SequenceCache cache;
-  std::vector<int32_t> out;
-  std::vector<int32_t> feed = prompt;
-  for (int step = 0; step < steps; ++step) {
-    absl::StatusOr<StepOutput> result = (*model)->Forward({SequenceInput{&cache, feed}});
-    EXPECT_TRUE(result.ok()) << result.status();
-    if (!result.ok()) return out;
-    const std::vector<float>& logits = result->sequences[0].logits;
-    int32_t best = 0;
-    float best_value = -std::numeric_limits<float>::infinity();
-    for (size_t i = 0; i < logits.size(); ++i) {
-      const float v = bf16 ? BFloat16ToFloat(FloatToBFloat16(logits[i])) : logits[i];
-      if (v > best_value) {
-        best_value = v;
-        best = static_cast<int32_t>(i);
-      }
-    }
-    out.push_back(best);
-    feed = {best};
-  }
-  return out;
-}
-
-TEST(RunnerdGreedyTest, GreedyEqualsTheModelsOwnArgmaxLoop) {
-  absl::StatusOr<Tokenizer> tokenizer =
-      Tokenizer::FromFile(absl::StrCat(kTinyModel, "/tokenizer.json"));
-  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-  ASSERT_TRUE(tokenizer->LoadConfig(absl::StrCat(kTinyModel, "/tokenizer_config.json")).ok());
-  const std::vector<int32_t> prompt = tokenizer->EncodeWithSpecialTokens(kPrompt);
-  constexpr int kSteps = 24;
-  for (const bool bf16 : {true, false}) {
-    std::unique_ptr<ServerProcess> server =
-        StartRunnerd({bf16 ? "--sampler_dtype=bfloat16" : "--sampler_dtype=float32"});
-    ASSERT_NE(server, nullptr);
-    auto stub = RunnerStub(*server);
-    Generation g = Generate(stub.get(), WithSampler(TextRequest(kPrompt, kSteps, 1), "greedy"));
-    ASSERT_TRUE(g.status.ok()) << Describe(g.status);
-    EXPECT_EQ(g.ids(), ArgmaxLoop(prompt, kSteps, bf16)) << (bf16 ? "bfloat16" : "float32");
-    for (const auto& token : g.tokens) EXPECT_EQ(token.mode(), ::sampler::v1::MODE_GREEDY);
-  }
-}
-
-// ---------------------------------------------------------------------------
 // Local and remote sampling.
 
 std::vector<v1::GenerateRequest> SamplerRequests() {
@@ -551,7 +397,7 @@ TEST(RunnerdSamplerTest, SamplerdKilledMidGenerationIsReplacedAndTheTokensMatch)
       StartRunnerd({absl::StrCat("--sampler=", samplerd->address())}, log);
   ASSERT_NE(runnerd, nullptr);
   auto stub = RunnerStub(*runnerd);
-  const v1::GenerateRequest request = TextRequest(kPrompt, 160, 21);
+  const v1::GenerateRequest request = TextRequest(kPrompt, 200, 21);
   Generation undisturbed = Generate(stub.get(), request);
   ASSERT_TRUE(undisturbed.status.ok()) << Describe(undisturbed.status);
 
@@ -575,7 +421,8 @@ TEST(RunnerdSamplerTest, SamplerdKilledMidGenerationIsReplacedAndTheTokensMatch)
   std::ifstream in(log);
   std::stringstream errors;
   errors << in.rdbuf();
-  EXPECT_THAT(errors.str(), HasSubstr("retrying")) << errors.str();
+  EXPECT_THAT(errors.str(), HasSubstr("reconnecting")) << errors.str();
+  std::remove(log.c_str());
 }
 
 TEST(RunnerdSamplerTest, AnUnreachableSamplerFailsWithUnavailableNeverTruncated) {
