@@ -10,9 +10,6 @@
 // batch 8 and 64. The client encodes each request once up front, so the
 // figures are the service's cost plus the transport, not the encoding.
 #include <grpcpp/grpcpp.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -26,6 +23,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "bench/bench_process.h"
 #include "sampler/tensor.h"
 #include "services/malloc_tuning.h"
 #include "sampler/v1/sampler.grpc.pb.h"
@@ -42,51 +40,6 @@ ABSL_FLAG(int32_t, workers, 0, "samplerd --workers (0: its default)");
 
 namespace entroserve {
 namespace {
-
-struct Server {
-  pid_t pid = -1;
-  std::string address;
-};
-
-Server StartSamplerd() {
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) {
-    std::perror("pipe");
-    std::exit(1);
-  }
-  const std::string binary = absl::GetFlag(FLAGS_samplerd);
-  const std::string workers = absl::StrCat("--workers=", absl::GetFlag(FLAGS_workers));
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(pipe_fds[1], STDOUT_FILENO);
-    close(pipe_fds[0]);
-    std::vector<const char*> argv = {binary.c_str(), "--host=127.0.0.1", "--port=0"};
-    if (absl::GetFlag(FLAGS_workers) > 0) argv.push_back(workers.c_str());
-    argv.push_back(nullptr);
-    execv(binary.c_str(), const_cast<char* const*>(argv.data()));
-    std::perror("execv samplerd");
-    _exit(127);
-  }
-  close(pipe_fds[1]);
-  FILE* out = fdopen(pipe_fds[0], "r");
-  char line[512];
-  Server server{pid, ""};
-  while (std::fgets(line, sizeof(line), out) != nullptr) {
-    std::string text(line);
-    const auto at = text.find("listening on ");
-    if (at != std::string::npos) {
-      std::string hostport = text.substr(at + 13);
-      hostport.erase(hostport.find_last_not_of(" \r\n") + 1);
-      server.address = absl::StrCat("127.0.0.1:", hostport.substr(hostport.rfind(':') + 1));
-      break;
-    }
-  }
-  if (server.address.empty()) {
-    std::fprintf(stderr, "samplerd (%s) did not print its port\n", binary.c_str());
-    std::exit(1);
-  }
-  return server;
-}
 
 // A peaked, Zipf-like next-token distribution, like a trained model's.
 std::vector<float> RealisticLogits(int32_t vocab, uint64_t seed) {
@@ -129,12 +82,6 @@ sampler::v1::SampleRequest MakeRequest(int batch, int64_t step) {
   return request;
 }
 
-double Percentile(std::vector<double> values, double q) {
-  std::sort(values.begin(), values.end());
-  const size_t index = std::min(values.size() - 1, static_cast<size_t>(q * values.size()));
-  return values[index];
-}
-
 }  // namespace
 }  // namespace entroserve
 
@@ -144,19 +91,29 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Loopback round trips through samplerd (see the file header).");
   absl::ParseCommandLine(argc, argv);
   TuneMallocForLargeMessages();
-  Server server;
-  if (absl::GetFlag(FLAGS_server).empty()) {
-    server = StartSamplerd();
-  } else {
-    server.address = absl::GetFlag(FLAGS_server);
+  bench::BenchServer server;  // SIGTERMed when main returns
+  std::string address = absl::GetFlag(FLAGS_server);
+  if (address.empty()) {
+    std::vector<std::string> flags;
+    if (absl::GetFlag(FLAGS_workers) > 0) {
+      flags.push_back(absl::StrCat("--workers=", absl::GetFlag(FLAGS_workers)));
+    }
+    absl::StatusOr<bench::BenchServer> started = bench::BenchServer::Start(
+        absl::GetFlag(FLAGS_samplerd), flags, "listening on", "", 60);
+    if (!started.ok()) {
+      std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
+      return 1;
+    }
+    server = *std::move(started);
+    address = server.address();
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 << 20);
   auto stub = sampler::v1::Sampler::NewStub(
-      grpc::CreateCustomChannel(server.address, grpc::InsecureChannelCredentials(), args));
-  std::printf("samplerd at %s; V=%d, attention %dx%d BF16, sampler %s\n", server.address.c_str(),
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  std::printf("samplerd at %s; V=%d, attention %dx%d BF16, sampler %s\n", address.c_str(),
               absl::GetFlag(FLAGS_vocab), absl::GetFlag(FLAGS_heads), absl::GetFlag(FLAGS_keys),
               absl::GetFlag(FLAGS_sampler).c_str());
 
@@ -187,7 +144,7 @@ int main(int argc, char** argv) {
       }
     }
     std::printf("batch 1: round trip p50 %.1f us, p99 %.1f us (%d calls)\n",
-                Percentile(latencies_us, 0.50), Percentile(latencies_us, 0.99), iterations);
+                bench::Quantile(latencies_us, 0.50), bench::Quantile(latencies_us, 0.99), iterations);
     // Larger batches: throughput in rows/s.
     for (int batch : {8, 64}) {
       std::vector<sampler::v1::SampleRequest> requests;
@@ -210,15 +167,10 @@ int main(int argc, char** argv) {
       }
       const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
       std::printf("batch %d: %.0f rows/s (%d calls, call p50 %.2f ms)\n", batch, rows / seconds,
-                  calls, Percentile(call_ms, 0.5));
+                  calls, bench::Quantile(call_ms, 0.5));
     }
     stream->WritesDone();
     stream->Finish();
-  }
-  if (server.pid > 0) {
-    kill(server.pid, SIGTERM);
-    int status = 0;
-    waitpid(server.pid, &status, 0);
   }
   return exit_code;
 }

@@ -1,0 +1,259 @@
+// Generation throughput of runnerd with the sampler in process (--sampler=local)
+// and in a separate samplerd (--sampler=HOST:PORT): the remote/local ratio is
+// the cost of splitting the sampler into a service.
+//
+//   build/bin/generate_bench --model=models/tiny [--concurrency=1,8,32]
+//       [--new_tokens=64] [--rounds=3] [--backends=local,remote]
+//       [--device=cpu --dtype=float32 --threads=0] [--sampler=entropix]
+//
+// For each backend it starts the servers (samplerd, then runnerd on the model
+// with --max_batch = the largest concurrency), warms up, then for each
+// concurrency N runs `rounds` rounds of N simultaneous Generate calls (each
+// its own prompt of --prompt_tokens random token ids, --new_tokens tokens,
+// ignore_eos) and prints the median tokens/s of the rounds (generated tokens
+// of all N requests over the round's wall time, prefill included), the
+// spread, and the median time to first token. Then remote/local per N.
+// Server logs go to --log_dir. bench/generate_bench.sh makes the model of
+// Llama-3.2-1B's shape and runs the figures of docs/PERFORMANCE.md.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "bench/bench_process.h"
+#include "runner/v1/runner.grpc.pb.h"
+
+ABSL_FLAG(std::string, runnerd, ENTROSERVE_RUNNERD_PATH, "runnerd binary to start");
+ABSL_FLAG(std::string, samplerd, ENTROSERVE_SAMPLERD_PATH,
+          "samplerd binary to start for the remote backend");
+ABSL_FLAG(std::string, model, ENTROSERVE_SOURCE_DIR "/models/tiny",
+          "checkpoint folder runnerd serves (config.json, model.safetensors, tokenizer.json)");
+ABSL_FLAG(std::string, device, "cpu", "runnerd --device");
+ABSL_FLAG(std::string, dtype, "", "runnerd --dtype (empty: runnerd's default)");
+ABSL_FLAG(int32_t, threads, 0, "runnerd --threads (0: all cores)");
+ABSL_FLAG(std::string, sampler_dtype, "",
+          "runnerd --sampler_dtype for the remote backend (empty: runnerd's default, bfloat16)");
+ABSL_FLAG(int32_t, samplerd_workers, 0, "samplerd --workers (0: its default)");
+ABSL_FLAG(std::string, backends, "local,remote", "comma-separated: local, remote");
+ABSL_FLAG(std::string, concurrency, "1,8,32", "comma-separated numbers of simultaneous requests");
+ABSL_FLAG(int32_t, new_tokens, 64, "tokens generated per request");
+ABSL_FLAG(int32_t, prompt_tokens, 16, "random prompt tokens per request");
+ABSL_FLAG(int32_t, rounds, 3, "rounds measured per concurrency (the median is reported)");
+ABSL_FLAG(std::string, sampler, "entropix", "sampler of every request");
+ABSL_FLAG(std::string, log_dir, "/tmp", "where the servers' stderr logs go");
+
+namespace entroserve::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct RequestResult {
+  grpc::Status status;
+  int32_t generated = 0;
+  double first_token_ms = 0;
+};
+
+RequestResult RunOne(runner::v1::Runner::Stub* stub, const runner::v1::GenerateRequest& request) {
+  RequestResult result;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
+  const auto start = Clock::now();
+  std::unique_ptr<grpc::ClientReader<runner::v1::GenerateResponse>> reader =
+      stub->Generate(&context, request);
+  runner::v1::GenerateResponse response;
+  while (reader->Read(&response)) {
+    if (result.generated == 0 && response.tokens_size() > 0) {
+      result.first_token_ms =
+          std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    }
+    result.generated += response.tokens_size();
+  }
+  result.status = reader->Finish();
+  return result;
+}
+
+runner::v1::GenerateRequest MakeRequest(int index, int32_t vocab) {
+  runner::v1::GenerateRequest request;
+  std::mt19937 engine(static_cast<uint32_t>(1000 + index));
+  // Ordinary tokens: the first few hundred ids of byte-level vocabularies
+  // are bytes and common pieces; special tokens sit at the end.
+  std::uniform_int_distribution<int32_t> id(0, std::max(1, std::min(vocab, 4000)) - 1);
+  for (int i = 0; i < absl::GetFlag(FLAGS_prompt_tokens); ++i) {
+    request.mutable_tokens()->add_ids(id(engine));
+  }
+  request.set_max_new_tokens(absl::GetFlag(FLAGS_new_tokens));
+  request.set_ignore_eos(true);
+  request.mutable_sampler()->set_name(absl::GetFlag(FLAGS_sampler));
+  request.set_seed(static_cast<uint64_t>(index + 1));
+  return request;
+}
+
+struct Round {
+  double tokens_per_s = 0;
+  double first_token_ms = 0;  // median over the round's requests
+};
+
+// N simultaneous requests; nullopt-like (tokens_per_s < 0) on a failure.
+Round RunRound(runner::v1::Runner::Stub* stub, int n, int32_t vocab, int first_index) {
+  std::vector<RequestResult> results(static_cast<size_t>(n));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] { results[i] = RunOne(stub, MakeRequest(first_index + i, vocab)); });
+  }
+  for (std::thread& t : threads) t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  int64_t tokens = 0;
+  std::vector<double> ttft;
+  for (const RequestResult& r : results) {
+    if (!r.status.ok()) {
+      std::fprintf(stderr, "a request failed: %d %s\n", static_cast<int>(r.status.error_code()),
+                   r.status.error_message().c_str());
+      return {-1, 0};
+    }
+    tokens += r.generated;
+    ttft.push_back(r.first_token_ms);
+  }
+  return {tokens / seconds, Quantile(ttft, 0.5)};
+}
+
+std::vector<int> ParseInts(const std::string& text) {
+  std::vector<int> values;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int value = 0;
+    if (!absl::SimpleAtoi(part, &value) || value < 1) {
+      std::fprintf(stderr, "--concurrency: \"%s\" is not a positive number\n",
+                   std::string(part).c_str());
+      std::exit(2);
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
+}  // namespace
+}  // namespace entroserve::bench
+
+int main(int argc, char** argv) {
+  using namespace entroserve::bench;
+  absl::SetProgramUsageMessage(
+      "Tokens/s of runnerd at several concurrencies, sampler local vs remote "
+      "(see the header of bench/generate_bench.cc).\n"
+      "  generate_bench --model=models/tiny --concurrency=1,8,32 --new_tokens=64");
+  absl::ParseCommandLine(argc, argv);
+  const std::vector<int> levels = ParseInts(absl::GetFlag(FLAGS_concurrency));
+  if (levels.empty()) {
+    std::fprintf(stderr, "--concurrency is empty\n");
+    return 2;
+  }
+  const int max_level = *std::max_element(levels.begin(), levels.end());
+  std::vector<std::string> backends =
+      absl::StrSplit(absl::GetFlag(FLAGS_backends), ',', absl::SkipEmpty());
+  for (const std::string& backend : backends) {
+    if (backend != "local" && backend != "remote") {
+      std::fprintf(stderr, "--backends: unknown backend \"%s\" (local, remote)\n", backend.c_str());
+      return 2;
+    }
+  }
+  std::printf("model %s on %s%s, %s sampler, %d prompt + %d new tokens per request, %d rounds\n",
+              absl::GetFlag(FLAGS_model).c_str(), absl::GetFlag(FLAGS_device).c_str(),
+              absl::GetFlag(FLAGS_dtype).empty()
+                  ? ""
+                  : absl::StrCat(" ", absl::GetFlag(FLAGS_dtype)).c_str(),
+              absl::GetFlag(FLAGS_sampler).c_str(), absl::GetFlag(FLAGS_prompt_tokens),
+              absl::GetFlag(FLAGS_new_tokens), absl::GetFlag(FLAGS_rounds));
+  std::printf("%-7s %5s %10s %10s %10s %12s\n", "backend", "N", "tok/s", "min", "max",
+              "ttft p50 ms");
+  std::fflush(stdout);
+  std::map<std::pair<std::string, int>, double> medians;
+  const std::string log_dir = absl::GetFlag(FLAGS_log_dir);
+  for (const std::string& backend : backends) {
+    BenchServer samplerd;
+    std::vector<std::string> flags = {
+        absl::StrCat("--model=", absl::GetFlag(FLAGS_model)),
+        absl::StrCat("--device=", absl::GetFlag(FLAGS_device)),
+        absl::StrCat("--threads=", absl::GetFlag(FLAGS_threads)),
+        absl::StrCat("--max_batch=", max_level),
+        absl::StrCat("--max_queue=", max_level),
+    };
+    if (!absl::GetFlag(FLAGS_dtype).empty()) {
+      flags.push_back(absl::StrCat("--dtype=", absl::GetFlag(FLAGS_dtype)));
+    }
+    if (backend == "remote") {
+      std::vector<std::string> samplerd_flags;
+      if (absl::GetFlag(FLAGS_samplerd_workers) > 0) {
+        samplerd_flags.push_back(absl::StrCat("--workers=", absl::GetFlag(FLAGS_samplerd_workers)));
+      }
+      absl::StatusOr<BenchServer> started =
+          BenchServer::Start(absl::GetFlag(FLAGS_samplerd), samplerd_flags, "listening on",
+                             log_dir + "/generate_bench.samplerd.log", 60);
+      if (!started.ok()) {
+        std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
+        return 1;
+      }
+      samplerd = *std::move(started);
+      flags.push_back(absl::StrCat("--sampler=", samplerd.address()));
+      if (!absl::GetFlag(FLAGS_sampler_dtype).empty()) {
+        flags.push_back(absl::StrCat("--sampler_dtype=", absl::GetFlag(FLAGS_sampler_dtype)));
+      }
+    } else {
+      flags.push_back("--sampler=local");
+    }
+    absl::StatusOr<BenchServer> runnerd =
+        BenchServer::Start(absl::GetFlag(FLAGS_runnerd), flags, "runnerd serving",
+                           absl::StrCat(log_dir, "/generate_bench.runnerd.", backend, ".log"));
+    if (!runnerd.ok()) {
+      std::fprintf(stderr, "%s\n", runnerd.status().ToString().c_str());
+      return 1;
+    }
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    auto stub = runner::v1::Runner::NewStub(
+        grpc::CreateCustomChannel(runnerd->address(), grpc::InsecureChannelCredentials(), args));
+    runner::v1::ModelInfoResponse info;
+    {
+      grpc::ClientContext context;
+      const grpc::Status status = stub->ModelInfo(&context, {}, &info);
+      if (!status.ok()) {
+        std::fprintf(stderr, "ModelInfo: %s\n", status.error_message().c_str());
+        return 1;
+      }
+    }
+    // Warm-up: the largest batch once (allocations, libtorch's first calls).
+    if (RunRound(stub.get(), max_level, info.vocab_size(), 0).tokens_per_s < 0) return 1;
+    for (int n : levels) {
+      std::vector<double> rates, ttfts;
+      for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
+        const Round r = RunRound(stub.get(), n, info.vocab_size(), 100 * (round + 1));
+        if (r.tokens_per_s < 0) return 1;
+        rates.push_back(r.tokens_per_s);
+        ttfts.push_back(r.first_token_ms);
+      }
+      const double median = Quantile(rates, 0.5);
+      medians[{backend, n}] = median;
+      std::printf("%-7s %5d %10.1f %10.1f %10.1f %12.1f\n", backend.c_str(), n, median,
+                  *std::min_element(rates.begin(), rates.end()),
+                  *std::max_element(rates.begin(), rates.end()), Quantile(ttfts, 0.5));
+      std::fflush(stdout);
+    }
+  }
+  if (medians.count({"local", levels[0]}) && medians.count({"remote", levels[0]})) {
+    std::printf("remote/local:");
+    for (int n : levels) std::printf("  N=%d %.3f", n, medians[{"remote", n}] / medians[{"local", n}]);
+    std::printf("\n");
+  }
+  return 0;
+}
