@@ -3,24 +3,51 @@
 # loopback port, streams a sequence through it with the entropix sampler
 # (each step coloured by the mode it chose), then the same through alpha;
 # then starts runnerd on the bundled tiny model (models/tiny) with samplerd
-# as its sampler and generates text, each token coloured by its mode; and
-# stops the servers cleanly (also on Ctrl-C).
-#   bash scripts/demo.sh [--steps N]
+# as its sampler and generates text, each token coloured by its mode, with a
+# summary (tokens, tokens/s, modes, mean entropy and varentropy) and a trace
+# (.jsonl and .html, paths printed); compares greedy, chain, entropix and
+# alpha on the same prompt; and stops the servers cleanly (also on Ctrl-C).
+# Both servers listen on ports the kernel picks (--port=0), so a port in use
+# never stops it.
+#   bash scripts/demo.sh [--steps N] [--max_new_tokens N | --tokens N]
+#                        [--out DIR] [--no-setup]
+#   --steps N           length of the synthetic replays (default 40)
+#   --max_new_tokens N  tokens of each generation (default 60)
+#   --out DIR           where the traces go (default $BUILD_DIR/demo)
+#   --no-setup          use the binaries already in $BUILD_DIR/bin: no
+#                       package check, no build (tests run it so)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 STEPS=40
+TOKENS=60
+OUT=""
+SETUP=1
 while (($#)); do
   case "$1" in
     --steps) STEPS="$2"; shift 2 ;;
     --steps=*) STEPS="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --max_new_tokens|--max-new-tokens|--tokens) TOKENS="$2"; shift 2 ;;
+    --max_new_tokens=*|--max-new-tokens=*|--tokens=*) TOKENS="${1#*=}"; shift ;;
+    --out) OUT="$2"; shift 2 ;;
+    --out=*) OUT="${1#*=}"; shift ;;
+    --no-setup|--no_setup) SETUP=0; shift ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
+OUT="${OUT:-$BUILD_DIR/demo}"
 
-bash "$ROOT/scripts/setup.sh"
+if ((SETUP)); then
+  bash "$ROOT/scripts/setup.sh"
+fi
 BIN="$BUILD_DIR/bin"
+for tool in samplerd samplerctl; do
+  if [ ! -x "$BIN/$tool" ]; then
+    echo "demo.sh: $BIN/$tool is missing: build first (or run without --no-setup)" >&2
+    exit 1
+  fi
+done
 LOG="$(mktemp -t samplerd.XXXXXX.log)"
 RUNNERD_LOG="$(mktemp -t runnerd.XXXXXX.log)"
 SAMPLERD_PID=""
@@ -75,13 +102,23 @@ done
 echo
 echo "==> runnerd on 127.0.0.1:$RUNNERD_PORT serving models/tiny, sampling through samplerd"
 "$BIN/samplerctl" info --server="127.0.0.1:$RUNNERD_PORT"
+PROMPT="The jury said"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
 echo
-echo "==> generate, entropix"
-"$BIN/samplerctl" generate --server="127.0.0.1:$RUNNERD_PORT" --prompt="The jury said" \
-  --max_new_tokens=60 --seed=7 --show-modes
+echo "==> generate, entropix (--show-modes: each token coloured by its mode, then a summary)"
+"$BIN/samplerctl" generate --server="127.0.0.1:$RUNNERD_PORT" --prompt="$PROMPT" \
+  --sampler=entropix --max_new_tokens="$TOKENS" --seed=7 --show-modes \
+  --trace="$OUT/entropix.jsonl" --trace-html="$OUT/entropix.html"
+echo "==> trace: open file://$OUT/entropix.html in a browser ($OUT/entropix.jsonl has a" \
+  "JSON line per token)"
+echo
+echo "==> compare: the same prompt and seed through greedy, chain, entropix and alpha"
+"$BIN/samplerctl" compare --server="127.0.0.1:$RUNNERD_PORT" --prompt="$PROMPT" \
+  --samplers=greedy,chain,entropix,alpha --max_new_tokens="$TOKENS" --seed=7
 echo
 echo "==> chat, greedy"
 "$BIN/samplerctl" generate --server="127.0.0.1:$RUNNERD_PORT" --sampler=greedy \
-  --chat="Continue the text.
+  --max_new_tokens="$TOKENS" --chat="Continue the text.
 
 The committee met on Monday to discuss the new budget."

@@ -48,9 +48,7 @@ const char* ModeColor(sampler::v1::Mode mode) {
 
 std::string ModeLegend() {
   std::string legend = "legend:";
-  for (auto mode : {sampler::v1::MODE_FLOWING, sampler::v1::MODE_CLARIFY, sampler::v1::MODE_EXPLORE,
-                    sampler::v1::MODE_RESAMPLE, sampler::v1::MODE_ADAPTIVE, sampler::v1::MODE_ALPHA,
-                    sampler::v1::MODE_SAMPLE, sampler::v1::MODE_GREEDY}) {
+  for (sampler::v1::Mode mode : kLegendModes) {
     absl::StrAppend(&legend, " ", ModeColor(mode), ModeLabel(mode), kColorReset);
   }
   return legend;

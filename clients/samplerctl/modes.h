@@ -4,11 +4,18 @@
 #ifndef ENTROSERVE_CLIENTS_SAMPLERCTL_MODES_H_
 #define ENTROSERVE_CLIENTS_SAMPLERCTL_MODES_H_
 
+#include <array>
 #include <string>
 
 #include "sampler/v1/sampler.pb.h"
 
 namespace entroserve {
+
+// The modes in the order of the legend.
+inline constexpr std::array<sampler::v1::Mode, 8> kLegendModes = {
+    sampler::v1::MODE_FLOWING,  sampler::v1::MODE_CLARIFY, sampler::v1::MODE_EXPLORE,
+    sampler::v1::MODE_RESAMPLE, sampler::v1::MODE_ADAPTIVE, sampler::v1::MODE_ALPHA,
+    sampler::v1::MODE_SAMPLE,   sampler::v1::MODE_GREEDY};
 
 // "flowing", "clarify", ...; "unspecified" for MODE_UNSPECIFIED.
 const char* ModeLabel(sampler::v1::Mode mode);

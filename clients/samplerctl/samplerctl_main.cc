@@ -3,23 +3,31 @@
 //   samplerctl generate (--prompt=TEXT | --chat=TEXT [--system=TEXT]) [--server=HOST:PORT]
 //                       [--sampler=NAME | --spec=TEXTPROTO] [--seed=N] [--max_new_tokens=N]
 //                       [--stop=S1,S2] [--ignore_eos] [--show-modes] [--json]
-//                       [--trace=FILE.jsonl] [--trace_html=FILE.html]
+//                       [--summary] [--trace=FILE.jsonl] [--trace-html=FILE.html]
+//   samplerctl compare (--prompt=TEXT | --chat=TEXT [--system=TEXT]) [--server=HOST:PORT]
+//                      [--samplers=greedy,chain,entropix,alpha] [--seed=N]
+//                      [--max_new_tokens=N] [--stop=S1,S2] [--ignore_eos] [--show-modes]
+//                      [--layout=auto|blocks|columns] [--width=N]
 //   samplerctl info [--server=HOST:PORT] [--json]
 //   samplerctl samplers [--server=HOST:PORT]
 //   samplerctl sample --logits=FILE [--dtype=f32|f16|bf16] [--attention=FILE --heads=H]
 //                     [--sampler=NAME | --spec=TEXTPROTO] [--seed=N] [--step=N] [--json]
 //   samplerctl replay [--sampler=NAME | --spec=TEXTPROTO] [--steps=N] [--vocab=V]
 //                     [--heads=H] [--seed=N] [--json]
-#include <grpcpp/grpcpp.h>
+//
+// Flag names may be written with dashes or underscores (flag_names.h).
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <unistd.h>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -29,11 +37,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/escaping.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "clients/samplerctl/flag_names.h"
 #include "clients/samplerctl/modes.h"
 #include "clients/samplerctl/runner_commands.h"
 #include "clients/samplerctl/synthetic.h"
@@ -54,17 +63,32 @@ ABSL_FLAG(std::string, attention, "", "sample: file of raw attention scores [hea
 ABSL_FLAG(int32_t, heads, 8, "sample/replay: attention heads");
 ABSL_FLAG(std::string, dtype, "f32", "sample: dtype of the files: f32, f16 or bf16");
 ABSL_FLAG(int64_t, seed, -1, "seed (-1: let the server pick one and print it)");
-ABSL_FLAG(std::string, prompt, "", "generate: the raw prompt text (no chat template)");
+ABSL_FLAG(std::string, prompt, "", "generate, compare: the raw prompt text (no chat template)");
 ABSL_FLAG(std::string, chat, "",
-          "generate: a user message, rendered with the model's chat template");
-ABSL_FLAG(std::string, system, "", "generate: a system message before --chat");
-ABSL_FLAG(int32_t, max_new_tokens, 0, "generate: tokens to generate (0: runnerd's default)");
+          "generate, compare: a user message, rendered with the model's chat template");
+ABSL_FLAG(std::string, system, "", "generate, compare: a system message before --chat");
+ABSL_FLAG(int32_t, max_new_tokens, 0,
+          "generate, compare: tokens to generate (generate: runnerd's default when not given; "
+          "compare: 48)");
 ABSL_FLAG(std::vector<std::string>, stop, {},
-          "generate: stop strings, comma-separated; C escapes such as \\n are decoded");
-ABSL_FLAG(bool, ignore_eos, false, "generate: go on past the model's EOS tokens");
+          "generate, compare: stop strings, comma-separated; C escapes such as \\n are decoded");
+ABSL_FLAG(bool, ignore_eos, false, "generate, compare: go on past the model's EOS tokens");
 ABSL_FLAG(bool, show_modes, false,
-          "generate: colour each token by the sampler's mode (also --show-modes); the "
-          "legend goes to stderr");
+          "generate, compare: colour each token by the sampler's mode, a legend first (also "
+          "--show-modes; compare colours on a terminal anyway)");
+ABSL_FLAG(bool, summary, false,
+          "generate: after the finish line, a summary: tokens, tokens/s, how often each mode "
+          "fired, mean entropy and varentropy (on by default with --show-modes; --nosummary "
+          "turns it off)");
+ABSL_FLAG(std::vector<std::string>, samplers,
+          std::vector<std::string>({"greedy", "chain", "entropix", "alpha"}),
+          "compare: the samplers to run the prompt through, comma-separated");
+ABSL_FLAG(std::string, layout, "auto",
+          "compare: blocks (one sampler under another, streamed), columns (side by side), "
+          "or auto (columns on a terminal wide enough)");
+ABSL_FLAG(int32_t, width, 0,
+          "compare: characters of a line for the columns (0: the terminal's width, else "
+          "$COLUMNS, else 80)");
 ABSL_FLAG(std::string, trace, "", "generate: write a JSON-lines trace, one line per token");
 ABSL_FLAG(std::string, trace_html, "",
           "generate: write a self-contained HTML trace (also --trace-html)");
@@ -84,8 +108,13 @@ constexpr char kUsage[] =
     "samplerctl: talk to samplerd and runnerd.\n\n"
     "Commands:\n"
     "  generate   generate text with runnerd, streamed as it comes (--prompt or\n"
-    "             --chat with --system; --show-modes colours tokens by mode,\n"
-    "             --json prints a record per token)\n"
+    "             --chat with --system; --show-modes colours tokens by mode and\n"
+    "             adds --summary, --json prints a record per token, --trace and\n"
+    "             --trace-html write the traces)\n"
+    "  compare    the same prompt and seed through several samplers (--samplers,\n"
+    "             default greedy,chain,entropix,alpha): each one's text and summary\n"
+    "             (tokens, tokens/s, modes, mean entropy and varentropy), in blocks\n"
+    "             or side by side on a wide terminal, then a table of the summaries\n"
     "  info       runnerd's model, tokenizer and engine limits\n"
     "  samplers   list the samplers the server knows, with their defaults\n"
     "  sample     send one row of logits read from --logits (and --attention) and\n"
@@ -96,6 +125,8 @@ constexpr char kUsage[] =
     "Examples:\n"
     "  samplerctl generate --prompt='The jury said' --max_new_tokens=40 --show-modes\n"
     "  samplerctl generate --chat='Tell me about Texas.' --sampler=greedy --stop='\\n'\n"
+    "  samplerctl generate --prompt='The jury said' --trace=t.jsonl --trace-html=t.html\n"
+    "  samplerctl compare --prompt='The jury said' --samplers=greedy,entropix --seed=7\n"
     "  samplerctl info --server=localhost:50052\n"
     "  samplerctl samplers --server=localhost:50051\n"
     "  samplerctl replay --sampler=entropix --steps=40 --seed=7\n"
@@ -147,30 +178,14 @@ std::string RunnerdAddress() {
   return server.empty() ? kDefaultRunnerd : server;
 }
 
-// The names of the flags given on the command line ("--name" or
-// "--name=value"; "--noname" for a bool counts as "name").
 using GivenFlags = std::set<std::string>;
-
-GivenFlags FlagsGiven(const std::vector<std::string>& args) {
-  GivenFlags given;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--") break;
-    if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) continue;
-    std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos
-                                                                        : arg.find('=') - 2);
-    given.insert(name);
-    if (name.compare(0, 2, "no") == 0) given.insert(name.substr(2));
-  }
-  return given;
-}
 
 std::unique_ptr<sampler::v1::Sampler::Stub> Connect() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  return sampler::v1::Sampler::NewStub(grpc::CreateCustomChannel(
-      SamplerdAddress(), grpc::InsecureChannelCredentials(), args));
+  return sampler::v1::Sampler::NewStub(
+      grpc::CreateCustomChannel(SamplerdAddress(), grpc::InsecureChannelCredentials(), args));
 }
 
 void SetDeadline(grpc::ClientContext* context) {
@@ -182,8 +197,7 @@ int Fail(const std::string& what, const grpc::Status& status) {
   std::fprintf(stderr, "samplerctl: %s failed: %s (%s)\n", what.c_str(),
                status.error_message().c_str(),
                status.error_code() == grpc::StatusCode::UNAVAILABLE
-                   ? absl::StrCat("is samplerd running at ", SamplerdAddress(), "?")
-                         .c_str()
+                   ? absl::StrCat("is samplerd running at ", SamplerdAddress(), "?").c_str()
                    : absl::StrCat("gRPC code ", status.error_code()).c_str());
   return 1;
 }
@@ -207,8 +221,7 @@ std::string DescribeParams(const sampler::v1::SamplingParams& p) {
   if (p.has_top_k()) absl::StrAppendFormat(&out, " top_k=%d", p.top_k());
   if (p.has_top_p()) absl::StrAppendFormat(&out, " top_p=%.3f", p.top_p());
   if (p.has_min_p()) absl::StrAppendFormat(&out, " min_p=%.3f", p.min_p());
-  if (p.has_repetition_penalty())
-    absl::StrAppendFormat(&out, " rep=%.3f", p.repetition_penalty());
+  if (p.has_repetition_penalty()) absl::StrAppendFormat(&out, " rep=%.3f", p.repetition_penalty());
   if (p.has_candidate_size()) absl::StrAppendFormat(&out, " cand=%d", p.candidate_size());
   if (p.has_samples()) absl::StrAppendFormat(&out, " samples=%d", p.samples());
   if (p.has_mirostat_mu()) absl::StrAppendFormat(&out, " mu=%.3f", p.mirostat_mu());
@@ -233,31 +246,29 @@ void PrintResult(const sampler::v1::SampleResult& r, bool color) {
               r.logprob(), DescribeParams(r.params()).c_str());
 }
 
-int Generate(const GivenFlags& flags) {
+// The options of `command` (generate or compare) that the flags give.
+absl::StatusOr<GenerateOptions> GenerateOptionsFromFlags(const char* command,
+                                                         const GivenFlags& flags) {
   auto Given = [&flags](const char* name) { return flags.count(name) > 0; };
   GenerateOptions options;
   options.server = RunnerdAddress();
   const bool has_prompt = Given("prompt");
   const bool has_chat = Given("chat");
   if (has_prompt == has_chat) {
-    return Fail(absl::InvalidArgumentError("generate needs one of --prompt=TEXT or --chat=TEXT"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(command, " needs one of --prompt=TEXT or --chat=TEXT"));
   }
   if (has_prompt) options.prompt = absl::GetFlag(FLAGS_prompt);
   if (has_chat) options.chat = absl::GetFlag(FLAGS_chat);
   if (Given("system")) {
-    if (!has_chat) return Fail(absl::InvalidArgumentError("--system goes with --chat"));
+    if (!has_chat) return absl::InvalidArgumentError("--system goes with --chat");
     options.system = absl::GetFlag(FLAGS_system);
-  }
-  if (Given("spec") || Given("sampler")) {
-    auto spec = SpecFromFlags();
-    if (!spec.ok()) return Fail(spec.status());
-    options.spec = *spec;
   }
   if (absl::GetFlag(FLAGS_seed) >= 0) options.seed = absl::GetFlag(FLAGS_seed);
   if (Given("max_new_tokens")) {
     if (absl::GetFlag(FLAGS_max_new_tokens) < 1) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat(
-          "--max_new_tokens must be >= 1, got ", absl::GetFlag(FLAGS_max_new_tokens))));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--max_new_tokens must be >= 1, got ", absl::GetFlag(FLAGS_max_new_tokens)));
     }
     options.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   }
@@ -265,18 +276,77 @@ int Generate(const GivenFlags& flags) {
     std::string unescaped;
     std::string error;
     if (!absl::CUnescape(stop, &unescaped, &error)) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat("--stop \"", stop, "\": ", error)));
+      return absl::InvalidArgumentError(absl::StrCat("--stop \"", stop, "\": ", error));
     }
     options.stop.push_back(unescaped);
   }
   options.ignore_eos = absl::GetFlag(FLAGS_ignore_eos);
-  options.show_modes = absl::GetFlag(FLAGS_show_modes);
-  options.json = absl::GetFlag(FLAGS_json);
-  options.trace_path = absl::GetFlag(FLAGS_trace);
-  options.trace_html_path = absl::GetFlag(FLAGS_trace_html);
-  options.timeout_ms = Given("timeout_ms") ? absl::GetFlag(FLAGS_timeout_ms)
-                                           : kDefaultGenerateTimeoutMs;
-  return RunGenerate(options);
+  options.timeout_ms =
+      Given("timeout_ms") ? absl::GetFlag(FLAGS_timeout_ms) : kDefaultGenerateTimeoutMs;
+  return options;
+}
+
+int Generate(const GivenFlags& flags) {
+  absl::StatusOr<GenerateOptions> options = GenerateOptionsFromFlags("generate", flags);
+  if (!options.ok()) return Fail(options.status());
+  if (flags.count("spec") > 0 || flags.count("sampler") > 0) {
+    auto spec = SpecFromFlags();
+    if (!spec.ok()) return Fail(spec.status());
+    options->spec = *spec;
+  }
+  options->show_modes = absl::GetFlag(FLAGS_show_modes);
+  options->summary =
+      flags.count("summary") > 0 ? absl::GetFlag(FLAGS_summary) : options->show_modes;
+  options->json = absl::GetFlag(FLAGS_json);
+  options->trace_path = absl::GetFlag(FLAGS_trace);
+  options->trace_html_path = absl::GetFlag(FLAGS_trace_html);
+  return RunGenerate(*options);
+}
+
+// The width of stdout's terminal, else $COLUMNS, else 80.
+int TerminalWidth() {
+  winsize size{};
+  if (ioctl(fileno(stdout), TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  const char* columns = std::getenv("COLUMNS");
+  if (columns != nullptr && std::atoi(columns) > 0) return std::atoi(columns);
+  return 80;
+}
+
+// compare's budget when --max_new_tokens is not given: a few lines each.
+constexpr int32_t kDefaultCompareTokens = 48;
+
+int Compare(const GivenFlags& flags) {
+  absl::StatusOr<GenerateOptions> request = GenerateOptionsFromFlags("compare", flags);
+  if (!request.ok()) return Fail(request.status());
+  if (flags.count("spec") > 0 || flags.count("sampler") > 0) {
+    return Fail(absl::InvalidArgumentError(
+        "compare takes the sampler names as --samplers=a,b,c (not --sampler or --spec)"));
+  }
+  if (!request->max_new_tokens) request->max_new_tokens = kDefaultCompareTokens;
+  CompareOptions options;
+  options.request = *request;
+  for (const std::string& name : absl::GetFlag(FLAGS_samplers)) {
+    if (!name.empty()) options.samplers.push_back(name);
+  }
+  if (options.samplers.empty()) {
+    return Fail(absl::InvalidArgumentError("--samplers names no sampler"));
+  }
+  const std::string layout = absl::GetFlag(FLAGS_layout);
+  if (layout == "auto") {
+    options.layout = CompareLayout::kAuto;
+  } else if (layout == "blocks") {
+    options.layout = CompareLayout::kBlocks;
+  } else if (layout == "columns") {
+    options.layout = CompareLayout::kColumns;
+  } else {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--layout must be auto, blocks or columns, got ", layout)));
+  }
+  const bool terminal = isatty(fileno(stdout));
+  options.color = absl::GetFlag(FLAGS_show_modes) || (absl::GetFlag(FLAGS_color) && terminal);
+  options.columns_fit = terminal;
+  options.width = absl::GetFlag(FLAGS_width) > 0 ? absl::GetFlag(FLAGS_width) : TerminalWidth();
+  return RunCompare(options);
 }
 
 int Samplers() {
@@ -295,11 +365,11 @@ int Samplers() {
     google::protobuf::TextFormat::Printer printer;
     printer.SetSingleLineMode(true);
     printer.PrintToString(info.defaults(), &defaults);
-    std::printf("%-12s %s\n             uses attention: %s, stateful: %s\n             "
-                "defaults: %s\n",
-                info.name().c_str(), info.description().c_str(),
-                info.uses_attention() ? "yes" : "no", info.stateful() ? "yes" : "no",
-                defaults.c_str());
+    std::printf(
+        "%-12s %s\n             uses attention: %s, stateful: %s\n             "
+        "defaults: %s\n",
+        info.name().c_str(), info.description().c_str(), info.uses_attention() ? "yes" : "no",
+        info.stateful() ? "yes" : "no", defaults.c_str());
   }
   return 0;
 }
@@ -316,8 +386,8 @@ int Sample() {
   if (!logits.ok()) return Fail(logits.status());
   const int element = ElementSize(*dtype);
   if (logits->size() % element != 0) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "--logits: file size ", logits->size(), " is not a multiple of ", element)));
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--logits: file size ", logits->size(), " is not a multiple of ", element)));
   }
   sampler::v1::SampleRequest request;
   sampler::v1::SampleRow* row = request.add_rows();
@@ -335,8 +405,8 @@ int Sample() {
     const int64_t heads = absl::GetFlag(FLAGS_heads);
     const int64_t numel = static_cast<int64_t>(attention->size() / element);
     if (heads <= 0 || numel % heads != 0) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat(
-          "--attention holds ", numel, " values, not a multiple of --heads=", heads)));
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--attention holds ", numel, " values, not a multiple of --heads=", heads)));
     }
     row->mutable_attention()->set_dtype(wire);
     row->mutable_attention()->add_shape(heads);
@@ -431,8 +501,7 @@ int Replay() {
     std::printf("\n%d steps; modes:", steps);
     for (const auto& [mode, count] : modes) std::printf(" %s %d", mode.c_str(), count);
     std::printf("\nmean entropy %.3f bits, mean varentropy %.3f bits^2, round trip p50 %.3f ms\n",
-                entropy_sum / steps, varentropy_sum / steps,
-                latencies_ms[latencies_ms.size() / 2]);
+                entropy_sum / steps, varentropy_sum / steps, latencies_ms[latencies_ms.size() / 2]);
   }
   return 0;
 }
@@ -440,34 +509,20 @@ int Replay() {
 }  // namespace
 }  // namespace entroserve
 
-// "--show-modes" and "--trace-html=F" as "--show_modes" and "--trace_html=F":
-// flag names may be written with dashes.
-std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& arg = args[i];
-    if (arg == "--") break;
-    if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) continue;
-    const size_t end = std::min(arg.find('='), arg.size());
-    std::replace(arg.begin() + 2, arg.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
-  }
-  return args;
-}
-
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(entroserve::kUsage);
-  std::vector<std::string> args = DashesToUnderscores(argc, argv);
+  std::vector<std::string> args = entroserve::DashesToUnderscores(argc, argv);
   std::vector<char*> arg_pointers;
   for (std::string& arg : args) arg_pointers.push_back(arg.data());
   std::vector<char*> positional =
       absl::ParseCommandLine(static_cast<int>(arg_pointers.size()), arg_pointers.data());
   if (positional.size() != 2) {
-    std::fprintf(stderr, "%s\nsamplerctl: expected one command (see --help)\n",
-                 entroserve::kUsage);
+    std::fprintf(stderr, "%s\nsamplerctl: expected one command (see --help)\n", entroserve::kUsage);
     return 2;
   }
   const std::string command = positional[1];
   if (command == "generate") return entroserve::Generate(entroserve::FlagsGiven(args));
+  if (command == "compare") return entroserve::Compare(entroserve::FlagsGiven(args));
   if (command == "info") {
     return entroserve::RunInfo(entroserve::RunnerdAddress(), absl::GetFlag(FLAGS_json),
                                absl::GetFlag(FLAGS_timeout_ms));
@@ -476,7 +531,8 @@ int main(int argc, char** argv) {
   if (command == "sample") return entroserve::Sample();
   if (command == "replay") return entroserve::Replay();
   std::fprintf(stderr,
-               "samplerctl: unknown command \"%s\" (generate, info, samplers, sample, replay)\n",
+               "samplerctl: unknown command \"%s\" (generate, compare, info, samplers, sample, "
+               "replay)\n",
                command.c_str());
   return 2;
 }
