@@ -12,7 +12,7 @@ PACKAGES=(
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev libopenblas0-pthread libpcre2-dev libicu-dev nlohmann-json3-dev
-  python3-numpy python3-grpcio python3-protobuf python3-pytest
+  python3-numpy python3-grpcio python3-protobuf python3-pytest python3-torch
   chromium fonts-noto-color-emoji
 )
 # Node.js and npm run the tokenizer conformance reference; any install on PATH

@@ -1,0 +1,81 @@
+'use strict';
+// What both clients share: the stub on its channel, deadlines, and the
+// enum short names.
+const grpc = require('@grpc/grpc-js');
+const {loadProtos} = require('./protos');
+const {EntroserveError} = require('./errors');
+
+const MIB = 1024 * 1024;
+// samplerd's and runnerd's own default --max_message_mb.
+const DEFAULT_MAX_MESSAGE_MB = 64;
+// Deadline of the unary calls unless the call or the client says otherwise.
+const DEFAULT_TIMEOUT_MS = 30000;
+
+// MODE_FLOWING -> 'flowing', FINISH_REASON_EOS -> 'eos'.
+function shortEnum(prefix, value) {
+  return typeof value === 'string' && value.startsWith(prefix) ?
+      value.slice(prefix.length).toLowerCase() : value;
+}
+
+// options: protoDir, credentials (grpc.credentials; insecure by default),
+// timeoutMs (unary calls; default 30 s), maxMessageMb (default 64),
+// channelOptions (extra grpc-js channel options).
+function connect(serviceName, address, options = {}) {
+  const protos = loadProtos(options.protoDir);
+  const [pkg, version, name] = serviceName.split('.');
+  const Service = protos.grpcObject[pkg][version][name];
+  const maxBytes = (options.maxMessageMb ?? DEFAULT_MAX_MESSAGE_MB) * MIB;
+  const stub = new Service(address, options.credentials || grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': maxBytes,
+    'grpc.max_send_message_length': maxBytes,
+    ...options.channelOptions,
+  });
+  return {protos, stub, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS};
+}
+
+function callOptions(timeoutMs) {
+  return timeoutMs > 0 && Number.isFinite(timeoutMs) ? {deadline: Date.now() + timeoutMs} : {};
+}
+
+// A unary call as a promise; failures as EntroserveError.
+function unary(stub, method, request, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    stub[method](request, callOptions(timeoutMs), (err, response) => {
+      if (err) reject(EntroserveError.fromGrpc(err));
+      else resolve(response);
+    });
+  });
+}
+
+// Seeds are uint64: a decimal string, a bigint or a safe-integer number.
+function seedField(seed, where = 'seed') {
+  if (seed === undefined || seed === null) return undefined;
+  if (typeof seed === 'bigint' && seed >= 0n && seed < 1n << 64n) return seed.toString();
+  if (typeof seed === 'number' && Number.isSafeInteger(seed) && seed >= 0) return String(seed);
+  if (typeof seed === 'string' && /^\d+$/.test(seed) && BigInt(seed) < 1n << 64n) return seed;
+  throw new TypeError(`${where} must be an unsigned 64-bit integer (a string, a bigint or a ` +
+                      `safe-integer number), got ${String(seed)}`);
+}
+
+// A sampler spec from a name ('entropix') or a SamplerSpec object
+// ({name, entropix: {...}} or {chain: {topK: 40}}).
+function specField(protos, spec, where) {
+  if (spec === undefined || spec === null) return undefined;
+  if (typeof spec === 'string') return {name: spec};
+  const checked = protos.checked('sampler.v1.SamplerSpec', spec, where);
+  const configs = Object.keys(checked).filter((k) => k !== 'name');
+  if (configs.length > 1) {
+    throw new TypeError(`${where} has more than one config (${configs.join(', ')}); give one`);
+  }
+  return checked;
+}
+
+function rejectUnknown(object, allowed, where) {
+  for (const key of Object.keys(object)) {
+    if (!allowed.includes(key)) {
+      throw new TypeError(`${where}: unknown option "${key}" (options: ${allowed.join(', ')})`);
+    }
+  }
+}
+
+module.exports = {connect, unary, callOptions, shortEnum, seedField, specField, rejectUnknown};
