@@ -42,9 +42,9 @@ gpu_build() {
     mkdir -p "$PREFIX"
     for deb in "${debs[@]}"; do
       if command -v dpkg-deb >/dev/null; then
-        dpkg-deb -x "$deb" "$PREFIX"
+        dpkg-deb -x "$deb" "$PREFIX" || return 1
       else  # a .deb is an ar archive holding data.tar.*
-        (cd "$(mktemp -d)" && ar x "$deb" && tar -xf data.tar.* -C "$PREFIX")
+        (cd "$(mktemp -d)" && ar x "$deb" && tar -xf data.tar.* -C "$PREFIX") || return 1
       fi
     done
     prefixes="$PREFIX/usr"
@@ -55,7 +55,7 @@ gpu_build() {
 
   # 2. PyTorch: its CMake prefix, ABI and CUDA.
   local torch_cmake torch_cuda abi
-  torch_cmake="$("$PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+  torch_cmake="$("$PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)')" || return 1
   torch_cuda="$("$PYTHON" -c 'import torch; print(torch.version.cuda or "")')"
   abi="$("$PYTHON" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')"
   if [[ "$abi" != 1 ]]; then
@@ -92,12 +92,15 @@ gpu_build() {
     generator=(-G Ninja)
   fi
   step "cmake: ENTROSERVE_PREFIXES=$prefixes"
-  cmake -S "$ROOT" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-    -DENTROSERVE_WITH_GRPC="$WITH_GRPC" -DENTROSERVE_BUILD_TESTS=OFF \
-    -DENTROSERVE_BUILD_BENCH="$WITH_GRPC" \
-    -DENTROSERVE_PREFIXES="$prefixes"
+  # The prefix's protoc and grpc_cpp_plugin run during the build: they find
+  # their libraries (libprotoc, libgrpc_plugin_support) through this path.
+  local path="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  LD_LIBRARY_PATH="$path" cmake -S "$ROOT" -B "$BUILD_DIR" "${generator[@]}" \
+    -DCMAKE_BUILD_TYPE=Release -DENTROSERVE_WITH_GRPC="$WITH_GRPC" \
+    -DENTROSERVE_BUILD_TESTS=OFF -DENTROSERVE_BUILD_BENCH="$WITH_GRPC" \
+    -DENTROSERVE_PREFIXES="$prefixes" || return 1
   step "building $* with $JOBS jobs"
-  cmake --build "$BUILD_DIR" --target "$@" -j "$JOBS"
+  LD_LIBRARY_PATH="$path" cmake --build "$BUILD_DIR" --target "$@" -j "$JOBS" || return 1
   GPU_LIBDIR="$libdir"
 
 }

@@ -8,20 +8,20 @@
 # 1. builds samplerd, runnerd, samplerctl, model_tool, generate_bench and the
 #    Python client's stubs against the machine's PyTorch (tools/gpu/build.sh,
 #    WITH_GRPC=ON);
-# 2. bench: runnerd tokens/s at 1/8/32 concurrent requests, sampler in process
+# 3. bench: runnerd tokens/s at 1/8/32 concurrent requests, sampler in process
 #    vs in samplerd, on a random model of Llama-3.2-1B's shape and on
 #    models/tiny, BF16 on CUDA (bench/generate_bench.sh);
-# 3. adapter: the Hugging Face adapter (model.generate + samplerd) against
+# 2. adapter: the Hugging Face adapter (model.generate + samplerd) against
 #    runnerd on the same saved checkpoint, CPU float32
 #    (clients/python/tools/run.sh).
 #
-# Environment, all optional: STEPS (which of "bench adapter", default both),
+# Environment, all optional: STEPS (which of "adapter bench", default both),
 # OUT (reports and logs; the device tool's $OUT), BENCH_ARGS (more
 # generate_bench.sh arguments), and those of tools/gpu/build.sh.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${OUT:-$ROOT/build-gpu/run_all}"
-STEPS="${STEPS:-bench adapter}"
+STEPS="${STEPS:-adapter bench}"
 export WITH_GRPC=ON
 source "$ROOT/tools/gpu/build.sh"
 mkdir -p "$OUT"
@@ -37,6 +37,11 @@ fi
 tail -3 "$OUT/build.log"
 libdir="$PREFIX/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)"
 
+if [[ " $STEPS " == *" adapter "* ]]; then
+  step "adapter: clients/python/tools/run.sh"
+  mkdir -p "$OUT/adapter"
+  BUILD_DIR="$BUILD_DIR" OUT="$OUT/adapter" bash "$ROOT/clients/python/tools/run.sh" || status=1
+fi
 if [[ " $STEPS " == *" bench "* ]]; then
   step "bench: generate_bench, BF16 on CUDA"
   tokenizer="$ROOT/.device/llama3-tokenizer.json.gz"
@@ -49,10 +54,5 @@ if [[ " $STEPS " == *" bench "* ]]; then
   cp /tmp/entroserve-bench/*.log "$OUT/" 2>/dev/null || true
 fi
 
-if [[ " $STEPS " == *" adapter "* ]]; then
-  step "adapter: clients/python/tools/run.sh"
-  mkdir -p "$OUT/adapter"
-  BUILD_DIR="$BUILD_DIR" OUT="$OUT/adapter" bash "$ROOT/clients/python/tools/run.sh" || status=1
-fi
 echo "==> run_all exit status $status; reports in $OUT"
 exit "$status"
