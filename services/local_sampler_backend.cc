@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "services/row_sampling.h"
 #include "services/sampler_convert.h"
 
@@ -44,10 +45,17 @@ void RoundThroughWire(DType dtype, absl::Span<const float> values, std::vector<f
   (void)DecodeTensor(dtype, bytes, static_cast<int64_t>(values.size()), "", out);
 }
 
+LocalSamplerBackend::LocalSamplerBackend(DType wire_dtype, int workers)
+    : wire_dtype_(wire_dtype) {
+  if (workers > 1) pool_ = std::make_unique<WorkerPool>(workers);
+}
+
+LocalSamplerBackend::~LocalSamplerBackend() = default;
+
 absl::StatusOr<std::vector<SamplerRowResult>> LocalSamplerBackend::Sample(
     absl::Span<const SamplerRow> rows, const SampleControl& control) {
   std::vector<SamplerRowResult> results(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
+  auto sample_one = [&](size_t i) {
     const std::string prefix = RowPrefix(static_cast<int>(i));
     absl::Status status;
     try {
@@ -59,7 +67,21 @@ absl::StatusOr<std::vector<SamplerRowResult>> LocalSamplerBackend::Sample(
       results[i] = SamplerRowResult();
       results[i].status = std::move(status);
     }
+  };
+  if (pool_ == nullptr || rows.size() < 2) {
+    for (size_t i = 0; i < rows.size(); ++i) sample_one(i);
+    return results;
   }
+  // The last row on this thread, the others on the pool.
+  absl::BlockingCounter done(static_cast<int>(rows.size()) - 1);
+  for (size_t i = 0; i + 1 < rows.size(); ++i) {
+    pool_->Schedule([&sample_one, &done, i] {
+      sample_one(i);
+      done.DecrementCount();
+    });
+  }
+  sample_one(rows.size() - 1);
+  done.Wait();
   return results;
 }
 

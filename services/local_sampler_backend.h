@@ -10,22 +10,26 @@
 // --sampler_dtype here, BF16 by default; FLOAT32 leaves the values as the
 // model produced them.
 //
-// Rows are sampled one after another on the calling thread. Never blocks on
-// anything else, so SampleControl is not consulted.
+// A batch's rows are sampled in parallel on `workers` threads of its own (as
+// samplerd's worker pool does; 1: on the calling thread, one after another).
+// Never blocks on anything else, so SampleControl is not consulted.
 #ifndef ENTROSERVE_SERVICES_LOCAL_SAMPLER_BACKEND_H_
 #define ENTROSERVE_SERVICES_LOCAL_SAMPLER_BACKEND_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "model_runner/sampler_backend.h"
 #include "sampler/tensor.h"
+#include "services/worker_pool.h"
 
 namespace entroserve {
 
 class LocalSamplerBackend final : public SamplerBackend {
  public:
-  explicit LocalSamplerBackend(DType wire_dtype) : wire_dtype_(wire_dtype) {}
+  explicit LocalSamplerBackend(DType wire_dtype, int workers = 1);
+  ~LocalSamplerBackend() override;
 
   absl::StatusOr<std::vector<SamplerRowResult>> Sample(absl::Span<const SamplerRow> rows,
                                                        const SampleControl& control) override;
@@ -33,6 +37,7 @@ class LocalSamplerBackend final : public SamplerBackend {
 
  private:
   const DType wire_dtype_;
+  std::unique_ptr<WorkerPool> pool_;  // null with one worker
 };
 
 // `values` as the receiver of a `dtype` tensor of them decodes them:

@@ -77,6 +77,10 @@ ABSL_FLAG(std::string, sampler_dtype, "bfloat16",
           "Dtype of the logits and attention scores sent to the sampler: bfloat16 (half "
           "the bytes) or float32 (float16 is accepted too). With --sampler=local the "
           "values are rounded the same way, so that local and remote sampling agree.");
+ABSL_FLAG(int32_t, sampler_workers, 0,
+          "With --sampler=local: threads that sample a batch's rows in parallel (0: every "
+          "core; the model's threads are idle while a step's rows are sampled). samplerd "
+          "has its own --workers.");
 ABSL_FLAG(int32_t, max_batch, 8,
           "Sequences decoded together in one batch (continuous batching: requests join "
           "and leave between steps).");
@@ -142,6 +146,10 @@ std::string FlagError() {
   if (absl::GetFlag(FLAGS_max_context) < 0) {
     return absl::StrCat("--max_context must be >= 0, got ", absl::GetFlag(FLAGS_max_context));
   }
+  if (absl::GetFlag(FLAGS_sampler_workers) < 0) {
+    return absl::StrCat("--sampler_workers must be >= 0, got ",
+                        absl::GetFlag(FLAGS_sampler_workers));
+  }
   if (absl::GetFlag(FLAGS_threads) < 0) {
     return absl::StrCat("--threads must be >= 0, got ", absl::GetFlag(FLAGS_threads));
   }
@@ -189,7 +197,11 @@ std::string FlagError() {
 
 std::unique_ptr<SamplerBackend> MakeBackend(DType wire_dtype, int max_message_bytes) {
   const std::string sampler = absl::GetFlag(FLAGS_sampler);
-  if (sampler == "local") return std::make_unique<LocalSamplerBackend>(wire_dtype);
+  if (sampler == "local") {
+    int workers = absl::GetFlag(FLAGS_sampler_workers);
+    if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return std::make_unique<LocalSamplerBackend>(wire_dtype, workers);
+  }
   RemoteSamplerOptions options;
   options.address = sampler;
   options.wire_dtype = wire_dtype;

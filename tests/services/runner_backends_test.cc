@@ -3,6 +3,7 @@
 // wire; the remote backend's wire form round-trips; a remote samplerd that
 // cannot be reached is waited for within the deadline only; a request that is
 // not valid UTF-8 is refused naming the field.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -148,6 +149,43 @@ TEST(LocalSamplerBackendTest, BadRowsGetSamplerdsInBandErrors) {
   EXPECT_EQ((*got)[1].status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ((*got)[2].status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE((*got)[3].status.ok());
+}
+
+TEST(LocalSamplerBackendTest, RowsSampledOnWorkersEqualRowsSampledInTurn) {
+  // A batch of every sampler, three seeds each, plus a bad row in the middle:
+  // on 4 workers each slot gets the result (or error) it gets on one thread.
+  LocalSamplerBackend serial(DType::kBFloat16);
+  LocalSamplerBackend parallel(DType::kBFloat16, /*workers=*/4);
+  std::vector<OwnedRow> owned;
+  for (const SamplerDescription& description : ListSamplers()) {
+    for (uint64_t seed : {3, 4, 5}) {
+      owned.push_back(RandomRow(description.defaults, 0, seed, SamplerState()));
+    }
+  }
+  owned.push_back(RandomRow(GreedyConfig(), 0, 9, SamplerState()));
+  owned.back().logits[5] = std::numeric_limits<float>::infinity();
+  std::rotate(owned.begin() + owned.size() / 2, owned.end() - 1, owned.end());  // to the middle
+  std::vector<SamplerRow> rows;
+  for (OwnedRow& o : owned) {
+    o.row.logits = o.logits;  // the vector moved: point at its current storage
+    o.row.attention = o.attention;
+    o.row.appended_tokens = o.prompt;
+    rows.push_back(o.row);
+  }
+  absl::StatusOr<std::vector<SamplerRowResult>> want = serial.Sample(rows, {});
+  ASSERT_TRUE(want.ok());
+  int errors = 0;
+  for (int repeat = 0; repeat < 5; ++repeat) {
+    absl::StatusOr<std::vector<SamplerRowResult>> got = parallel.Sample(rows, {});
+    ASSERT_TRUE(got.ok());
+    ASSERT_EQ(got->size(), rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      SCOPED_TRACE(absl::StrCat("row ", i, " repeat ", repeat));
+      ExpectSameResult((*got)[i], (*want)[i]);
+      errors += !(*got)[i].status.ok();
+    }
+  }
+  EXPECT_EQ(errors, 5);  // the bad row, once per repeat
 }
 
 TEST(LocalSamplerBackendTest, Bfloat16RoundingIsTheWiresAndFloat32KeepsTheValues) {

@@ -153,7 +153,7 @@ class Server:
 # ---------------------------------------------------------------- the model
 
 
-def create_checkpoint(torch, transformers, path, seed):
+def create_checkpoint(torch, transformers, path, seed, init_range=0.06):
     """A random LlamaForCausalLM of the tiny model's vocabulary, saved in float32
     with the tiny model's tokenizer files (runnerd needs a tokenizer)."""
     with open(os.path.join(TINY_MODEL, "config.json")) as f:
@@ -161,7 +161,7 @@ def create_checkpoint(torch, transformers, path, seed):
     major_minor = tuple(int(x) for x in transformers.__version__.split(".")[:2])
     fields = dict(vocab_size=tiny["vocab_size"], hidden_size=256, intermediate_size=768,
                   num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=2,
-                  head_dim=32, initializer_range=0.06, max_position_embeddings=131072,
+                  head_dim=32, initializer_range=init_range, max_position_embeddings=131072,
                   rms_norm_eps=1e-5, tie_word_embeddings=False,
                   bos_token_id=tiny.get("bos_token_id"), eos_token_id=tiny.get("eos_token_id"),
                   pad_token_id=tiny.get("pad_token_id"))
@@ -177,8 +177,9 @@ def create_checkpoint(torch, transformers, path, seed):
             if name.endswith("norm.weight"):
                 p.copy_(1 + 0.1 * torch.randn_like(p))
     std = float(model.get_input_embeddings().weight.std())
-    if not 0.8 * 0.06 < std < 1.2 * 0.06:
-        raise SetupError(f"embedding std {std:.4g}, expected ~0.06: not randomly initialised")
+    if not 0.8 * init_range < std < 1.2 * init_range:
+        raise SetupError(f"embedding std {std:.4g}, expected ~{init_range}: not randomly "
+                         "initialised")
     model.save_pretrained(path)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         with open(os.path.join(TINY_MODEL, name), "rb") as src, \
@@ -287,6 +288,12 @@ def main():
     parser.add_argument("--sampler", default="entropix")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--model_seed", type=int, default=0)
+    parser.add_argument("--init_range", type=float, default=0.06,
+                        help="initializer_range of the random model (larger: more peaked "
+                             "distributions, other entropix modes)")
+    parser.add_argument("--model", default="",
+                        help="an existing Llama checkpoint folder with tokenizer.json (e.g. "
+                             "models/tiny) instead of a random model; run in float32")
     parser.add_argument("--new_tokens", type=int, default=32)
     parser.add_argument("--prompt_tokens", type=int, default=24)
     parser.add_argument("--threads", type=int, default=min(8, os.cpu_count() or 1))
@@ -318,8 +325,16 @@ def main():
                                      transformers=transformers.__version__)
         log("environment:", report["environment"])
 
-        model_dir = os.path.join(work, "llama3_random_f32")
-        config = create_checkpoint(torch, transformers, model_dir, args.model_seed)
+        if args.model:
+            model_dir = os.path.abspath(args.model)
+            with open(os.path.join(model_dir, "config.json")) as f:
+                config = json.load(f)
+            config.setdefault("pad_token_id", None)
+        else:
+            model_dir = os.path.join(work, "llama3_random_f32")
+            config = create_checkpoint(torch, transformers, model_dir, args.model_seed,
+                                       args.init_range)
+        report["model"] = dict(path=model_dir, init_range=None if args.model else args.init_range)
         pad = config["pad_token_id"] if config["pad_token_id"] is not None else 0
         log(f"checkpoint: {model_dir}")
 
