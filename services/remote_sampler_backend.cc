@@ -221,6 +221,10 @@ RemoteSamplerBackend::RemoteSamplerBackend(RemoteSamplerOptions options)
   // As samplerd does for its side: open each stream's window to a whole
   // message rather than growing it from 64 KiB.
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, options_.max_message_bytes);
+  // A connection of its own: several backends to one samplerd
+  // (ShardedSamplerBackend) would otherwise share one subchannel, one TCP
+  // connection.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::Sampler::NewStub(channel_);
 }

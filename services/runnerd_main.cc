@@ -42,6 +42,7 @@
 #include "sampler/registry.h"
 #include "services/local_sampler_backend.h"
 #include "services/remote_sampler_backend.h"
+#include "services/sharded_sampler_backend.h"
 #include "services/runner_service.h"
 
 // Largest gRPC message in MiB: gRPC's limits are int byte counts.
@@ -81,6 +82,10 @@ ABSL_FLAG(int32_t, sampler_workers, 0,
           "With --sampler=local: threads that sample a batch's rows in parallel (0: every "
           "core; the model's threads are idle while a step's rows are sampled). samplerd "
           "has its own --workers.");
+ABSL_FLAG(int32_t, sampler_streams, 4,
+          "With a remote sampler: SampleStreams (each its own connection) that a step's "
+          "rows are split over, at least 2 rows each, sent at the same time; moving a large "
+          "batch's logits through one HTTP/2 connection is the cost of the split.");
 ABSL_FLAG(int32_t, max_batch, 8,
           "Sequences decoded together in one batch (continuous batching: requests join "
           "and leave between steps).");
@@ -146,6 +151,10 @@ std::string FlagError() {
   if (absl::GetFlag(FLAGS_max_context) < 0) {
     return absl::StrCat("--max_context must be >= 0, got ", absl::GetFlag(FLAGS_max_context));
   }
+  if (absl::GetFlag(FLAGS_sampler_streams) < 1 || absl::GetFlag(FLAGS_sampler_streams) > 64) {
+    return absl::StrCat("--sampler_streams must be in [1, 64], got ",
+                        absl::GetFlag(FLAGS_sampler_streams));
+  }
   if (absl::GetFlag(FLAGS_sampler_workers) < 0) {
     return absl::StrCat("--sampler_workers must be >= 0, got ",
                         absl::GetFlag(FLAGS_sampler_workers));
@@ -207,7 +216,11 @@ std::unique_ptr<SamplerBackend> MakeBackend(DType wire_dtype, int max_message_by
   options.wire_dtype = wire_dtype;
   options.max_message_bytes = max_message_bytes;
   options.response_timeout = absl::Seconds(absl::GetFlag(FLAGS_sampler_timeout_s));
-  return std::make_unique<RemoteSamplerBackend>(options);
+  const int streams = absl::GetFlag(FLAGS_sampler_streams);
+  if (streams == 1) return std::make_unique<RemoteSamplerBackend>(options);
+  std::vector<std::unique_ptr<SamplerBackend>> shards;
+  for (int i = 0; i < streams; ++i) shards.push_back(std::make_unique<RemoteSamplerBackend>(options));
+  return std::make_unique<ShardedSamplerBackend>(std::move(shards));
 }
 
 int Run() {

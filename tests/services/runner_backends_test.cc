@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "services/remote_sampler_backend.h"
 #include "services/row_sampling.h"
 #include "services/runner_convert.h"
+#include "services/sharded_sampler_backend.h"
 #include "services/sampler_convert.h"
 
 namespace entroserve {
@@ -186,6 +188,88 @@ TEST(LocalSamplerBackendTest, RowsSampledOnWorkersEqualRowsSampledInTurn) {
     }
   }
   EXPECT_EQ(errors, 5);  // the bad row, once per repeat
+}
+
+// A backend whose every call fails, and which counts the rows it was given.
+class FailingBackend final : public SamplerBackend {
+ public:
+  absl::StatusOr<std::vector<SamplerRowResult>> Sample(absl::Span<const SamplerRow> rows,
+                                                       const SampleControl&) override {
+    rows_seen += static_cast<int>(rows.size());
+    return absl::UnavailableError("samplerd at 127.0.0.1:1 is unreachable");
+  }
+  std::string Describe() const override { return "failing"; }
+  int rows_seen = 0;
+};
+
+TEST(ShardedSamplerBackendTest, ShardsGiveTheRowsResultsInOrderWithTheirOwnIndices) {
+  std::vector<OwnedRow> owned;
+  for (uint64_t seed = 1; seed <= 7; ++seed) {
+    owned.push_back(RandomRow(EntropixConfig(), 0, seed, SamplerState()));
+  }
+  owned[4].logits[2] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<SamplerRow> rows;
+  for (OwnedRow& o : owned) {
+    o.row.logits = o.logits;
+    o.row.attention = o.attention;
+    o.row.appended_tokens = o.prompt;
+    rows.push_back(o.row);
+  }
+  LocalSamplerBackend whole(DType::kBFloat16);
+  absl::StatusOr<std::vector<SamplerRowResult>> want = whole.Sample(rows, {});
+  ASSERT_TRUE(want.ok());
+  std::vector<std::unique_ptr<SamplerBackend>> shards;
+  for (int i = 0; i < 3; ++i) shards.push_back(std::make_unique<LocalSamplerBackend>(DType::kBFloat16));
+  ShardedSamplerBackend sharded(std::move(shards), /*min_rows_per_shard=*/2);
+  EXPECT_EQ(sharded.ShardCount(1), 1);
+  EXPECT_EQ(sharded.ShardCount(3), 1);
+  EXPECT_EQ(sharded.ShardCount(4), 2);
+  EXPECT_EQ(sharded.ShardCount(7), 3);
+  EXPECT_EQ(sharded.ShardCount(64), 3);
+  absl::StatusOr<std::vector<SamplerRowResult>> got = sharded.Sample(rows, {});
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    SCOPED_TRACE(i);
+    ExpectSameResult((*got)[i], (*want)[i]);  // statuses included
+  }
+  // Row 4 went out as row 0 of the third shard (rows 4-6): named as the step's row 4.
+  EXPECT_THAT(std::string((*got)[4].status.message()), StartsWith("rows[4].logits[2]"));
+}
+
+TEST(ShardedSamplerBackendTest, AShardThatFailsFailsTheStepWithItsStatus) {
+  std::vector<std::unique_ptr<SamplerBackend>> shards;
+  shards.push_back(std::make_unique<LocalSamplerBackend>(DType::kBFloat16));
+  auto failing = std::make_unique<FailingBackend>();
+  FailingBackend* failing_ptr = failing.get();
+  shards.push_back(std::move(failing));
+  ShardedSamplerBackend sharded(std::move(shards), 1);
+  std::vector<OwnedRow> owned;
+  std::vector<SamplerRow> rows;
+  for (uint64_t seed = 1; seed <= 4; ++seed) owned.push_back(RandomRow(GreedyConfig(), 0, seed, {}));
+  for (OwnedRow& o : owned) {
+    o.row.logits = o.logits;
+    o.row.attention = o.attention;
+    o.row.appended_tokens = o.prompt;
+    rows.push_back(o.row);
+  }
+  absl::StatusOr<std::vector<SamplerRowResult>> got = sharded.Sample(rows, {});
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(got.status().message()), HasSubstr("unreachable"));
+  EXPECT_EQ(failing_ptr->rows_seen, 2);
+  // One row is never split.
+  absl::StatusOr<std::vector<SamplerRowResult>> one = sharded.Sample({&rows[0], 1}, {});
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(failing_ptr->rows_seen, 2);
+}
+
+TEST(ShardedSamplerBackendTest, OffsetRowIndexRenamesOnlyALeadingRowIndex) {
+  EXPECT_EQ(OffsetRowIndex(absl::InvalidArgumentError("rows[1].logits[3] is NaN"), 4).message(),
+            "rows[5].logits[3] is NaN");
+  EXPECT_EQ(OffsetRowIndex(absl::InvalidArgumentError("rows[1].x"), 4).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OffsetRowIndex(absl::InternalError("stream broke"), 4).message(), "stream broke");
+  EXPECT_EQ(OffsetRowIndex(absl::InvalidArgumentError("rows[2].x"), 0).message(), "rows[2].x");
 }
 
 TEST(LocalSamplerBackendTest, Bfloat16RoundingIsTheWiresAndFloat32KeepsTheValues) {
