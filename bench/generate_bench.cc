@@ -54,6 +54,8 @@ ABSL_FLAG(int32_t, prompt_tokens, 16, "random prompt tokens per request");
 ABSL_FLAG(int32_t, rounds, 3, "rounds measured per concurrency (the median is reported)");
 ABSL_FLAG(std::string, sampler, "entropix", "sampler of every request");
 ABSL_FLAG(std::string, log_dir, "/tmp", "where the servers' stderr logs go");
+ABSL_FLAG(std::string, runnerd_flags, "",
+          "more runnerd flags, space-separated (e.g. \"--sampler_streams=1\")");
 
 namespace entroserve::bench {
 namespace {
@@ -191,6 +193,10 @@ int main(int argc, char** argv) {
     };
     if (!absl::GetFlag(FLAGS_dtype).empty()) {
       flags.push_back(absl::StrCat("--dtype=", absl::GetFlag(FLAGS_dtype)));
+    }
+    for (absl::string_view flag :
+         absl::StrSplit(absl::GetFlag(FLAGS_runnerd_flags), ' ', absl::SkipEmpty())) {
+      flags.emplace_back(flag);
     }
     if (backend == "remote") {
       std::vector<std::string> samplerd_flags;
