@@ -103,19 +103,24 @@ echo
 echo "==> runnerd on 127.0.0.1:$RUNNERD_PORT serving models/tiny, sampling through samplerd"
 "$BIN/samplerctl" info --server="127.0.0.1:$RUNNERD_PORT"
 PROMPT="The jury said"
+SEED=4
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 echo
-echo "==> generate, entropix (--show-modes: each token coloured by its mode, then a summary)"
+echo "==> generate, entropix with thresholds calibrated to models/tiny (models/tiny/entropix.txtpb;"
+echo "    the defaults suit large models: on this one nearly every token would be resample or"
+echo "    explore). --show-modes: each token coloured by its mode, then a summary"
 "$BIN/samplerctl" generate --server="127.0.0.1:$RUNNERD_PORT" --prompt="$PROMPT" \
-  --sampler=entropix --max_new_tokens="$TOKENS" --seed=7 --show-modes \
+  --spec="$(cat "$ROOT/models/tiny/entropix.txtpb")" --max_new_tokens="$TOKENS" --seed="$SEED" \
+  --show-modes \
   --trace="$OUT/entropix.jsonl" --trace-html="$OUT/entropix.html"
 echo "==> trace: open file://$OUT/entropix.html in a browser ($OUT/entropix.jsonl has a" \
   "JSON line per token)"
 echo
-echo "==> compare: the same prompt and seed through greedy, chain, entropix and alpha"
+echo "==> compare: the same prompt and seed through greedy, chain, entropix (default thresholds)"
+echo "    and alpha"
 "$BIN/samplerctl" compare --server="127.0.0.1:$RUNNERD_PORT" --prompt="$PROMPT" \
-  --samplers=greedy,chain,entropix,alpha --max_new_tokens="$TOKENS" --seed=7
+  --samplers=greedy,chain,entropix,alpha --max_new_tokens="$TOKENS" --seed="$SEED"
 echo
 echo "==> chat, greedy"
 "$BIN/samplerctl" generate --server="127.0.0.1:$RUNNERD_PORT" --sampler=greedy \
