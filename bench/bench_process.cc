@@ -36,14 +36,21 @@ absl::StatusOr<BenchServer> BenchServer::Start(const std::string& binary,
                                                const std::string& ready,
                                                const std::string& log_path, int timeout_s) {
   int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  // Close-on-exec: a server started later does not inherit this one's pipe.
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  }
   std::vector<std::string> argv_strings = {binary, "--host=127.0.0.1", "--port=0"};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& s : argv_strings) argv.push_back(s.data());
   argv.push_back(nullptr);
   const pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid < 0) {
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  }
   if (pid == 0) {
     dup2(pipe_fds[1], STDOUT_FILENO);
     close(pipe_fds[0]);
@@ -76,6 +83,7 @@ absl::StatusOr<BenchServer> BenchServer::Start(const std::string& binary,
     if (poll(&fd, 1, 100) > 0) {
       char buffer[4096];
       const ssize_t n = read(server.stdout_fd_, buffer, sizeof(buffer));
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         return absl::UnavailableError(absl::StrCat(binary, " exited before printing \"", ready,
                                                    "\"; stdout: ", output, LogTail(log_path)));
@@ -97,8 +105,13 @@ BenchServer& BenchServer::operator=(BenchServer&& other) noexcept {
 BenchServer::~BenchServer() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
+    // A graceful shutdown gets 30 s, then SIGKILL.
     int status = 0;
-    waitpid(pid_, &status, 0);
+    for (int i = 0; i < 300 && waitpid(pid_, &status, WNOHANG) == 0; ++i) usleep(100000);
+    if (waitpid(pid_, &status, WNOHANG) == 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+    }
   }
   if (stdout_fd_ >= 0) close(stdout_fd_);
 }

@@ -155,16 +155,6 @@ std::string ShapeString(at::IntArrayRef shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
-int CoresAvailable() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    int count = CPU_COUNT(&set);
-    if (count > 0) return count;
-  }
-  unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? static_cast<int>(hw) : 1;
-}
 
 // at::set_num_threads covers ATen's OpenMP pool; OpenBLAS (Debian's BLAS
 // alternative that libtorch's matrix products call) keeps its own pool.
@@ -846,6 +836,17 @@ std::vector<float> RopeInverseFrequencies(const ModelConfig& config) {
   at::Tensor inv_freq = InverseFrequencies(config).contiguous();
   const float* data = inv_freq.data_ptr<float>();
   return std::vector<float>(data, data + inv_freq.numel());
+}
+
+int CoresAvailable() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int count = CPU_COUNT(&set);
+    if (count > 0) return count;
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
 }
 
 }  // namespace entroserve

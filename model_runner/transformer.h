@@ -250,6 +250,10 @@ class Model {
 // _compute_default_rope_parameters / _compute_llama3_parameters.
 std::vector<float> RopeInverseFrequencies(const ModelConfig& config);
 
+// The cores this process may run on (sched_getaffinity; the hardware's
+// count where that fails).
+int CoresAvailable();
+
 }  // namespace entroserve
 
 #endif  // ENTROSERVE_MODEL_RUNNER_TRANSFORMER_H_

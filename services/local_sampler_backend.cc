@@ -47,7 +47,8 @@ void RoundThroughWire(DType dtype, absl::Span<const float> values, std::vector<f
 
 LocalSamplerBackend::LocalSamplerBackend(DType wire_dtype, int workers)
     : wire_dtype_(wire_dtype) {
-  if (workers > 1) pool_ = std::make_unique<WorkerPool>(workers);
+  // The calling thread samples too: workers - 1 more.
+  if (workers > 1) pool_ = std::make_unique<WorkerPool>(workers - 1);
 }
 
 LocalSamplerBackend::~LocalSamplerBackend() = default;
@@ -55,13 +56,18 @@ LocalSamplerBackend::~LocalSamplerBackend() = default;
 absl::StatusOr<std::vector<SamplerRowResult>> LocalSamplerBackend::Sample(
     absl::Span<const SamplerRow> rows, const SampleControl& control) {
   std::vector<SamplerRowResult> results(rows.size());
-  auto sample_one = [&](size_t i) {
-    const std::string prefix = RowPrefix(static_cast<int>(i));
+  // Never throws: the pool's tasks must not, and the stack frame the tasks
+  // use must outlive them.
+  auto sample_one = [&](size_t i) noexcept {
     absl::Status status;
     try {
-      status = SampleRow(rows[i], wire_dtype_, prefix, &results[i]);
+      status = SampleRow(rows[i], wire_dtype_, RowPrefix(static_cast<int>(i)), &results[i]);
     } catch (const std::exception& e) {
-      status = absl::InternalError(absl::StrCat(prefix, "internal error: ", e.what()));
+      status = absl::InternalError(
+          absl::StrCat(RowPrefix(static_cast<int>(i)), "internal error: ", e.what()));
+    } catch (...) {
+      status = absl::InternalError(
+          absl::StrCat(RowPrefix(static_cast<int>(i)), "internal error"));
     }
     if (!status.ok()) {
       results[i] = SamplerRowResult();

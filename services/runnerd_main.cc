@@ -80,8 +80,8 @@ ABSL_FLAG(std::string, sampler_dtype, "bfloat16",
           "values are rounded the same way, so that local and remote sampling agree.");
 ABSL_FLAG(int32_t, sampler_workers, 0,
           "With --sampler=local: threads that sample a batch's rows in parallel (0: every "
-          "core; the model's threads are idle while a step's rows are sampled). samplerd "
-          "has its own --workers.");
+          "core this process may run on; the model's threads wait while a step's rows are "
+          "sampled). samplerd has its own --workers.");
 ABSL_FLAG(int32_t, sampler_streams, 4,
           "With a remote sampler: SampleStreams (each its own connection) that a step's "
           "rows are split over, at least 2 rows each, sent at the same time; moving a large "
@@ -208,7 +208,7 @@ std::unique_ptr<SamplerBackend> MakeBackend(DType wire_dtype, int max_message_by
   const std::string sampler = absl::GetFlag(FLAGS_sampler);
   if (sampler == "local") {
     int workers = absl::GetFlag(FLAGS_sampler_workers);
-    if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (workers <= 0) workers = CoresAvailable();
     return std::make_unique<LocalSamplerBackend>(wire_dtype, workers);
   }
   RemoteSamplerOptions options;

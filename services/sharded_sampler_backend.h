@@ -9,8 +9,10 @@
 // are cut into contiguous shards of at least `min_rows_per_shard` rows
 // (so one row goes out whole on the first backend); the results come back
 // in the rows' order, with in-band row errors renamed from the shard's
-// "rows[j]" to the step's "rows[offset + j]". A shard that fails as a whole
-// (UNAVAILABLE past the deadline, CANCELLED) fails the step with its status.
+// "rows[j]" (or "results[j]") to the batch's "rows[offset + j]". A shard
+// that fails as a whole fails the call with its status; when several fail,
+// one that resending cannot fix wins over UNAVAILABLE, CANCELLED or
+// DEADLINE_EXCEEDED (which the engine waits on and retries).
 //
 // Thread-safety: Sample() is called by one thread at a time, as for every
 // SamplerBackend; the shards run on threads of the backend's own pool.

@@ -72,6 +72,18 @@ OwnedRow RandomRow(const SamplerConfig& config, int64_t step, uint64_t seed,
   return owned;
 }
 
+// The rows of `owned`, their spans pointing at the vectors' current storage.
+std::vector<SamplerRow> RowsOf(std::vector<OwnedRow>& owned) {
+  std::vector<SamplerRow> rows;
+  for (OwnedRow& o : owned) {
+    o.row.logits = o.logits;
+    o.row.attention = o.attention;
+    if (o.row.step == 0) o.row.appended_tokens = o.prompt;
+    rows.push_back(o.row);
+  }
+  return rows;
+}
+
 // What samplerd answers for the rows: the wire form, SampleOneRow, back.
 std::vector<SamplerRowResult> ThroughSamplerdCode(absl::Span<const SamplerRow> rows, DType dtype) {
   sampler::v1::SampleRequest request;
@@ -167,13 +179,7 @@ TEST(LocalSamplerBackendTest, RowsSampledOnWorkersEqualRowsSampledInTurn) {
   owned.push_back(RandomRow(GreedyConfig(), 0, 9, SamplerState()));
   owned.back().logits[5] = std::numeric_limits<float>::infinity();
   std::rotate(owned.begin() + owned.size() / 2, owned.end() - 1, owned.end());  // to the middle
-  std::vector<SamplerRow> rows;
-  for (OwnedRow& o : owned) {
-    o.row.logits = o.logits;  // the vector moved: point at its current storage
-    o.row.attention = o.attention;
-    o.row.appended_tokens = o.prompt;
-    rows.push_back(o.row);
-  }
+  const std::vector<SamplerRow> rows = RowsOf(owned);
   absl::StatusOr<std::vector<SamplerRowResult>> want = serial.Sample(rows, {});
   ASSERT_TRUE(want.ok());
   int errors = 0;
@@ -190,16 +196,23 @@ TEST(LocalSamplerBackendTest, RowsSampledOnWorkersEqualRowsSampledInTurn) {
   EXPECT_EQ(errors, 5);  // the bad row, once per repeat
 }
 
-// A backend whose every call fails, and which counts the rows it was given.
+// A backend whose every call fails with `status`, and which counts the rows
+// it was given.
 class FailingBackend final : public SamplerBackend {
  public:
+  explicit FailingBackend(absl::Status status = absl::UnavailableError(
+                              "samplerd at 127.0.0.1:1 is unreachable"))
+      : status_(std::move(status)) {}
   absl::StatusOr<std::vector<SamplerRowResult>> Sample(absl::Span<const SamplerRow> rows,
                                                        const SampleControl&) override {
     rows_seen += static_cast<int>(rows.size());
-    return absl::UnavailableError("samplerd at 127.0.0.1:1 is unreachable");
+    return status_;
   }
   std::string Describe() const override { return "failing"; }
   int rows_seen = 0;
+
+ private:
+  absl::Status status_;
 };
 
 TEST(ShardedSamplerBackendTest, ShardsGiveTheRowsResultsInOrderWithTheirOwnIndices) {
@@ -208,13 +221,7 @@ TEST(ShardedSamplerBackendTest, ShardsGiveTheRowsResultsInOrderWithTheirOwnIndic
     owned.push_back(RandomRow(EntropixConfig(), 0, seed, SamplerState()));
   }
   owned[4].logits[2] = std::numeric_limits<float>::quiet_NaN();
-  std::vector<SamplerRow> rows;
-  for (OwnedRow& o : owned) {
-    o.row.logits = o.logits;
-    o.row.attention = o.attention;
-    o.row.appended_tokens = o.prompt;
-    rows.push_back(o.row);
-  }
+  const std::vector<SamplerRow> rows = RowsOf(owned);
   LocalSamplerBackend whole(DType::kBFloat16);
   absl::StatusOr<std::vector<SamplerRowResult>> want = whole.Sample(rows, {});
   ASSERT_TRUE(want.ok());
@@ -245,14 +252,8 @@ TEST(ShardedSamplerBackendTest, AShardThatFailsFailsTheStepWithItsStatus) {
   shards.push_back(std::move(failing));
   ShardedSamplerBackend sharded(std::move(shards), 1);
   std::vector<OwnedRow> owned;
-  std::vector<SamplerRow> rows;
   for (uint64_t seed = 1; seed <= 4; ++seed) owned.push_back(RandomRow(GreedyConfig(), 0, seed, {}));
-  for (OwnedRow& o : owned) {
-    o.row.logits = o.logits;
-    o.row.attention = o.attention;
-    o.row.appended_tokens = o.prompt;
-    rows.push_back(o.row);
-  }
+  const std::vector<SamplerRow> rows = RowsOf(owned);
   absl::StatusOr<std::vector<SamplerRowResult>> got = sharded.Sample(rows, {});
   EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(got.status().message()), HasSubstr("unreachable"));
@@ -263,12 +264,31 @@ TEST(ShardedSamplerBackendTest, AShardThatFailsFailsTheStepWithItsStatus) {
   EXPECT_EQ(failing_ptr->rows_seen, 2);
 }
 
-TEST(ShardedSamplerBackendTest, OffsetRowIndexRenamesOnlyALeadingRowIndex) {
+TEST(ShardedSamplerBackendTest, AStatusResendingCannotFixWinsOverARetryableOne) {
+  std::vector<std::unique_ptr<SamplerBackend>> shards;
+  shards.push_back(std::make_unique<FailingBackend>());  // UNAVAILABLE
+  shards.push_back(std::make_unique<FailingBackend>(
+      absl::ResourceExhaustedError("message larger than samplerd's limit")));
+  ShardedSamplerBackend sharded(std::move(shards), 1);
+  EXPECT_EQ(sharded.Describe(), "failing");  // ModelInfo's sampler: the address alone
+  std::vector<OwnedRow> owned;
+  for (uint64_t seed = 1; seed <= 2; ++seed) owned.push_back(RandomRow(GreedyConfig(), 0, seed, {}));
+  const std::vector<SamplerRow> rows = RowsOf(owned);
+  absl::StatusOr<std::vector<SamplerRowResult>> got = sharded.Sample(rows, {});
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(ShardedSamplerBackendTest, OffsetRowIndexRenamesALeadingRowOrAResultIndex) {
   EXPECT_EQ(OffsetRowIndex(absl::InvalidArgumentError("rows[1].logits[3] is NaN"), 4).message(),
             "rows[5].logits[3] is NaN");
   EXPECT_EQ(OffsetRowIndex(absl::InvalidArgumentError("rows[1].x"), 4).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(OffsetRowIndex(absl::InternalError("stream broke"), 4).message(), "stream broke");
+  EXPECT_EQ(OffsetRowIndex(absl::InternalError("samplerd returned a bad state: results[2].state x"),
+                           3)
+                .message(),
+            "samplerd returned a bad state: results[5].state x");
+  EXPECT_EQ(OffsetRowIndex(absl::InternalError("see rows[1]"), 3).message(), "see rows[1]");
   EXPECT_EQ(OffsetRowIndex(absl::InvalidArgumentError("rows[2].x"), 0).message(), "rows[2].x");
 }
 

@@ -56,8 +56,8 @@ gpu_build() {
   # 2. PyTorch: its CMake prefix, ABI and CUDA.
   local torch_cmake torch_cuda abi
   torch_cmake="$("$PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)')" || return 1
-  torch_cuda="$("$PYTHON" -c 'import torch; print(torch.version.cuda or "")')"
-  abi="$("$PYTHON" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')"
+  torch_cuda="$("$PYTHON" -c 'import torch; print(torch.version.cuda or "")')" || return 1
+  abi="$("$PYTHON" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')" || return 1
   if [[ "$abi" != 1 ]]; then
     echo "error: this PyTorch uses the pre-C++11 libstdc++ ABI; Debian's Abseil uses the" \
          "C++11 ABI (docs/GPU.md)" >&2
@@ -94,7 +94,7 @@ gpu_build() {
   step "cmake: ENTROSERVE_PREFIXES=$prefixes"
   # The prefix's protoc and grpc_cpp_plugin run during the build: they find
   # their libraries (libprotoc, libgrpc_plugin_support) through this path.
-  local path="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  local path="$libdir${LD_LIBRARY_PATH:+${libdir:+:}$LD_LIBRARY_PATH}"
   LD_LIBRARY_PATH="$path" cmake -S "$ROOT" -B "$BUILD_DIR" "${generator[@]}" \
     -DCMAKE_BUILD_TYPE=Release -DENTROSERVE_WITH_GRPC="$WITH_GRPC" \
     -DENTROSERVE_BUILD_TESTS=OFF -DENTROSERVE_BUILD_BENCH="$WITH_GRPC" \

@@ -8,12 +8,12 @@
 # 1. builds samplerd, runnerd, samplerctl, model_tool, generate_bench and the
 #    Python client's stubs against the machine's PyTorch (tools/gpu/build.sh,
 #    WITH_GRPC=ON);
-# 3. bench: runnerd tokens/s at 1/8/32 concurrent requests, sampler in process
-#    vs in samplerd, on a random model of Llama-3.2-1B's shape and on
-#    models/tiny, BF16 on CUDA (bench/generate_bench.sh);
 # 2. adapter: the Hugging Face adapter (model.generate + samplerd) against
 #    runnerd on the same saved checkpoint, CPU float32
 #    (clients/python/tools/run.sh).
+# 3. bench: runnerd tokens/s at 1/8/32 concurrent requests, sampler in process
+#    vs in samplerd, on a random model of Llama-3.2-1B's shape and on
+#    models/tiny, BF16 on CUDA (bench/generate_bench.sh);
 #
 # Environment, all optional: STEPS (which of "adapter bench", default both),
 # OUT (reports and logs; the device tool's $OUT), BENCH_ARGS (more

@@ -140,16 +140,21 @@ class SampleStream {
         next.reject(err);
       }
     });
+    // The first cause stays: grpc-js emits 'end' after 'error' too.
     const fail = (err) => {
-      this.failure = err;
-      for (const p of this.pending.splice(0)) p.reject(err);
+      if (!this.failure) this.failure = err;
+      for (const p of this.pending.splice(0)) p.reject(this.failure);
     };
     this.call.on('error', (err) => fail(EntroserveError.fromGrpc(err)));
-    this.call.on('end', () => fail(new EntroserveError(1, 'SampleStream ended')));
+    this.call.on('end', () => fail(new EntroserveError(14, 'samplerd ended the SampleStream')));
+    this.ended = false;
   }
 
   sample(rowOrRows) {
     if (this.failure) return Promise.reject(this.failure);
+    if (this.ended) {
+      return Promise.reject(new EntroserveError(9, 'SampleStream: sample() after end()'));
+    }
     let request;
     try {
       request = toRequest(this.protos, rowOrRows);
@@ -168,6 +173,7 @@ class SampleStream {
 
   // Half-closes the stream; answers in flight still arrive.
   end() {
+    this.ended = true;
     this.call.end();
   }
 

@@ -102,6 +102,25 @@ def test_processor_equals_sampler_client_called_directly(client, stream):
     processor.reset()
 
 
+def test_a_new_prompt_one_token_longer_is_a_new_generation(client):
+    # 4 prompt tokens + 3 steps: the last call saw length 6. A new prompt of
+    # length 7 must not be taken for the continuation.
+    def run(processor, prompt, steps):
+        return fake_generate(processor, [prompt], steps)
+
+    processor = hf.SamplerForcing(client, spec="entropix", seed=5, special_tokens=SPECIAL)
+    run(processor, [5, 6, 7, 8], 3)
+    second = [11, 12, 13, 14, 15, 16, 17]
+    out = run(processor, second, 4)
+    history = [(r.token, r.proto.state) for r in processor.history[0]]
+    fresh = hf.SamplerForcing(client, spec="entropix", seed=5, special_tokens=SPECIAL)
+    assert torch.equal(run(fresh, second, 4), out)
+    assert [(r.token, r.proto.state) for r in fresh.history[0]] == history
+    assert len(history) == 4
+    processor.reset()
+    fresh.reset()
+
+
 def test_processor_without_attention_sends_none(client):
     processor = hf.SamplerForcing(client, spec="entropix", seed=1)
     scores, _ = fake_forward(torch.tensor([[5, 6]]), 0)

@@ -114,3 +114,19 @@ def test_generation_summary_is_json_serialisable(runner):
     assert json.loads(json.dumps(record))["ids"] == gen.token_ids
     assert all(m in {"flowing", "clarify", "explore", "resample", "adaptive"}
                for m in record["modes"])
+
+
+def test_a_loop_left_early_resumes_where_it_stopped(runner):
+    whole = runner.generate(prompt=PROMPT, sampler="entropix", seed=9, max_new_tokens=16,
+                            ignore_eos=True).result()
+    gen = runner.generate(prompt=PROMPT, sampler="entropix", seed=9, max_new_tokens=16,
+                          ignore_eos=True)
+    first = []
+    for token in gen:
+        first.append(token.id)
+        if len(first) == 3:
+            break
+    assert gen.finish_reason is None
+    assert [t.id for t in gen] == whole.token_ids  # again from the start, then on
+    assert gen.finish_reason == "length" and gen.usage.generated_tokens == 16
+    assert first == whole.token_ids[:3]

@@ -205,7 +205,8 @@ class SamplerForcing:
     seed: one for every row, a list per row, or None (the server picks; kept).
     pad_token_id: stripped from the left of each prompt before it is sent as
     the rows' appended tokens (left-padded batches).
-    A call whose input is not the previous call's plus one token starts a new
+    A call whose input is not the previous call's plus the tokens it forced
+    (or pad_token_id, for a row generate() has finished) starts a new
     generation (fresh states, step 0); reset() does so explicitly.
     """
 
@@ -222,7 +223,8 @@ class SamplerForcing:
         self.pad_token_id = pad_token_id
         self.stream = stream
         self.session: Optional[SamplerSession] = None
-        self._length = -1
+        self._previous = None  # the last call's input_ids (CPU) and forced tokens
+        self._forced = None
 
     @property
     def history(self) -> List[List[SampleResult]]:
@@ -233,7 +235,8 @@ class SamplerForcing:
         if self.session is not None:
             self.session.close()
         self.session = None
-        self._length = -1
+        self._previous = None
+        self._forced = None
 
     def _prompt(self, ids: Sequence[int]) -> List[int]:
         ids = [int(t) for t in ids]
@@ -243,20 +246,35 @@ class SamplerForcing:
                 start += 1
         return ids[start:]
 
+    def _continues(self, ids) -> bool:
+        """Whether `ids` (CPU) is the previous call's input plus its tokens."""
+        import torch
+        previous, forced = self._previous, self._forced
+        if (self.session is None or previous is None or ids.shape[0] != previous.shape[0]
+                or ids.shape[1] != previous.shape[1] + 1
+                or not torch.equal(ids[:, :-1], previous)):
+            return False
+        last = ids[:, -1]
+        ok = last == forced
+        if self.pad_token_id is not None:
+            ok |= last == self.pad_token_id
+        return bool(ok.all())
+
     def __call__(self, input_ids, scores):
         import torch
-        batch, length = int(input_ids.shape[0]), int(input_ids.shape[1])
-        if (self.session is None or batch != self.session.batch_size
-                or length != self._length + 1):
+        batch = int(input_ids.shape[0])
+        ids = input_ids.detach().to("cpu")
+        if not self._continues(ids):
             self.reset()
             prompts = [self._prompt(row) for row in input_ids.tolist()]
             self.session = SamplerSession(self.client, batch, spec=self.spec, seed=self.seed,
                                           special_tokens=self.special_tokens, prompts=prompts,
                                           dtype=self.dtype, stream=self.stream)
-        self._length = length
         attention = self.attention() if self.attention is not None else None
         results = self.session.step(scores, attention)
-        tokens = torch.tensor([r.token for r in results], dtype=torch.long, device=scores.device)
+        chosen = torch.tensor([r.token for r in results], dtype=torch.long)
+        self._previous, self._forced = ids, chosen
+        tokens = chosen.to(scores.device)
         forced = torch.full_like(scores, float("-inf"))
         forced.scatter_(1, tokens[:, None], 0.0)
         return forced

@@ -75,7 +75,9 @@ class Tokenized(NamedTuple):
 class Generation:
     """A Generate call: iterate for its tokens as they arrive; after the last,
     finish_reason ("length", "eos", "stop", "cancelled", "context"), usage,
-    seed and prompt_tokens are set. result() reads it to the end."""
+    seed and prompt_tokens are set. result() reads it to the end. Leaving a
+    loop early leaves the call open: iterating again (or result()) goes on
+    from the tokens already read; cancel() ends it."""
 
     def __init__(self, responses):
         self._responses = responses
@@ -87,27 +89,34 @@ class Generation:
         self._done = False
 
     def __iter__(self) -> Iterator[GeneratedToken]:
-        if self._done:
-            yield from self.tokens
-            return
+        index = 0
+        while True:
+            while index < len(self.tokens):
+                yield self.tokens[index]
+                index += 1
+            if self._done or not self._read_one():
+                return
+
+    def _read_one(self) -> bool:
+        """Reads one response into tokens; False at the end of the call."""
         try:
-            for response in self._responses:
-                if self.seed is None and (response.seed or response.prompt_tokens):
-                    self.seed = response.seed
-                    self.prompt_tokens = response.prompt_tokens
-                for message in response.tokens:
-                    token = GeneratedToken.from_proto(message)
-                    self.tokens.append(token)
-                    yield token
-                if response.finish_reason != runner_pb2.FINISH_REASON_UNSPECIFIED:
-                    self.finish_reason = FINISH_REASONS.get(response.finish_reason, "unknown")
-                    u = response.usage
-                    self.usage = Usage(u.prompt_tokens, u.generated_tokens,
-                                       u.time_to_first_token_ms, u.total_ms)
-        except grpc.RpcError as e:
-            raise EntroserveError.from_rpc(e) from None
-        finally:
+            response = next(self._responses)
+        except StopIteration:
             self._done = True
+            return False
+        except grpc.RpcError as e:
+            self._done = True
+            raise EntroserveError.from_rpc(e) from None
+        if self.seed is None and (response.seed or response.prompt_tokens):
+            self.seed = response.seed
+            self.prompt_tokens = response.prompt_tokens
+        self.tokens.extend(GeneratedToken.from_proto(m) for m in response.tokens)
+        if response.finish_reason != runner_pb2.FINISH_REASON_UNSPECIFIED:
+            self.finish_reason = FINISH_REASONS.get(response.finish_reason, "unknown")
+            u = response.usage
+            self.usage = Usage(u.prompt_tokens, u.generated_tokens,
+                               u.time_to_first_token_ms, u.total_ms)
+        return True
 
     def result(self) -> "Generation":
         for _ in self:

@@ -305,9 +305,11 @@ class SampleStream:
                 return next(self._responses)
             except grpc.RpcError as e:
                 self._closed = True
+                self._requests.put(None)  # ends gRPC's request-reading thread
                 raise EntroserveError.from_rpc(e) from None
             except StopIteration:
                 self._closed = True
+                self._requests.put(None)
                 raise EntroserveError(grpc.StatusCode.UNAVAILABLE,
                                       "samplerd ended the stream", from_server=False) from None
 
@@ -393,12 +395,12 @@ class SamplerClient(ChannelClient):
         all). Returns a SampleResult, or a list of them for a batch."""
         if isinstance(logits, RawTensor):
             row = Row(logits, attention, spec, state, seed, step, sequence_id or "",
-                      special_tokens, appended_tokens or ())
+                      special_tokens, () if appended_tokens is None else appended_tokens)
             return self.sample_rows([row], dtype, check, stream)[0]
         array = to_numpy(logits, "logits")
         if array.ndim == 1:
             row = Row(array, attention, spec, state, seed, step, sequence_id or "",
-                      special_tokens, appended_tokens or ())
+                      special_tokens, () if appended_tokens is None else appended_tokens)
             return self.sample_rows([row], dtype, check, stream)[0]
         if array.ndim != 2:
             raise EntroserveError.invalid(
@@ -413,7 +415,7 @@ class SamplerClient(ChannelClient):
         ids = ([str(i) for i in range(count)] if sequence_id is None
                else _per_row(sequence_id, count, "sequence_id"))
         rows = [Row(array[i], attentions[i], spec, states[i], s, t, ids[i], special_tokens,
-                    appended[i] or ())
+                    () if appended[i] is None else appended[i])
                 for i, (s, t) in enumerate(zip(_per_row(seed, count, "seed"),
                                                _per_row(step, count, "step")))]
         return self.sample_rows(rows, dtype, check, stream)
