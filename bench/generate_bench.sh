@@ -34,7 +34,9 @@ while (($#)); do
     --rounds) ROUNDS="$2"; shift 2 ;;
     --tokenizer) TOKENIZER="$2"; shift 2 ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    --*) EXTRA+=("$1"); shift ;;
+    --*=*) EXTRA+=("$1"); shift ;;
+    --*)  # generate_bench's own flags, "--flag value" or a boolean "--flag"
+      if (($# > 1)) && [[ "$2" != --* ]]; then EXTRA+=("$1=$2"); shift 2; else EXTRA+=("$1"); shift; fi ;;
     *) echo "generate_bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -72,5 +74,5 @@ for model in "${model_list[@]}"; do
   echo "==> $model"
   "$BIN/generate_bench" --runnerd="$BIN/runnerd" --samplerd="$BIN/samplerd" --model="$dir" \
     --device="$DEVICE" --dtype="$DTYPE" --concurrency="$CONCURRENCY" \
-    --new_tokens="$NEW_TOKENS" --rounds="$ROUNDS" --log_dir="$WORK" "${EXTRA[@]}"
+    --new_tokens="$NEW_TOKENS" --rounds="$ROUNDS" --log_dir="$WORK" ${EXTRA[@]+"${EXTRA[@]}"}
 done

@@ -25,6 +25,8 @@ OUT=""
 SETUP=1
 while (($#)); do
   case "$1" in
+    --steps|--max_new_tokens|--max-new-tokens|--tokens|--out)
+      if (($# < 2)); then echo "demo.sh: $1 needs a value (try --help)" >&2; exit 2; fi ;;&
     --steps) STEPS="$2"; shift 2 ;;
     --steps=*) STEPS="${1#*=}"; shift ;;
     --max_new_tokens|--max-new-tokens|--tokens) TOKENS="$2"; shift 2 ;;

@@ -3,7 +3,9 @@ bad arrays come back as EntroserveError with the server's message, and a
 session keeps each row's state."""
 
 import os
+import signal
 import socket
+import time
 
 import grpc
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from google.protobuf import json_format
 
 import entroserve
-from conftest import log_dir, run_samplerctl
+from conftest import Server, log_dir, run_samplerctl
 from entroserve import EntroserveError, Mode, RawTensor, SamplerClient
 from entroserve._proto.sampler.v1 import sampler_pb2, tensor_pb2
 
@@ -236,3 +238,30 @@ def test_tensor_encoding_round_trips():
         assert back[4] == -np.inf
         assert np.allclose(back[:4], values[:4], rtol=1e-2, atol=1e-7)
     assert tensors.encode(values, tensor_pb2.DTYPE_FLOAT32).data == values.astype("<f4").tobytes()
+
+
+def test_a_stream_whose_samplerd_hangs_fails_after_the_answer_timeout():
+    server = Server("samplerd", ["--host=127.0.0.1", "--port=0", "--workers=1"])
+    try:
+        with SamplerClient(server.address, timeout=1.5) as client:
+            logits = np.linspace(-3, 3, 50).astype(np.float32)
+            session = client.session(spec="greedy", stream=True)
+            assert session.step(logits).token == 49
+            os.kill(server.process.pid, signal.SIGSTOP)
+            try:
+                start = time.monotonic()
+                with pytest.raises(EntroserveError) as e:
+                    session.step(logits)
+                waited = time.monotonic() - start
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "no answer from samplerd within 1.5 s" in str(e.value)
+            assert 1.4 < waited < 10
+            # The session's stream is closed; a new one works again.
+            again = client.session(spec="greedy", stream=True)
+            assert again.step(logits).token == 49
+            again.close()
+            session.close()
+    finally:
+        server.stop()

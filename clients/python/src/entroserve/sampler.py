@@ -287,13 +287,35 @@ class ChannelClient:
 
 class SampleStream:
     """One long-lived SampleStream: each send() is a batch, answered in order.
+    `timeout`: seconds for the whole stream (None: none); `answer_timeout`:
+    seconds send() waits for each answer (None: forever), after which the
+    stream is cancelled and send() raises DEADLINE_EXCEEDED.
     Not for concurrent use from several threads."""
 
-    def __init__(self, stub: sampler_pb2_grpc.SamplerStub, timeout: Optional[float]):
+    def __init__(self, stub: sampler_pb2_grpc.SamplerStub, timeout: Optional[float],
+                 answer_timeout: Optional[float] = None):
         self._requests: "queue.Queue[Optional[sampler_pb2.SampleRequest]]" = queue.Queue()
         self._responses = stub.SampleStream(iter(self._requests.get, None), timeout=timeout)
+        self._answers: "queue.Queue[tuple]" = queue.Queue()
+        self._answer_timeout = answer_timeout
         self._lock = threading.Lock()
         self._closed = False
+        # gRPC's iterator has no per-message wait limit: a thread reads it.
+        self._reader = threading.Thread(target=self._read, daemon=True,
+                                        name="entroserve-sample-stream")
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for response in self._responses:
+                self._answers.put(("answer", response))
+            self._answers.put(("end", None))
+        except grpc.RpcError as e:
+            self._answers.put(("error", e))
+
+    def _fail(self) -> None:
+        self._closed = True
+        self._requests.put(None)  # ends gRPC's request-reading thread
 
     def send(self, request: sampler_pb2.SampleRequest) -> sampler_pb2.SampleResponse:
         with self._lock:
@@ -302,16 +324,21 @@ class SampleStream:
                                       from_server=False)
             self._requests.put(request)
             try:
-                return next(self._responses)
-            except grpc.RpcError as e:
-                self._closed = True
-                self._requests.put(None)  # ends gRPC's request-reading thread
-                raise EntroserveError.from_rpc(e) from None
-            except StopIteration:
-                self._closed = True
-                self._requests.put(None)
-                raise EntroserveError(grpc.StatusCode.UNAVAILABLE,
-                                      "samplerd ended the stream", from_server=False) from None
+                kind, value = self._answers.get(timeout=self._answer_timeout)
+            except queue.Empty:
+                self._fail()
+                self._responses.cancel()
+                raise EntroserveError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"no answer from samplerd within {self._answer_timeout} s",
+                    from_server=False) from None
+            if kind == "answer":
+                return value
+            self._fail()
+            if kind == "error":
+                raise EntroserveError.from_rpc(value) from None
+            raise EntroserveError(grpc.StatusCode.UNAVAILABLE, "samplerd ended the stream",
+                                  from_server=False)
 
     def close(self) -> None:
         with self._lock:
@@ -319,13 +346,11 @@ class SampleStream:
                 return
             self._closed = True
             self._requests.put(None)
-            try:
-                for _ in self._responses:
-                    pass
-            except grpc.RpcError:
-                pass
+            self._reader.join(self._answer_timeout)
+            if self._reader.is_alive():
+                self._responses.cancel()
 
-    def __enter__(self) -> "SampleStream":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -420,9 +445,13 @@ class SamplerClient(ChannelClient):
                                                _per_row(step, count, "step")))]
         return self.sample_rows(rows, dtype, check, stream)
 
-    def stream(self, timeout: Optional[float] = None) -> SampleStream:
-        """A long-lived SampleStream (`timeout`: seconds for the whole stream)."""
-        return SampleStream(self._stub, timeout)
+    def stream(self, timeout: Optional[float] = None,
+               answer_timeout: Optional[float] = -1.0) -> SampleStream:
+        """A long-lived SampleStream (`timeout`: seconds for the whole stream;
+        `answer_timeout`: for each answer, the client's timeout by default)."""
+        if answer_timeout is not None and answer_timeout < 0:
+            answer_timeout = self.timeout
+        return SampleStream(self._stub, timeout, answer_timeout)
 
     def session(self, batch_size: int = 1, **kwargs) -> "SamplerSession":
         """A SamplerSession over this client (see SamplerSession)."""
