@@ -65,6 +65,8 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed of --random weights");
 ABSL_FLAG(std::string, dtype, "float32", "Compute dtype: float32, bfloat16 (float16 on CUDA)");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
 ABSL_FLAG(int, threads, 0, "Intra-op threads; 0: all cores");
+ABSL_FLAG(std::string, group_decode, "auto",
+          "Decode steps of a batch attend together: auto (on CUDA), on, off");
 ABSL_FLAG(bool, map_weights, false,
           "Use checkpoint weights in place from the file mapping where the dtype matches");
 ABSL_FLAG(std::string, tokens, "1,2,3,4,5,6,7,8", "Prompt token ids, comma-separated");
@@ -292,6 +294,12 @@ int Run() {
   ModelOptions options;
   options.dtype = *dtype;
   options.device = absl::GetFlag(FLAGS_device);
+  if (const std::string g = absl::GetFlag(FLAGS_group_decode); g == "on" || g == "off") {
+    options.group_decode_attention = g == "on";
+  } else if (g != "auto") {
+    std::fprintf(stderr, "--group_decode: \"%s\" is not auto, on or off\n", g.c_str());
+    return 2;
+  }
   options.threads = absl::GetFlag(FLAGS_threads);
   options.map_weights = absl::GetFlag(FLAGS_map_weights);
 

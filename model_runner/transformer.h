@@ -73,6 +73,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,13 @@ struct ModelOptions {
   // few rows (see Apply in transformer.cc). The serving engine's
   // --batch_invariant flag.
   bool batch_invariant = false;
+  // Decode steps (one new token) of two or more sequences attend together
+  // (a handful of kernels per layer for the batch, not ~10 per sequence):
+  // unset means on CUDA, where kernel launches bound a decode step, and off
+  // on the CPU, where gathering the caches into one padded tensor costs more
+  // than it saves (measured in docs/PERFORMANCE.md). Ignored with
+  // batch_invariant. Same results either way up to rounding.
+  std::optional<bool> group_decode_attention;
 };
 
 // The keys and values of one sequence, every layer. Cheap to construct;

@@ -258,46 +258,62 @@ TEST_P(FamilyTest, IncrementalDecodeEqualsFullRecompute) {
   EXPECT_GE(cache.capacity(), 70);
 }
 
+// With and without ModelOptions.group_decode_attention (the decoding
+// sequences' attention computed together; on by default on CUDA only).
 TEST_P(FamilyTest, BatchOfDifferentLengthsEqualsEachSequenceAlone) {
-  TinyCheckpoint ckpt(GetParam()());
-  std::unique_ptr<Model> model = LoadOk(ckpt.dir.path());
-  ASSERT_NE(model, nullptr);
-  const std::vector<std::vector<int32_t>> prompts = {
-      Tokens(ckpt.config, 9, 1), Tokens(ckpt.config, 1, 2), Tokens(ckpt.config, 4, 3),
-      Tokens(ckpt.config, 13, 4)};
-  const size_t B = prompts.size();
-  std::vector<SequenceCache> batch_caches(B), alone_caches(B);
-  std::vector<std::vector<int32_t>> next(B);
-  // Step 0: all prefills in one batch. Steps 1-3: one token each, except
-  // that sequence 2 sends three at a time (a chunked prefill beside decodes).
-  for (int step = 0; step < 4; ++step) {
-    std::vector<std::vector<int32_t>> inputs_tokens(B);
-    for (size_t b = 0; b < B; ++b) {
-      if (step == 0) {
-        inputs_tokens[b] = prompts[b];
-      } else if (b == 2) {
-        inputs_tokens[b] = Tokens(ckpt.config, 3, 10 + step);
-      } else {
-        inputs_tokens[b] = next[b];
+  for (const bool grouped : {false, true}) {
+    SCOPED_TRACE(grouped ? "decode attention grouped" : "each sequence alone");
+    TinyCheckpoint ckpt(GetParam()());
+    ModelOptions options = Options();
+    options.group_decode_attention = grouped;
+    std::unique_ptr<Model> model = LoadOk(ckpt.dir.path(), options);
+    ASSERT_NE(model, nullptr);
+    const std::vector<std::vector<int32_t>> prompts = {
+        Tokens(ckpt.config, 9, 1), Tokens(ckpt.config, 1, 2), Tokens(ckpt.config, 4, 3),
+        Tokens(ckpt.config, 13, 4)};
+    const size_t B = prompts.size();
+    std::vector<SequenceCache> batch_caches(B), alone_caches(B);
+    std::vector<std::vector<int32_t>> next(B);
+    // Step 0: all prefills in one batch. Steps 1-3: one token each, except
+    // that sequence 2 sends three at a time (a chunked prefill beside decodes).
+    for (int step = 0; step < 4; ++step) {
+      std::vector<std::vector<int32_t>> inputs_tokens(B);
+      for (size_t b = 0; b < B; ++b) {
+        if (step == 0) {
+          inputs_tokens[b] = prompts[b];
+        } else if (b == 2) {
+          inputs_tokens[b] = Tokens(ckpt.config, 3, 10 + step);
+        } else {
+          inputs_tokens[b] = next[b];
+        }
       }
-    }
-    std::vector<SequenceInput> inputs;
-    for (size_t b = 0; b < B; ++b) inputs.push_back({&batch_caches[b], inputs_tokens[b]});
-    absl::StatusOr<StepOutput> batched = model->Forward(inputs);
-    ASSERT_TRUE(batched.ok()) << batched.status();
-    for (size_t b = 0; b < B; ++b) {
-      absl::StatusOr<StepOutput> alone =
-          model->Forward({SequenceInput{&alone_caches[b], inputs_tokens[b]}});
-      ASSERT_TRUE(alone.ok()) << alone.status();
-      const SequenceOutput& x = batched->sequences[b];
-      const SequenceOutput& y = alone->sequences[0];
-      EXPECT_LT(MaxAbsDiff(x.logits, y.logits), 1e-5f) << "step " << step << " seq " << b;
-      ASSERT_EQ(x.attention.size(), 1u);
-      EXPECT_EQ(x.attention[0].keys, y.attention[0].keys);
-      EXPECT_LT(MaxAbsDiff(x.attention[0].scores, y.attention[0].scores), 1e-5f);
-      EXPECT_EQ(batch_caches[b].length(), alone_caches[b].length());
-      next[b] = {static_cast<int32_t>(std::max_element(x.logits.begin(), x.logits.end()) -
-                                      x.logits.begin())};
+      // Every layer's attention for sequence 1, the last layer's for the others.
+      auto layers = [&](size_t b) {
+        return b == 1 ? std::vector<int>{0, 1} : std::vector<int>{-1};
+      };
+      std::vector<SequenceInput> inputs;
+      for (size_t b = 0; b < B; ++b)
+        inputs.push_back({&batch_caches[b], inputs_tokens[b], layers(b)});
+      absl::StatusOr<StepOutput> batched = model->Forward(inputs);
+      ASSERT_TRUE(batched.ok()) << batched.status();
+      for (size_t b = 0; b < B; ++b) {
+        absl::StatusOr<StepOutput> alone =
+            model->Forward({SequenceInput{&alone_caches[b], inputs_tokens[b], layers(b)}});
+        ASSERT_TRUE(alone.ok()) << alone.status();
+        const SequenceOutput& x = batched->sequences[b];
+        const SequenceOutput& y = alone->sequences[0];
+        EXPECT_LT(MaxAbsDiff(x.logits, y.logits), 1e-5f) << "step " << step << " seq " << b;
+        ASSERT_EQ(x.attention.size(), layers(b).size());
+        for (size_t a = 0; a < x.attention.size(); ++a) {
+          EXPECT_EQ(x.attention[a].layer, y.attention[a].layer);
+          EXPECT_EQ(x.attention[a].keys, y.attention[a].keys);
+          EXPECT_EQ(x.attention[a].first_key, y.attention[a].first_key);
+          EXPECT_LT(MaxAbsDiff(x.attention[a].scores, y.attention[a].scores), 1e-5f);
+        }
+        EXPECT_EQ(batch_caches[b].length(), alone_caches[b].length());
+        next[b] = {static_cast<int32_t>(std::max_element(x.logits.begin(), x.logits.end()) -
+                                        x.logits.begin())};
+      }
     }
   }
 }
