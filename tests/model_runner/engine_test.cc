@@ -435,6 +435,40 @@ TEST(EngineTest, ChunkedPrefillGivesTheLogitsOfOnePrefill) {
   }
 }
 
+// ModelOptions.group_decode_attention (the default on CUDA), here on the CPU:
+// four requests decoding together through the engine give, token for token,
+// what each gives alone with every sequence's attention computed on its own.
+TEST(EngineTest, GroupedDecodeAttentionGivesEachRequestsTokensAlone) {
+  ModelOptions options;
+  options.threads = 1;
+  options.group_decode_attention = true;
+  absl::StatusOr<std::unique_ptr<ServedModel>> grouped = ServedModel::Load(kTinyModel, options);
+  ASSERT_TRUE(grouped.ok()) << grouped.status();
+  const std::vector<std::string> prompts = {"The jury said", "In the morning, the",
+                                            "He looked at the old", "After the war,"};
+  ScriptedBackend backend;
+  Engine engine(grouped->get(), &backend, EngineOptions());
+  std::vector<std::shared_ptr<Collector>> sinks;
+  for (const std::string& prompt : prompts) {  // all submitted, then waited for
+    sinks.push_back(std::make_shared<Collector>());
+    ASSERT_TRUE(engine.Submit(Request(prompt, 16), sinks.back()).ok());
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    SCOPED_TRACE(prompts[i]);
+    ASSERT_TRUE(sinks[i]->Wait().status.ok());
+    ScriptedBackend alone_backend;
+    Engine alone(&Tiny(), &alone_backend, EngineOptions());
+    auto sink = RunToEnd(alone, Request(prompts[i], 16));
+    ASSERT_TRUE(sink->Wait().status.ok());
+    EXPECT_EQ(sinks[i]->ids(), sink->ids());
+    EXPECT_EQ(sinks[i]->ids().size(), 16u);
+  }
+  // The requests did decode together: some sampler call carried several rows.
+  size_t widest = 0;
+  for (const auto& call : backend.calls()) widest = std::max(widest, call.steps.size());
+  EXPECT_GE(widest, 2u);
+}
+
 TEST(EngineTest, ShutdownEndsWhatIsLeftWithCancelled) {
   ScriptedBackend backend;
   backend.delay = absl::Milliseconds(2);

@@ -563,6 +563,17 @@ TEST(RunnerdProcessTest, AnUnknownModelFolderExitsWithAClearMessage) {
   EXPECT_EQ(WEXITSTATUS(exit.status), 2);
   EXPECT_THAT(exit.output, HasSubstr("--max_batch must be >= 1, got 0"));
 
+  // Bad values of the sampler and attention flags, each named.
+  for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--sampler_streams=0", "--sampler_streams must be in [1, 64], got 0"},
+           {"--sampler_workers=-1", "--sampler_workers must be >= 0, got -1"},
+           {"--group_decode=maybe", "--group_decode must be auto, on or off, got \"maybe\""}}) {
+    exit = RunToExit(RUNNERD_PATH, {absl::StrCat("--model=", kTinyModel), "--port=0", flag});
+    ASSERT_TRUE(WIFEXITED(exit.status)) << exit.output;
+    EXPECT_EQ(WEXITSTATUS(exit.status), 2) << flag;
+    EXPECT_THAT(exit.output, HasSubstr(message));
+  }
+
   // A folder with a config.json but no tokenizer or weights: it listens,
   // fails to load, says why and exits 1.
   char dir[] = "/tmp/runnerd_test_model_XXXXXX";
