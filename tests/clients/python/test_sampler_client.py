@@ -265,3 +265,18 @@ def test_a_stream_whose_samplerd_hangs_fails_after_the_answer_timeout():
             session.close()
     finally:
         server.stop()
+
+
+def test_appended_tokens_may_be_arrays_including_one_token_zero(samplerd):
+    # Token 0 leads token 1 by a little; a repetition penalty on the prompt's
+    # tokens turns that around only if the prompt (token 0) reaches samplerd.
+    logits = np.zeros(16, dtype=np.float32)
+    logits[0], logits[1] = 3.0, 2.5
+    spec = "chain { repetition_penalty: 2.0 top_k: 1 }"
+    with SamplerClient(samplerd.address, timeout=20) as client:
+        assert client.sample(logits, spec=spec, seed=1).token == 0
+        for prompt in ([0], np.array([0]), np.array([0], dtype=np.int64)):
+            assert client.sample(logits, spec=spec, seed=1, appended_tokens=prompt).token == 1
+        batch = np.stack([logits, logits])
+        got = client.sample(batch, spec=spec, seed=1, appended_tokens=np.array([[0], [5]]))
+        assert [r.token for r in got] == [1, 0]
