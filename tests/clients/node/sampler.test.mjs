@@ -321,3 +321,25 @@ test('examples/sample.mjs samples a sequence through a session', async () => {
   assert.equal(down.code, 1);
   assert.match(down.stderr, /UNAVAILABLE/);
 });
+
+test('a stream keeps the status it failed with; sample() after end() is refused', async () => {
+  const small = await startSamplerd(['--max_message_mb=1']);
+  const limited = new SamplerClient(small.address);
+  try {
+    const stream = limited.stream();
+    assert.equal((await stream.sample({logits: [0, 1, 0], spec: 'greedy'})).token, 1);
+    const exhausted = (err) => err instanceof EntroserveError && err.codeName === 'RESOURCE_EXHAUSTED';
+    await assert.rejects(stream.sample({logits: new Float32Array(400000), spec: 'greedy'}),
+                         exhausted);
+    await new Promise((resolve) => setTimeout(resolve, 200));  // 'end' has come by now
+    await assert.rejects(stream.sample({logits: [0, 1, 0], spec: 'greedy'}), exhausted);
+
+    const other = limited.stream();
+    other.end();
+    await assert.rejects(other.sample({logits: [0, 1, 0], spec: 'greedy'}),
+                         (err) => err instanceof EntroserveError && err.code === 9);
+  } finally {
+    limited.close();
+    await small.stop();
+  }
+});
