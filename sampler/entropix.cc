@@ -121,20 +121,13 @@ class EntropixSampler : public Sampler {
 };
 
 absl::StatusOr<RowOutput> EntropixSampler::Sample(const RowInput& row, SamplerState& state) const {
-  if (row.logits.empty()) return absl::InvalidArgumentError("logits must not be empty");
-  if (!row.attention.empty() &&
-      (row.heads < 1 || row.keys < 1 ||
-       static_cast<int64_t>(row.attention.size()) != int64_t{row.heads} * row.keys)) {
-    return absl::InvalidArgumentError(absl::StrCat("attention has ", row.attention.size(),
-                                                   " scores, expected heads * keys = ", row.heads,
-                                                   " * ", row.keys));
-  }
+  LogitSummary summary;
+  absl::StatusOr<Signals> signals = ComputeRowSignals(row, &summary);
+  if (!signals.ok()) return signals.status();
   const int64_t vocab_size = static_cast<int64_t>(row.logits.size());
 
   RowOutput out;
-  LogitSummary summary;
-  out.signals = ComputeSignals(row.logits, row.attention, row.heads, row.keys, &summary);
-  if (summary.finite == 0) return absl::InvalidArgumentError("every logit is -inf");
+  out.signals = *signals;
 
   const EntropixDecision decision =
       DecideEntropix(config_, out.signals, state.last_inserted, row.special_tokens);

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "sampler/types.h"
 
@@ -58,6 +59,12 @@ void ComputeAttentionSignals(absl::Span<const float> scores, int32_t heads,
 Signals ComputeSignals(absl::Span<const float> logits,
                        absl::Span<const float> attention, int32_t heads,
                        int32_t keys, LogitSummary* summary = nullptr);
+
+// The signals of a sampler's row (ComputeSignals of its logits and
+// attention), after the checks a sampler that reads them needs:
+// INVALID_ARGUMENT for empty logits, attention whose size is not
+// heads * keys, or logits that are all -inf.
+absl::StatusOr<Signals> ComputeRowSignals(const RowInput& row, LogitSummary* summary);
 
 }  // namespace entroserve
 
