@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/blocking_counter.h"
 #include "services/row_sampling.h"
 #include "services/sampler_convert.h"
 
@@ -76,18 +75,10 @@ absl::StatusOr<std::vector<SamplerRowResult>> LocalSamplerBackend::Sample(
   };
   if (pool_ == nullptr || rows.size() < 2) {
     for (size_t i = 0; i < rows.size(); ++i) sample_one(i);
-    return results;
+  } else {
+    pool_->ParallelFor(static_cast<int>(rows.size()),
+                       [&sample_one](int i) { sample_one(static_cast<size_t>(i)); });
   }
-  // The last row on this thread, the others on the pool.
-  absl::BlockingCounter done(static_cast<int>(rows.size()) - 1);
-  for (size_t i = 0; i + 1 < rows.size(); ++i) {
-    pool_->Schedule([&sample_one, &done, i] {
-      sample_one(i);
-      done.DecrementCount();
-    });
-  }
-  sample_one(rows.size() - 1);
-  done.Wait();
   return results;
 }
 

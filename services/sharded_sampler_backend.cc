@@ -7,7 +7,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/blocking_counter.h"
 
 namespace entroserve {
 
@@ -75,15 +74,7 @@ absl::StatusOr<std::vector<SamplerRowResult>> ShardedSamplerBackend::Sample(
       outcomes[s] = absl::InternalError(absl::StrCat("sampler stream ", s, ": unknown error"));
     }
   };
-  absl::BlockingCounter done(count - 1);
-  for (int s = 1; s < count; ++s) {
-    pool_->Schedule([&run, &done, s] {
-      run(s);
-      done.DecrementCount();
-    });
-  }
-  run(0);
-  done.Wait();
+  pool_->ParallelFor(count, run);
   // A status that resending cannot fix wins over a retryable one.
   const absl::Status* failure = nullptr;
   for (const auto& outcome : outcomes) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/synchronization/blocking_counter.h"
+
 namespace entroserve {
 
 WorkerPool::WorkerPool(int threads) {
@@ -22,6 +24,19 @@ WorkerPool::~WorkerPool() {
 void WorkerPool::Schedule(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
   tasks_.push_back(std::move(task));
+}
+
+void WorkerPool::ParallelFor(int n, const std::function<void(int)>& body) {
+  if (n < 1) return;
+  absl::BlockingCounter done(n - 1);
+  for (int i = 1; i < n; ++i) {
+    Schedule([&body, &done, i] {
+      body(i);
+      done.DecrementCount();
+    });
+  }
+  body(0);
+  done.Wait();
 }
 
 void WorkerPool::Work() {

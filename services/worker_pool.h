@@ -28,6 +28,10 @@ class WorkerPool {
   // Queues `task` to run on one of the threads. Tasks must not throw.
   void Schedule(std::function<void()> task);
 
+  // Runs body(0) .. body(n - 1) and returns when all have: body(0) on the
+  // calling thread, the others on the pool. `body` must not throw.
+  void ParallelFor(int n, const std::function<void(int)>& body);
+
   int size() const { return static_cast<int>(threads_.size()); }
 
  private:

@@ -74,5 +74,20 @@ TEST(WorkerPoolTest, TasksMayScheduleMoreTasks) {
   EXPECT_EQ(ran.load(), 2);
 }
 
+TEST(WorkerPoolTest, ParallelForRunsEachIndexOnceAndIndexZeroOnTheCaller) {
+  WorkerPool pool(3);
+  constexpr int kCount = 50;
+  std::vector<std::atomic<int>> runs(kCount);
+  std::thread::id zero_ran_on;
+  pool.ParallelFor(kCount, [&](int i) {
+    ++runs[i];
+    if (i == 0) zero_ran_on = std::this_thread::get_id();
+  });
+  // Returned only after every index ran, each exactly once.
+  for (int i = 0; i < kCount; ++i) EXPECT_EQ(runs[i].load(), 1) << i;
+  EXPECT_EQ(zero_ran_on, std::this_thread::get_id());
+  pool.ParallelFor(0, [&](int) { ADD_FAILURE() << "no index to run"; });
+}
+
 }  // namespace
 }  // namespace entroserve
