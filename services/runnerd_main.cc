@@ -11,7 +11,6 @@
 // requests are refused (UNAVAILABLE), generations under way get
 // --shutdown_grace_s to finish and are then ended with
 // FINISH_REASON_CANCELLED, and it exits 0.
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -27,13 +26,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "model_runner/engine.h"
@@ -42,11 +38,10 @@
 #include "sampler/registry.h"
 #include "services/local_sampler_backend.h"
 #include "services/remote_sampler_backend.h"
+#include "services/server_main.h"
 #include "services/sharded_sampler_backend.h"
 #include "services/runner_service.h"
 
-// Largest gRPC message in MiB: gRPC's limits are int byte counts.
-constexpr int kMaxMessageMbLimit = 2047;
 
 ABSL_FLAG(std::string, model, "",
           "Checkpoint folder to serve: config.json, model.safetensors (or a sharded "
@@ -149,9 +144,12 @@ std::string FlagError() {
   if (!std::filesystem::exists(std::filesystem::path(model) / "config.json", error)) {
     return absl::StrCat("--model=", model, ": no config.json there, not a checkpoint folder");
   }
-  const int32_t port = absl::GetFlag(FLAGS_port);
-  if (port < 0 || port > 65535) return absl::StrCat("--port must be in [0, 65535], got ", port);
-  if (absl::GetFlag(FLAGS_host).empty()) return "--host must not be empty";
+  if (std::string error = ServerFlagsError(absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port),
+                                           absl::GetFlag(FLAGS_max_message_mb),
+                                           absl::GetFlag(FLAGS_shutdown_grace_s));
+      !error.empty()) {
+    return error;
+  }
   if (absl::GetFlag(FLAGS_max_context) < 0) {
     return absl::StrCat("--max_context must be >= 0, got ", absl::GetFlag(FLAGS_max_context));
   }
@@ -193,10 +191,6 @@ std::string FlagError() {
   if (absl::GetFlag(FLAGS_prefill_chunk) < 1) {
     return absl::StrCat("--prefill_chunk must be >= 1, got ", absl::GetFlag(FLAGS_prefill_chunk));
   }
-  const int32_t mb = absl::GetFlag(FLAGS_max_message_mb);
-  if (mb < 1 || mb > kMaxMessageMbLimit) {
-    return absl::StrCat("--max_message_mb must be in [1, ", kMaxMessageMbLimit, "], got ", mb);
-  }
   if (auto config = DefaultConfig(absl::GetFlag(FLAGS_default_sampler)); !config.ok()) {
     return absl::StrCat("--default_sampler: ", config.status().message());
   }
@@ -204,10 +198,6 @@ std::string FlagError() {
        {std::pair{"--sampler_timeout_s", absl::GetFlag(FLAGS_sampler_timeout_s)},
         std::pair{"--sampler_wait_s", absl::GetFlag(FLAGS_sampler_wait_s)}}) {
     if (value < 1) return absl::StrCat(name, " must be >= 1, got ", value);
-  }
-  if (absl::GetFlag(FLAGS_shutdown_grace_s) < 0) {
-    return absl::StrCat("--shutdown_grace_s must be >= 0, got ",
-                        absl::GetFlag(FLAGS_shutdown_grace_s));
   }
   return "";
 }
@@ -235,16 +225,9 @@ int Run() {
   // SIGTERM and SIGINT are blocked in every thread (gRPC's, libtorch's and
   // the engine's inherit this mask) and taken synchronously by sigwait()
   // below. SIGUSR1 is the loading thread's "the model failed to load".
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = BlockStopSignals({SIGUSR1});
 
   const int max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) * (1 << 20);
-  const std::string host = absl::GetFlag(FLAGS_host);
-  const std::string address = absl::StrCat(host, ":", absl::GetFlag(FLAGS_port));
   const DType wire_dtype = *ParseSamplerDType(absl::GetFlag(FLAGS_sampler_dtype));
 
   ModelOptions model_options;
@@ -270,23 +253,12 @@ int Run() {
   std::unique_ptr<Engine> engine;
   RunnerService service(*DefaultConfig(absl::GetFlag(FLAGS_default_sampler)));
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int selected_port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
-  builder.RegisterService(&service);
-  builder.SetMaxReceiveMessageSize(max_message_bytes);
-  builder.SetMaxSendMessageSize(max_message_bytes);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || selected_port == 0) {
-    std::cerr << "runnerd: cannot listen on " << address << "\n";
-    return 1;
-  }
-  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  health->SetServingStatus(kServiceName, false);
-  health->SetServingStatus(false);
-  std::cout << "runnerd listening on " << host << ":" << selected_port << std::endl;
+  Listening listening = Listen("runnerd", absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port),
+                               &service, kServiceName, /*serving=*/false, max_message_bytes,
+                               /*whole_message_windows=*/false);
+  if (listening.server == nullptr) return 1;
+  grpc::Server* server = listening.server.get();
+  grpc::HealthCheckServiceInterface* health = listening.health;
 
   // Loaded on a thread of its own so that a signal can end the wait.
   std::atomic<bool> loaded{false};
@@ -346,21 +318,13 @@ int Run() {
 }  // namespace entroserve
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  return entroserve::DaemonMain(
+      argc, argv, "runnerd",
       "The entroserve model runner: runner.v1.Runner over gRPC (Generate, Tokenize, "
       "Detokenize, ModelInfo), with grpc.health.v1 health checking and server reflection. "
       "Each token is chosen by a sampler in this process or in a samplerd.\n"
       "Usage: runnerd --model=models/tiny [--sampler=local|HOST:PORT] [--port=50052] ...\n"
       "Example: samplerd --port=50051 &\n"
-      "         runnerd --model=models/tiny --sampler=localhost:50051 --port=50052");
-  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
-  if (rest.size() > 1) {
-    std::cerr << "runnerd: unexpected argument \"" << rest[1] << "\"; see --help\n";
-    return 2;
-  }
-  if (std::string error = entroserve::FlagError(); !error.empty()) {
-    std::cerr << "runnerd: " << error << "\n";
-    return 2;
-  }
-  return entroserve::Run();
+      "         runnerd --model=models/tiny --sampler=localhost:50051 --port=50052",
+      entroserve::FlagError, entroserve::Run);
 }
