@@ -94,14 +94,6 @@ int RpcFailed(const std::string& what, const std::string& server, const grpc::St
   return 1;
 }
 
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
-}
-
 const char* FinishLabel(v1::FinishReason reason) {
   switch (reason) {
     case v1::FINISH_REASON_LENGTH:
@@ -496,6 +488,14 @@ int RunInfo(const std::string& server, bool json, int64_t timeout_ms) {
   std::printf("load        %d running, %d waiting, KV %.1f MiB\n", info.running(), info.waiting(),
               info.kv_cache_bytes() / 1048576.0);
   return 0;
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
 }
 
 }  // namespace entroserve

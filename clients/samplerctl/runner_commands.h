@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "google/protobuf/message.h"
 #include "sampler/v1/sampler.pb.h"
 
 namespace entroserve {
@@ -80,6 +81,9 @@ int RunCompare(const CompareOptions& options);
 
 // Runs `samplerctl info`; the process exit code.
 int RunInfo(const std::string& server, bool json, int64_t timeout_ms);
+
+// `message` as the one-line JSON samplerctl prints (proto field names).
+std::string ToJson(const google::protobuf::Message& message);
 
 }  // namespace entroserve
 

@@ -17,7 +17,6 @@
 //
 // Flag names may be written with dashes or underscores (flag_names.h).
 #include <google/protobuf/text_format.h>
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -205,14 +204,6 @@ int Fail(const std::string& what, const grpc::Status& status) {
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "samplerctl: %s\n", std::string(status.message()).c_str());
   return 2;
-}
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
 }
 
 std::string DescribeParams(const sampler::v1::SamplingParams& p) {
