@@ -300,6 +300,22 @@ absl::Status FieldError(absl::string_view source, absl::string_view field, absl:
   return absl::InvalidArgumentError(absl::StrCat(source, ": ", field, ": ", what));
 }
 
+// A "Sequence" object's list `key`: each member given to `parse` with its
+// field path ("field.key[i]"), in order, stopping at the first error.
+absl::Status ParseSequence(
+    const Json& object, const char* key, absl::string_view source, const std::string& field,
+    const std::function<absl::Status(const Json&, const std::string&)>& parse) {
+  auto list = object.find(key);
+  if (list == object.end() || !list->is_array()) {
+    return FieldError(source, absl::StrCat(field, ".", key), "missing list");
+  }
+  for (size_t i = 0; i < list->size(); ++i) {
+    absl::Status status = parse((*list)[i], absl::StrCat(field, ".", key, "[", i, "]"));
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Json> ParseJson(std::string_view text, absl::string_view source) {
   Json json = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) {
@@ -561,16 +577,10 @@ absl::Status ParseNormalizer(const Json& json, absl::string_view source, const s
   using Kind = typename Step::Kind;
   Step step{};
   if (*type == "Sequence") {
-    auto it = json.find("normalizers");
-    if (it == json.end() || !it->is_array()) {
-      return FieldError(source, field + ".normalizers", "missing list");
-    }
-    for (size_t i = 0; i < it->size(); ++i) {
-      absl::Status status =
-          ParseNormalizer((*it)[i], source, absl::StrCat(field, ".normalizers[", i, "]"), steps);
-      if (!status.ok()) return status;
-    }
-    return absl::OkStatus();
+    return ParseSequence(json, "normalizers", source, field,
+                         [&](const Json& member, const std::string& member_field) {
+                           return ParseNormalizer(member, source, member_field, steps);
+                         });
   } else if (*type == "NFC") {
     step.kind = Kind::kNfc;
   } else if (*type == "NFD") {
@@ -842,16 +852,7 @@ absl::StatusOr<Tokenizer> Tokenizer::FromJson(std::string_view json_text,
       if (!type.ok()) return type.status();
       PreTokenizerStep step{};
       if (*type == "Sequence") {
-        auto list = pre.find("pretokenizers");
-        if (list == pre.end() || !list->is_array()) {
-          return FieldError(source, field + ".pretokenizers", "missing list");
-        }
-        for (size_t i = 0; i < list->size(); ++i) {
-          absl::Status status =
-              parse_pre((*list)[i], absl::StrCat(field, ".pretokenizers[", i, "]"));
-          if (!status.ok()) return status;
-        }
-        return absl::OkStatus();
+        return ParseSequence(pre, "pretokenizers", source, field, parse_pre);
       } else if (*type == "Split") {
         step.kind = PreTokenizerStep::Kind::kSplit;
         absl::StatusOr<Pattern> pattern = GetPattern(pre, source, field);
@@ -919,14 +920,9 @@ absl::StatusOr<Tokenizer> Tokenizer::FromJson(std::string_view json_text,
       absl::StatusOr<std::string> type = GetString(decoder, "type", source, field + ".type", true);
       if (!type.ok()) return type.status();
       if (*type == "Sequence") {
-        auto list = decoder.find("decoders");
-        if (list == decoder.end() || !list->is_array()) {
-          return FieldError(source, field + ".decoders", "missing list");
-        }
-        for (size_t i = 0; i < list->size(); ++i) {
-          absl::Status status =
-              parse_decoder((*list)[i], absl::StrCat(field, ".decoders[", i, "]"));
-          if (!status.ok()) return status;
+        if (absl::Status s = ParseSequence(decoder, "decoders", source, field, parse_decoder);
+            !s.ok()) {
+          return s;
         }
       } else if (*type == "ByteLevel") {
         decode_byte_level = true;
@@ -1028,13 +1024,9 @@ absl::StatusOr<Tokenizer> Tokenizer::FromJson(std::string_view json_text,
         return it->second;
       };
       if (*type == "Sequence") {
-        auto list = post.find("processors");
-        if (list == post.end() || !list->is_array()) {
-          return FieldError(source, field + ".processors", "missing list");
-        }
-        for (size_t i = 0; i < list->size(); ++i) {
-          absl::Status status = parse_post((*list)[i], absl::StrCat(field, ".processors[", i, "]"));
-          if (!status.ok()) return status;
+        if (absl::Status s = ParseSequence(post, "processors", source, field, parse_post);
+            !s.ok()) {
+          return s;
         }
       } else if (*type == "TemplateProcessing") {
         auto single = post.find("single");

@@ -470,6 +470,29 @@ TEST(TokenizerErrorsTest, BadRegexIsAnErrorQuotingThePattern) {
   EXPECT_THAT(tokenizer.status().message(), HasSubstr("bad regex /(\\p{L}+/"));
 }
 
+TEST(TokenizerErrorsTest, SequencesNameTheirListAndTheMemberThatIsWrong) {
+  auto error = [](Json json) {
+    return std::string(Tokenizer::FromJson(json.dump(), "t.json").status().message());
+  };
+  Json json = ByteLevelTokenizer({}, Json::array(), {{"type", "Sequence"}});
+  EXPECT_THAT(error(json), HasSubstr("t.json: pre_tokenizer.pretokenizers: missing list"));
+  json["pre_tokenizer"]["pretokenizers"] = {{{"type", "ByteLevel"}}, {{"type", "Nope"}}};
+  EXPECT_THAT(error(json), HasSubstr("pre_tokenizer.pretokenizers[1]: unsupported pre_tokenizer"));
+
+  json = ByteLevelTokenizer({}, Json::array());
+  json["decoder"] = {{"type", "Sequence"}, {"decoders", 3}};
+  EXPECT_THAT(error(json), HasSubstr("t.json: decoder.decoders: missing list"));
+  json["decoder"] = {{"type", "Sequence"}, {"decoders", {{{"type", "ByteLevel"}}, 7}}};
+  EXPECT_THAT(error(json), HasSubstr("decoder.decoders[1]: expected an object"));
+
+  json = ByteLevelTokenizer({}, Json::array());
+  json["normalizer"] = {{"type", "Sequence"}};
+  EXPECT_THAT(error(json), HasSubstr("t.json: normalizer.normalizers: missing list"));
+  json["post_processor"] = {{"type", "Sequence"}};
+  json.erase("normalizer");
+  EXPECT_THAT(error(json), HasSubstr("t.json: post_processor.processors: missing list"));
+}
+
 TEST(TokenizerErrorsTest, MergeOfUnknownTokensIsAnError) {
   absl::StatusOr<Tokenizer> tokenizer =
       Tokenizer::FromJson(ByteLevelTokenizer({}, {"a b"}).dump(), "t.json");
