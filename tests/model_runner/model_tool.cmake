@@ -12,6 +12,11 @@ if(NOT CMAKE_SCRIPT_MODE_FILE)
       COMMAND ${CMAKE_COMMAND} -DMODEL_TOOL=$<TARGET_FILE:model_tool>
               -DWORK=${CMAKE_CURRENT_BINARY_DIR}/model_tool_dump_json
               -P ${CMAKE_CURRENT_LIST_FILE})
+    # A bad --group_decode is refused naming the flag and the value.
+    add_test(NAME model_tool_bad_group_decode
+      COMMAND model_tool --random=tiny --group_decode=maybe)
+    set_tests_properties(model_tool_bad_group_decode PROPERTIES
+      PASS_REGULAR_EXPRESSION "--group_decode: \"maybe\" is not auto, on or off")
   endif()
   return()
 endif()
