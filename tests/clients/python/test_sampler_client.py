@@ -248,6 +248,13 @@ def test_a_stream_whose_samplerd_hangs_fails_after_the_answer_timeout():
             session = client.session(spec="greedy", stream=True)
             assert session.step(logits).token == 49
             os.kill(server.process.pid, signal.SIGSTOP)
+            # kill() returns before the stop takes effect: wait until it has.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with open(f"/proc/{server.process.pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                        break
+                time.sleep(0.01)
             try:
                 start = time.monotonic()
                 with pytest.raises(EntroserveError) as e:
