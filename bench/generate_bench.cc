@@ -1,9 +1,14 @@
 // Generation throughput of runnerd with the sampler in process (--sampler=local)
 // and in a separate samplerd (--sampler=HOST:PORT): the remote/local ratio is
-// the cost of splitting the sampler into a service.
+// the cost of splitting the sampler into a service. Backends:
+//   local          runnerd --sampler=local
+//   remote         samplerd on loopback, runnerd's default transport (auto:
+//                  tensor bytes through shared memory, services/shared_memory.h)
+//   remote_inline  the same with --sampler_transport=inline (bytes in the
+//                  gRPC messages, as to a samplerd on another host)
 //
 //   build/bin/generate_bench --model=models/tiny [--concurrency=1,8,32]
-//       [--new_tokens=64] [--rounds=3] [--backends=local,remote]
+//       [--new_tokens=64] [--rounds=3] [--backends=local,remote,remote_inline]
 //       [--device=cpu --dtype=float32 --threads=0] [--sampler=entropix]
 //
 // For each backend it starts the servers (samplerd, then runnerd on the model
@@ -12,7 +17,9 @@
 // its own prompt of --prompt_tokens random token ids, --new_tokens tokens,
 // ignore_eos) and prints the median tokens/s of the rounds (generated tokens
 // of all N requests over the round's wall time, prefill included), the
-// spread, and the median time to first token. Then remote/local per N.
+// spread, the median time to first token, and per engine step (runnerd's
+// ModelInfo counters over the rounds) the mean forward time and sampling
+// time. Then remote/local per N for each remote backend.
 // Server logs go to --log_dir. bench/generate_bench.sh makes the model of
 // Llama-3.2-1B's shape and runs the figures of docs/PERFORMANCE.md.
 #include <grpcpp/grpcpp.h>
@@ -47,7 +54,9 @@ ABSL_FLAG(int32_t, threads, 0, "runnerd --threads (0: all cores)");
 ABSL_FLAG(std::string, sampler_dtype, "",
           "runnerd --sampler_dtype for the remote backend (empty: runnerd's default, bfloat16)");
 ABSL_FLAG(int32_t, samplerd_workers, 0, "samplerd --workers (0: its default)");
-ABSL_FLAG(std::string, backends, "local,remote", "comma-separated: local, remote");
+ABSL_FLAG(std::string, backends, "local,remote,remote_inline",
+          "comma-separated: local, remote (samplerd on loopback, shared-memory transport), "
+          "remote_inline (the same, tensor bytes in the messages)");
 ABSL_FLAG(std::string, concurrency, "1,8,32", "comma-separated numbers of simultaneous requests");
 ABSL_FLAG(int32_t, new_tokens, 64, "tokens generated per request");
 ABSL_FLAG(int32_t, prompt_tokens, 16, "random prompt tokens per request");
@@ -132,6 +141,14 @@ Round RunRound(runner::v1::Runner::Stub* stub, int n, int32_t vocab, int first_i
   return {tokens / seconds, Quantile(ttft, 0.5)};
 }
 
+// runnerd's ModelInfo (for its engine's time counters); false on failure.
+bool GetInfo(runner::v1::Runner::Stub* stub, runner::v1::ModelInfoResponse* info) {
+  grpc::ClientContext context;
+  const grpc::Status status = stub->ModelInfo(&context, {}, info);
+  if (!status.ok()) std::fprintf(stderr, "ModelInfo: %s\n", status.error_message().c_str());
+  return status.ok();
+}
+
 std::vector<int> ParseInts(const std::string& text) {
   std::vector<int> values;
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
@@ -165,8 +182,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> backends =
       absl::StrSplit(absl::GetFlag(FLAGS_backends), ',', absl::SkipEmpty());
   for (const std::string& backend : backends) {
-    if (backend != "local" && backend != "remote") {
-      std::fprintf(stderr, "--backends: unknown backend \"%s\" (local, remote)\n", backend.c_str());
+    if (backend != "local" && backend != "remote" && backend != "remote_inline") {
+      std::fprintf(stderr, "--backends: unknown backend \"%s\" (local, remote, remote_inline)\n",
+                   backend.c_str());
       return 2;
     }
   }
@@ -177,8 +195,8 @@ int main(int argc, char** argv) {
                   : absl::StrCat(" ", absl::GetFlag(FLAGS_dtype)).c_str(),
               absl::GetFlag(FLAGS_sampler).c_str(), absl::GetFlag(FLAGS_prompt_tokens),
               absl::GetFlag(FLAGS_new_tokens), absl::GetFlag(FLAGS_rounds));
-  std::printf("%-7s %5s %10s %10s %10s %12s\n", "backend", "N", "tok/s", "min", "max",
-              "ttft p50 ms");
+  std::printf("%-13s %5s %10s %10s %10s %12s %12s %12s\n", "backend", "N", "tok/s", "min", "max",
+              "ttft p50 ms", "forward ms", "sampling ms");
   std::fflush(stdout);
   std::map<std::pair<std::string, int>, double> medians;
   const std::string log_dir = absl::GetFlag(FLAGS_log_dir);
@@ -198,20 +216,23 @@ int main(int argc, char** argv) {
          absl::StrSplit(absl::GetFlag(FLAGS_runnerd_flags), ' ', absl::SkipEmpty())) {
       flags.emplace_back(flag);
     }
-    if (backend == "remote") {
+    if (backend != "local") {
       std::vector<std::string> samplerd_flags;
       if (absl::GetFlag(FLAGS_samplerd_workers) > 0) {
         samplerd_flags.push_back(absl::StrCat("--workers=", absl::GetFlag(FLAGS_samplerd_workers)));
       }
       absl::StatusOr<BenchServer> started =
           BenchServer::Start(absl::GetFlag(FLAGS_samplerd), samplerd_flags, "listening on",
-                             log_dir + "/generate_bench.samplerd.log", 60);
+                             absl::StrCat(log_dir, "/generate_bench.samplerd.", backend, ".log"),
+                             60);
       if (!started.ok()) {
         std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
         return 1;
       }
       samplerd = *std::move(started);
       flags.push_back(absl::StrCat("--sampler=", samplerd.address()));
+      flags.push_back(backend == "remote" ? "--sampler_transport=auto"
+                                          : "--sampler_transport=inline");
       if (!absl::GetFlag(FLAGS_sampler_dtype).empty()) {
         flags.push_back(absl::StrCat("--sampler_dtype=", absl::GetFlag(FLAGS_sampler_dtype)));
       }
@@ -230,17 +251,12 @@ int main(int argc, char** argv) {
     auto stub = runner::v1::Runner::NewStub(
         grpc::CreateCustomChannel(runnerd->address(), grpc::InsecureChannelCredentials(), args));
     runner::v1::ModelInfoResponse info;
-    {
-      grpc::ClientContext context;
-      const grpc::Status status = stub->ModelInfo(&context, {}, &info);
-      if (!status.ok()) {
-        std::fprintf(stderr, "ModelInfo: %s\n", status.error_message().c_str());
-        return 1;
-      }
-    }
+    if (!GetInfo(stub.get(), &info)) return 1;
     // Warm-up: the largest batch once (allocations, libtorch's first calls).
     if (RunRound(stub.get(), max_level, info.vocab_size(), 0).tokens_per_s < 0) return 1;
     for (int n : levels) {
+      runner::v1::ModelInfoResponse before, after;
+      if (!GetInfo(stub.get(), &before)) return 1;
       std::vector<double> rates, ttfts;
       for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
         const Round r = RunRound(stub.get(), n, info.vocab_size(), 100 * (round + 1));
@@ -248,17 +264,22 @@ int main(int argc, char** argv) {
         rates.push_back(r.tokens_per_s);
         ttfts.push_back(r.first_token_ms);
       }
+      if (!GetInfo(stub.get(), &after)) return 1;
+      const double steps = std::max<double>(1, static_cast<double>(after.steps() - before.steps()));
       const double median = Quantile(rates, 0.5);
       medians[{backend, n}] = median;
-      std::printf("%-7s %5d %10.1f %10.1f %10.1f %12.1f\n", backend.c_str(), n, median,
-                  *std::min_element(rates.begin(), rates.end()),
-                  *std::max_element(rates.begin(), rates.end()), Quantile(ttfts, 0.5));
+      std::printf("%-13s %5d %10.1f %10.1f %10.1f %12.1f %12.2f %12.2f\n", backend.c_str(), n,
+                  median, *std::min_element(rates.begin(), rates.end()),
+                  *std::max_element(rates.begin(), rates.end()), Quantile(ttfts, 0.5),
+                  (after.forward_ms() - before.forward_ms()) / steps,
+                  (after.sampling_ms() - before.sampling_ms()) / steps);
       std::fflush(stdout);
     }
   }
-  if (medians.count({"local", levels[0]}) && medians.count({"remote", levels[0]})) {
-    std::printf("remote/local:");
-    for (int n : levels) std::printf("  N=%d %.3f", n, medians[{"remote", n}] / medians[{"local", n}]);
+  for (const std::string remote : {"remote", "remote_inline"}) {
+    if (!medians.count({"local", levels[0]}) || !medians.count({remote, levels[0]})) continue;
+    std::printf("%s/local:", remote.c_str());
+    for (int n : levels) std::printf("  N=%d %.3f", n, medians[{remote, n}] / medians[{"local", n}]);
     std::printf("\n");
   }
   return 0;

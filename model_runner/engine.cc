@@ -219,6 +219,9 @@ EngineStats Engine::Stats() const {
   stats.waiting = static_cast<int>(waiting_.size());
   stats.kv_bytes = kv_bytes_;
   stats.steps = steps_;
+  stats.rows_sampled = rows_sampled_;
+  stats.forward_time = forward_time_;
+  stats.sampling_time = sampling_time_;
   return stats;
 }
 
@@ -351,7 +354,9 @@ void Engine::Step() {
   }
   if (inputs.empty()) return;
 
+  const absl::Time forward_start = absl::Now();
   absl::StatusOr<StepOutput> output = model_->model().Forward(inputs);
+  const absl::Duration forward_time = absl::Now() - forward_start;
   if (!output.ok()) {
     for (Sequence* s : in_step) {
       End(s,
@@ -363,6 +368,7 @@ void Engine::Step() {
   {
     absl::MutexLock lock(&mu_);
     ++steps_;
+    forward_time_ += forward_time;
   }
 
   std::vector<Sequence*> sampling;
@@ -394,7 +400,13 @@ void Engine::Step() {
 
   std::vector<SamplerRowResult> results;
   std::vector<bool> sampled;
+  const absl::Time sampling_start = absl::Now();
   SampleRows(sampling, rows, &results, &sampled);
+  {
+    absl::MutexLock lock(&mu_);
+    rows_sampled_ += static_cast<int64_t>(rows.size());
+    sampling_time_ += absl::Now() - sampling_start;
+  }
   for (size_t i = 0; i < sampling.size(); ++i) {
     if (sampled[i] && !sampling[i]->ended) Accept(sampling[i], results[i]);
   }

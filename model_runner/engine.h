@@ -177,6 +177,11 @@ struct EngineStats {
   int waiting = 0;
   int64_t kv_bytes = 0;
   int64_t steps = 0;
+  // Since the engine started: rows sampled, and the wall time of the forward
+  // passes and of the sampler calls (retries included).
+  int64_t rows_sampled = 0;
+  absl::Duration forward_time;
+  absl::Duration sampling_time;
 };
 
 class Engine {
@@ -233,6 +238,9 @@ class Engine {
   int running_count_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t kv_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t steps_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t rows_sampled_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration forward_time_ ABSL_GUARDED_BY(mu_);
+  absl::Duration sampling_time_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   absl::Time shutdown_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();

@@ -65,6 +65,19 @@ ENTROSERVE_MULTIVERSION void DecodeBFloat16(const char* data, int64_t numel, flo
   for (int64_t i = 0; i < numel; ++i) out[i] = BitsFloat(Load16(data + 2 * i) << 16);
 }
 
+// FloatToBFloat16 on every element, branch-free (a NaN keeps its payload's
+// top bits and is made quiet; everything else rounds to nearest even).
+ENTROSERVE_MULTIVERSION void EncodeBFloat16(const float* x, size_t n, char* out) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t u = FloatBits(x[i]);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t quiet = (u >> 16) | 0x40u;
+    const uint32_t is_nan = 0u - static_cast<uint32_t>((u & 0x7fffffffu) > 0x7f800000u);
+    const uint16_t bits = static_cast<uint16_t>((quiet & is_nan) | (rounded & ~is_nan));
+    std::memcpy(out + 2 * i, &bits, 2);
+  }
+}
+
 constexpr uint32_t kAbsMask = 0x7fffffffu;
 constexpr uint32_t kInfBits = 0x7f800000u;  // +inf; |x| above it is NaN
 
@@ -223,27 +236,28 @@ absl::Status CheckAttention(absl::Span<const float> scores, std::string_view fie
   return absl::OkStatus();
 }
 
+void EncodeTensorTo(DType dtype, absl::Span<const float> values, char* out) {
+  char* p = out;
+  switch (dtype) {
+    case DType::kFloat32:
+      if (!values.empty()) std::memcpy(p, values.data(), 4 * values.size());
+      break;
+    case DType::kFloat16:
+      for (size_t i = 0; i < values.size(); ++i) {
+        const uint16_t h = FloatToHalf(values[i]);
+        std::memcpy(p + 2 * i, &h, 2);
+      }
+      break;
+    case DType::kBFloat16:
+      EncodeBFloat16(values.data(), values.size(), p);
+      break;
+  }
+}
+
 std::string EncodeTensor(DType dtype, absl::Span<const float> values) {
   std::string out;
   out.resize(values.size() * ElementSize(dtype));
-  char* p = out.data();
-  for (size_t i = 0; i < values.size(); ++i) {
-    switch (dtype) {
-      case DType::kFloat32:
-        std::memcpy(p + 4 * i, &values[i], 4);
-        break;
-      case DType::kFloat16: {
-        uint16_t h = FloatToHalf(values[i]);
-        std::memcpy(p + 2 * i, &h, 2);
-        break;
-      }
-      case DType::kBFloat16: {
-        uint16_t b = FloatToBFloat16(values[i]);
-        std::memcpy(p + 2 * i, &b, 2);
-        break;
-      }
-    }
-  }
+  EncodeTensorTo(dtype, values, out.data());
   return out;
 }
 

@@ -42,6 +42,9 @@ absl::Status CheckAttention(absl::Span<const float> scores, std::string_view fie
 // Encodes floats as `dtype` bytes (used by clients, tests and benchmarks).
 std::string EncodeTensor(DType dtype, absl::Span<const float> values);
 
+// The same bytes written to `out`, which holds values.size() * ElementSize.
+void EncodeTensorTo(DType dtype, absl::Span<const float> values, char* out);
+
 }  // namespace entroserve
 
 #endif  // ENTROSERVE_SAMPLER_TENSOR_H_

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "services/sampler_convert.h"
@@ -18,6 +19,38 @@ namespace v1 = ::sampler::v1;
 constexpr absl::Duration kPollInterval = absl::Milliseconds(50);
 
 v1::DType WireDType(DType dtype) { return static_cast<v1::DType>(static_cast<int>(dtype)); }
+
+// Tensors start on cache-line boundaries in a shared-memory region.
+uint64_t Aligned(uint64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// Sets `tensor`'s bytes: `values` encoded into `data`, or into `region` at
+// *offset (then advanced) and referenced.
+void SetTensorBytes(DType wire_dtype, absl::Span<const float> values, SharedMemoryRegion* region,
+                    uint64_t* offset, v1::Tensor* tensor) {
+  if (region == nullptr) {
+    tensor->set_data(EncodeTensor(wire_dtype, values));
+    return;
+  }
+  EncodeTensorTo(wire_dtype, values, region->data() + *offset);
+  v1::SharedMemoryRef* ref = tensor->mutable_shared_memory();
+  ref->set_region(region->name());
+  ref->set_offset(*offset);
+  *offset += Aligned(values.size() * ElementSize(wire_dtype));
+}
+
+// Whether samplerd refused every row for not reading the shared memory
+// (FAILED_PRECONDITION on a ".shared_memory" field): it is on another host,
+// in another /dev/shm, another user, or runs --shared_memory=false.
+bool RefusedSharedMemory(const std::vector<SamplerRowResult>& results) {
+  if (results.empty()) return false;
+  for (const SamplerRowResult& result : results) {
+    if (result.status.code() != absl::StatusCode::kFailedPrecondition ||
+        !absl::StrContains(result.status.message(), ".shared_memory")) {
+      return false;
+    }
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -145,8 +178,26 @@ class RemoteSamplerBackend::StreamCall final
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
+absl::StatusOr<SamplerTransport> ParseSamplerTransport(absl::string_view name) {
+  if (name == "auto") return SamplerTransport::kAuto;
+  if (name == "inline") return SamplerTransport::kInline;
+  if (name == "shared_memory") return SamplerTransport::kSharedMemory;
+  return absl::InvalidArgumentError(
+      absl::StrCat("must be auto, inline or shared_memory, got \"", name, "\""));
+}
+
+uint64_t SharedMemoryBytes(absl::Span<const SamplerRow> rows, DType wire_dtype) {
+  uint64_t bytes = 0;
+  for (const SamplerRow& row : rows) {
+    bytes += Aligned(row.logits.size() * ElementSize(wire_dtype));
+    bytes += Aligned(row.attention.size() * ElementSize(wire_dtype));
+  }
+  return bytes;
+}
+
 void RowsToRequest(absl::Span<const SamplerRow> rows, DType wire_dtype,
-                   v1::SampleRequest* request) {
+                   v1::SampleRequest* request, SharedMemoryRegion* region) {
+  uint64_t offset = 0;
   request->Clear();
   request->mutable_rows()->Reserve(static_cast<int>(rows.size()));
   for (const SamplerRow& row : rows) {
@@ -159,13 +210,13 @@ void RowsToRequest(absl::Span<const SamplerRow> rows, DType wire_dtype,
     v1::Tensor* logits = out->mutable_logits();
     logits->set_dtype(WireDType(wire_dtype));
     logits->add_shape(static_cast<int64_t>(row.logits.size()));
-    logits->set_data(EncodeTensor(wire_dtype, row.logits));
+    SetTensorBytes(wire_dtype, row.logits, region, &offset, logits);
     if (!row.attention.empty()) {
       v1::Tensor* attention = out->mutable_attention();
       attention->set_dtype(WireDType(wire_dtype));
       attention->add_shape(row.heads);
       attention->add_shape(row.keys);
-      attention->set_data(EncodeTensor(wire_dtype, row.attention));
+      SetTensorBytes(wire_dtype, row.attention, region, &offset, attention);
     }
     v1::SpecialTokens* special = out->mutable_special_tokens();
     if (row.special_tokens.clarifying_question) {
@@ -227,6 +278,27 @@ RemoteSamplerBackend::RemoteSamplerBackend(RemoteSamplerOptions options)
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::Sampler::NewStub(channel_);
+  use_shared_memory_ = options_.transport == SamplerTransport::kSharedMemory ||
+                       (options_.transport == SamplerTransport::kAuto &&
+                        IsLoopbackTarget(options_.address));
+}
+
+absl::Status RemoteSamplerBackend::EnsureRegion(uint64_t bytes) {
+  if (region_ && region_->size() >= bytes) return absl::OkStatus();
+  // Room to grow: a batch that gains rows does not make a region per step.
+  region_.reset();
+  absl::StatusOr<std::unique_ptr<SharedMemoryRegion>> region =
+      SharedMemoryRegion::Create(bytes + bytes / 2);
+  if (!region.ok()) return region.status();
+  region_ = *std::move(region);
+  return absl::OkStatus();
+}
+
+void RemoteSamplerBackend::FallBackToInline(absl::string_view why) {
+  std::cerr << "runnerd: sending tensors to samplerd at " << options_.address
+            << " in the messages, not through shared memory: " << why << "\n";
+  use_shared_memory_ = false;
+  region_.reset();
 }
 
 RemoteSamplerBackend::~RemoteSamplerBackend() {
@@ -278,7 +350,13 @@ absl::StatusOr<std::vector<SamplerRowResult>> RemoteSamplerBackend::Sample(
   // OnWriteDone.
   if (stream_) stream_->AwaitWriteDone();
   v1::SampleRequest& request = request_;
-  RowsToRequest(rows, options_.wire_dtype, &request);
+  if (use_shared_memory_) {
+    if (absl::Status s = EnsureRegion(SharedMemoryBytes(rows, options_.wire_dtype)); !s.ok()) {
+      if (options_.transport == SamplerTransport::kSharedMemory) return s;
+      FallBackToInline(s.message());
+    }
+  }
+  RowsToRequest(rows, options_.wire_dtype, &request, use_shared_memory_ ? region_.get() : nullptr);
   absl::Duration backoff = options_.initial_backoff;
   std::string last_error;
   while (true) {
@@ -304,6 +382,13 @@ absl::StatusOr<std::vector<SamplerRowResult>> RemoteSamplerBackend::Sample(
     if (outcome == StreamCall::Outcome::kAnswered) {
       absl::StatusOr<std::vector<SamplerRowResult>> results =
           ResponseToResults(rows, stream_->response());
+      if (results.ok() && use_shared_memory_ && options_.transport == SamplerTransport::kAuto &&
+          RefusedSharedMemory(*results)) {
+        FallBackToInline((*results)[0].status.message());
+        stream_->AwaitWriteDone();  // gRPC may hold the request until then
+        RowsToRequest(rows, options_.wire_dtype, &request);
+        continue;
+      }
       if (results.ok()) return results;
       last_error = std::string(results.status().message());
       DropStream();

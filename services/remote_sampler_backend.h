@@ -9,6 +9,16 @@
 // (ConfigToSpec), the state the engine holds, special tokens, and at step 0
 // the prompt as appended_tokens.
 //
+// Transport of the tensor bytes (`transport`): inline in the message, or,
+// when samplerd is on this host, in a shared-memory region this backend owns
+// (services/shared_memory.h) with the message naming region and offset.
+// kAuto uses shared memory for a loopback address (IsLoopbackTarget) and
+// falls back to inline for good, with one log line, when the region cannot be
+// created or samplerd answers that it cannot read it (every row
+// FAILED_PRECONDITION on a `.shared_memory` field); the step is then resent
+// inline, so no row fails for it. kSharedMemory does not fall back: those
+// errors reach the rows. Tokens are the same either way.
+//
 // Failures: when the stream breaks (samplerd died or restarted, the
 // connection dropped) or no answer comes within response_timeout, the call
 // is cancelled, and the rows are sent again on a new stream once the channel
@@ -28,20 +38,30 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include "absl/strings/string_view.h"
 #include <vector>
+
+#include "absl/status/statusor.h"
 
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "model_runner/sampler_backend.h"
 #include "sampler/tensor.h"
 #include "sampler/v1/sampler.grpc.pb.h"
+#include "services/shared_memory.h"
 
 namespace entroserve {
+
+enum class SamplerTransport { kAuto, kInline, kSharedMemory };
+
+// "auto", "inline", "shared_memory" (runnerd --sampler_transport).
+absl::StatusOr<SamplerTransport> ParseSamplerTransport(absl::string_view name);
 
 struct RemoteSamplerOptions {
   // samplerd's address, HOST:PORT.
   std::string address;
   DType wire_dtype = DType::kBFloat16;
+  SamplerTransport transport = SamplerTransport::kAuto;
   // Largest message either way, bytes (runnerd's --max_message_mb).
   int max_message_bytes = 64 << 20;
   // A connected samplerd's answer to one batch; past it the stream counts as
@@ -65,6 +85,8 @@ class RemoteSamplerBackend final : public SamplerBackend {
 
   // Streams opened after a broken one (for logs and tests).
   int64_t reconnects() const { return reconnects_.load(); }
+  // Whether the next step's tensors go through shared memory.
+  bool using_shared_memory() const { return use_shared_memory_; }
 
   class StreamCall;  // remote_sampler_backend.cc
 
@@ -76,6 +98,10 @@ class RemoteSamplerBackend final : public SamplerBackend {
   // Sleeps `duration`, waking early to return false when control says to
   // stop waiting (stop, or the deadline reached).
   bool SleepWithin(absl::Duration duration, const SampleControl& control);
+  // A region of at least `bytes`, made anew when the current one is smaller.
+  absl::Status EnsureRegion(uint64_t bytes);
+  // kAuto only: inline from now on, saying why once.
+  void FallBackToInline(absl::string_view why);
 
   const RemoteSamplerOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -83,13 +109,20 @@ class RemoteSamplerBackend final : public SamplerBackend {
   std::unique_ptr<StreamCall> stream_;
   // The batch being sent: kept until the stream's next AwaitWriteDone.
   ::sampler::v1::SampleRequest request_;
+  bool use_shared_memory_ = false;
+  std::unique_ptr<SharedMemoryRegion> region_;
   bool ever_connected_ = false;
   std::atomic<int64_t> reconnects_{0};
 };
 
-// The wire form of `rows`, logits and attention as `wire_dtype`.
+// Bytes of shared memory RowsToRequest needs for `rows`' tensors.
+uint64_t SharedMemoryBytes(absl::Span<const SamplerRow> rows, DType wire_dtype);
+
+// The wire form of `rows`, logits and attention as `wire_dtype`: their bytes
+// in `data`, or with a `region` (of at least SharedMemoryBytes) written there
+// and referenced.
 void RowsToRequest(absl::Span<const SamplerRow> rows, DType wire_dtype,
-                   ::sampler::v1::SampleRequest* request);
+                   ::sampler::v1::SampleRequest* request, SharedMemoryRegion* region = nullptr);
 
 // The results of `response` for `rows` (which give the vocabulary sizes):
 // INTERNAL when the counts differ or a result is malformed; in-band errors

@@ -26,10 +26,10 @@ uint64_t PickSeed() {
 }
 
 absl::Status SampleWireRow(const v1::SampleRow& row, const std::string& prefix,
-                           v1::SampleResult* result) {
+                           v1::SampleResult* result, SharedMemoryReader* shm) {
   ParsedRow parsed;
   const uint64_t seed_if_absent = row.has_seed() ? 0 : PickSeed();
-  if (absl::Status s = ParseRow(row, prefix, seed_if_absent, &parsed); !s.ok()) return s;
+  if (absl::Status s = ParseRow(row, prefix, seed_if_absent, &parsed, shm); !s.ok()) return s;
   SamplerState state;
   absl::StatusOr<RowOutput> output = SampleParsedRow(parsed, prefix, &state);
   if (!output.ok()) return output.status();
@@ -76,14 +76,15 @@ void SetRowFailure(const v1::SampleRow& row, const absl::Status& status, v1::Sam
   SetRowError(status, result->mutable_error());
 }
 
-void SampleOneRow(const v1::SampleRow& row, int index, v1::SampleResult* result) {
+void SampleOneRow(const v1::SampleRow& row, int index, v1::SampleResult* result,
+                  SharedMemoryReader* shm) {
   const std::string prefix = RowPrefix(index);
   absl::Status status;
   try {
     result->Clear();
     result->set_sequence_id(row.sequence_id());
     result->set_step(row.step());
-    status = SampleWireRow(row, prefix, result);
+    status = SampleWireRow(row, prefix, result, shm);
   } catch (const std::exception& e) {
     status = absl::InternalError(absl::StrCat(prefix, "internal error: ", e.what()));
   } catch (...) {

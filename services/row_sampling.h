@@ -22,7 +22,9 @@ std::string RowPrefix(int index);
 // a seed gets one picked at random here, echoed in the result. Never throws:
 // whatever goes wrong becomes `result->error` (and then only sequence_id and
 // step are set besides). Thread-safe; deterministic given the row's seed.
-void SampleOneRow(const sampler::v1::SampleRow& row, int index, sampler::v1::SampleResult* result);
+// Tensors in shared memory are read through `shm` (null: refused).
+void SampleOneRow(const sampler::v1::SampleRow& row, int index, sampler::v1::SampleResult* result,
+                  SharedMemoryReader* shm = nullptr);
 
 // The proto-free core, shared by samplerd (SampleOneRow) and runnerd's
 // in-process backend: creates the row's sampler, checks that a sampler that

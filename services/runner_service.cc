@@ -355,6 +355,10 @@ grpc::ServerUnaryReactor* RunnerService::ModelInfo(grpc::CallbackServerContext* 
   response->set_running(stats.running);
   response->set_waiting(stats.waiting);
   response->set_kv_cache_bytes(stats.kv_bytes);
+  response->set_steps(stats.steps);
+  response->set_rows_sampled(stats.rows_sampled);
+  response->set_forward_ms(absl::ToDoubleMilliseconds(stats.forward_time));
+  response->set_sampling_ms(absl::ToDoubleMilliseconds(stats.sampling_time));
   response->set_default_sampler(SamplerName(default_sampler_));
   return FinishUnary(context, absl::OkStatus());
 }

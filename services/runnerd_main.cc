@@ -37,6 +37,7 @@
 #include "model_runner/transformer.h"
 #include "sampler/registry.h"
 #include "services/local_sampler_backend.h"
+#include "services/malloc_tuning.h"
 #include "services/remote_sampler_backend.h"
 #include "services/server_main.h"
 #include "services/sharded_sampler_backend.h"
@@ -73,6 +74,12 @@ ABSL_FLAG(std::string, sampler_dtype, "bfloat16",
           "Dtype of the logits and attention scores sent to the sampler: bfloat16 (half "
           "the bytes) or float32 (float16 is accepted too). With --sampler=local the "
           "values are rounded the same way, so that local and remote sampling agree.");
+ABSL_FLAG(std::string, sampler_transport, "auto",
+          "With a remote sampler, how the logits and attention bytes travel: inline (in "
+          "the gRPC messages), shared_memory (a /dev/shm/entroserve-* region that a "
+          "samplerd on this host reads; the messages carry only rows and references), or "
+          "auto: shared memory when --sampler is a loopback address (127.0.0.1, localhost, "
+          "[::1], unix:), falling back to inline for good if samplerd cannot read it.");
 ABSL_FLAG(int32_t, sampler_workers, 0,
           "With --sampler=local: threads that sample a batch's rows in parallel (0: every "
           "core this process may run on; the model's threads wait while a step's rows are "
@@ -161,6 +168,10 @@ std::string FlagError() {
     return absl::StrCat("--sampler_streams must be in [1, 64], got ",
                         absl::GetFlag(FLAGS_sampler_streams));
   }
+  if (auto transport = ParseSamplerTransport(absl::GetFlag(FLAGS_sampler_transport));
+      !transport.ok()) {
+    return absl::StrCat("--sampler_transport ", transport.status().message());
+  }
   if (absl::GetFlag(FLAGS_sampler_workers) < 0) {
     return absl::StrCat("--sampler_workers must be >= 0, got ",
                         absl::GetFlag(FLAGS_sampler_workers));
@@ -214,6 +225,7 @@ std::unique_ptr<SamplerBackend> MakeBackend(DType wire_dtype, int max_message_by
   options.wire_dtype = wire_dtype;
   options.max_message_bytes = max_message_bytes;
   options.response_timeout = absl::Seconds(absl::GetFlag(FLAGS_sampler_timeout_s));
+  options.transport = *ParseSamplerTransport(absl::GetFlag(FLAGS_sampler_transport));
   const int streams = absl::GetFlag(FLAGS_sampler_streams);
   if (streams == 1) return std::make_unique<RemoteSamplerBackend>(options);
   std::vector<std::unique_ptr<SamplerBackend>> shards;
@@ -226,6 +238,10 @@ int Run() {
   // the engine's inherit this mask) and taken synchronously by sigwait()
   // below. SIGUSR1 is the loading thread's "the model failed to load".
   const sigset_t signals = BlockStopSignals({SIGUSR1});
+  // Each step allocates the batch's logits on the host (32 rows of a 128k
+  // vocabulary: 16 MB of float32, twice) and frees them: keep that memory in
+  // the heap rather than giving it back and faulting it in again per step.
+  TuneMallocForLargeMessages();
 
   const int max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) * (1 << 20);
   const DType wire_dtype = *ParseSamplerDType(absl::GetFlag(FLAGS_sampler_dtype));

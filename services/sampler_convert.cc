@@ -224,10 +224,33 @@ absl::Status CheckDimensions(const v1::Tensor& tensor, const std::string& field)
 }
 
 // Decodes a tensor of `numel` elements (at most 2^62, so that the byte count
-// fits in a uint64) after checking the data size.
+// fits in a uint64) after checking the data size; its bytes are `data` or,
+// with `shared_memory` set, read through `shm`.
 absl::Status DecodeChecked(const v1::Tensor& tensor, DType dtype, uint64_t numel,
-                           const std::string& field, std::vector<float>* out) {
+                           const std::string& field, std::vector<float>* out,
+                           SharedMemoryReader* shm) {
   const uint64_t want = numel * static_cast<uint64_t>(ElementSize(dtype));
+  if (tensor.has_shared_memory()) {
+    const std::string ref = absl::StrCat(field, ".shared_memory");
+    if (!tensor.data().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " has both data (", tensor.data().size(), " bytes) and shared_memory; send one"));
+    }
+    if (shm == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          ref, ": this server reads no shared memory (samplerd --shared_memory=false); send the "
+               "bytes in data"));
+    }
+    // Reused per thread: a row's bytes are decoded right after they are read.
+    thread_local std::string bytes;
+    if (absl::Status s =
+            shm->Read(tensor.shared_memory().region(), tensor.shared_memory().offset(), want, ref,
+                      &bytes);
+        !s.ok()) {
+      return s;
+    }
+    return DecodeTensor(dtype, bytes, static_cast<int64_t>(numel), field, out);
+  }
   if (tensor.data().size() != want) {
     return absl::InvalidArgumentError(absl::StrCat(field, ".data has ", tensor.data().size(),
                                                    " bytes, but shape ", ShapeString(tensor),
@@ -316,7 +339,7 @@ void ConfigToSpec(const SamplerConfig& config, v1::SamplerSpec* spec) {
 }
 
 absl::Status DecodeLogits(const v1::Tensor& tensor, const std::string& field,
-                          std::vector<float>* logits) {
+                          std::vector<float>* logits, SharedMemoryReader* shm) {
   absl::StatusOr<DType> dtype = TensorDType(tensor, field);
   if (!dtype.ok()) return dtype.status();
   if (tensor.shape_size() != 1) {
@@ -328,14 +351,16 @@ absl::Status DecodeLogits(const v1::Tensor& tensor, const std::string& field,
     return absl::InvalidArgumentError(
         absl::StrCat(field, " is empty: shape [0], but V must be >= 1"));
   }
-  if (absl::Status s = DecodeChecked(tensor, *dtype, tensor.shape(0), field, logits); !s.ok()) {
+  if (absl::Status s = DecodeChecked(tensor, *dtype, tensor.shape(0), field, logits, shm);
+      !s.ok()) {
     return s;
   }
   return CheckLogits(*logits, field);
 }
 
 absl::Status DecodeAttention(const v1::Tensor& tensor, const std::string& field,
-                             std::vector<float>* scores, int32_t* heads, int32_t* keys) {
+                             std::vector<float>* scores, int32_t* heads, int32_t* keys,
+                             SharedMemoryReader* shm) {
   absl::StatusOr<DType> dtype = TensorDType(tensor, field);
   if (!dtype.ok()) return dtype.status();
   if (tensor.shape_size() != 2) {
@@ -350,7 +375,7 @@ absl::Status DecodeAttention(const v1::Tensor& tensor, const std::string& field,
   }
   const uint64_t numel =
       static_cast<uint64_t>(tensor.shape(0)) * static_cast<uint64_t>(tensor.shape(1));
-  if (absl::Status s = DecodeChecked(tensor, *dtype, numel, field, scores); !s.ok()) {
+  if (absl::Status s = DecodeChecked(tensor, *dtype, numel, field, scores, shm); !s.ok()) {
     return s;
   }
   if (absl::Status s = CheckAttention(*scores, field); !s.ok()) return s;
@@ -515,7 +540,7 @@ RowInput ParsedRow::input() const {
 }
 
 absl::Status ParseRow(const v1::SampleRow& row, const std::string& prefix, uint64_t seed_if_absent,
-                      ParsedRow* parsed) {
+                      ParsedRow* parsed, SharedMemoryReader* shm) {
   if (absl::Status s = CheckStep(row.step(), prefix); !s.ok()) return s;
   parsed->step = row.step();
 
@@ -527,7 +552,7 @@ absl::Status ParseRow(const v1::SampleRow& row, const std::string& prefix, uint6
   if (!row.has_logits()) {
     return absl::InvalidArgumentError(absl::StrCat(prefix, "logits is required"));
   }
-  if (absl::Status s = DecodeLogits(row.logits(), absl::StrCat(prefix, "logits"), &parsed->logits);
+  if (absl::Status s = DecodeLogits(row.logits(), absl::StrCat(prefix, "logits"), &parsed->logits, shm);
       !s.ok()) {
     return s;
   }
@@ -538,7 +563,7 @@ absl::Status ParseRow(const v1::SampleRow& row, const std::string& prefix, uint6
   parsed->keys = 0;
   if (row.has_attention()) {
     if (absl::Status s = DecodeAttention(row.attention(), absl::StrCat(prefix, "attention"),
-                                         &parsed->attention, &parsed->heads, &parsed->keys);
+                                         &parsed->attention, &parsed->heads, &parsed->keys, shm);
         !s.ok()) {
       return s;
     }

@@ -22,6 +22,7 @@
 #include "sampler/registry.h"
 #include "sampler/types.h"
 #include "sampler/v1/sampler.pb.h"
+#include "services/shared_memory.h"
 
 namespace entroserve {
 
@@ -61,13 +62,19 @@ void ConfigToSpec(const SamplerConfig& config, sampler::v1::SamplerSpec* spec);
 // Decodes `tensor` as logits: dtype known, shape [V] with 1 <= V < 2^31, data
 // of exactly V elements, no NaN or +inf and at least one finite value.
 // `field` names the tensor ("rows[0].logits").
+//
+// The bytes are `data`, or with `shared_memory` set (and `data` empty) read
+// through `shm` (services/shared_memory.h); a null `shm` makes such a tensor
+// FAILED_PRECONDITION (this server reads no shared memory).
 absl::Status DecodeLogits(const sampler::v1::Tensor& tensor, const std::string& field,
-                          std::vector<float>* logits);
+                          std::vector<float>* logits, SharedMemoryReader* shm = nullptr);
 
 // Decodes `tensor` as attention scores: dtype known, shape [heads, keys] with
-// both >= 1, data of exactly heads * keys elements, all finite.
+// both >= 1, data of exactly heads * keys elements, all finite. Bytes as for
+// DecodeLogits.
 absl::Status DecodeAttention(const sampler::v1::Tensor& tensor, const std::string& field,
-                             std::vector<float>* scores, int32_t* heads, int32_t* keys);
+                             std::vector<float>* scores, int32_t* heads, int32_t* keys,
+                             SharedMemoryReader* shm = nullptr);
 
 // sampler.v1.SamplerState -> SamplerState. Checks the version (0 or 1), that
 // every history token is a token id of a vocabulary of `vocab_size` and that
@@ -99,10 +106,12 @@ struct ParsedRow {
 
 // Converts and checks the row at `prefix` ("rows[3]."). `seed_if_absent` is
 // the seed used when the row has none (the caller picks it at random).
+// Tensors in shared memory are read through `shm` (see DecodeLogits).
 // Everything that does not depend on the sampler instance is checked here;
 // CheckStateSent below checks the rest.
 absl::Status ParseRow(const sampler::v1::SampleRow& row, const std::string& prefix,
-                      uint64_t seed_if_absent, ParsedRow* parsed);
+                      uint64_t seed_if_absent, ParsedRow* parsed,
+                      SharedMemoryReader* shm = nullptr);
 
 // ParseRow for a row built in process (runnerd's local sampler backend)
 // rather than decoded from the wire: `parsed` holds the row's config, step,

@@ -46,7 +46,7 @@ struct CallControl {
 // then calls `done` on the thread that finished the last row, or inline when
 // there are no rows. `request`, `response` and `control` must stay alive
 // until `done` runs.
-void SampleBatchAsync(WorkerPool* pool, const v1::SampleRequest* request,
+void SampleBatchAsync(WorkerPool* pool, SharedMemoryReader* shm, const v1::SampleRequest* request,
                       v1::SampleResponse* response, const CallControl* control,
                       std::function<void()> done) {
   const int rows = request->rows_size();
@@ -68,13 +68,13 @@ void SampleBatchAsync(WorkerPool* pool, const v1::SampleRequest* request,
   countdown->remaining.store(rows, std::memory_order_relaxed);
   countdown->done = std::move(done);
   for (int i = 0; i < rows; ++i) {
-    pool->Schedule([request, control, i, result = results[i], countdown] {
+    pool->Schedule([shm, request, control, i, result = results[i], countdown] {
       const v1::SampleRow& row = request->rows(i);
       if (absl::Status skip = control->Check(); !skip.ok()) {
         SetRowFailure(row, absl::Status(skip.code(), absl::StrCat(RowPrefix(i), skip.message())),
                       result);
       } else {
-        SampleOneRow(row, i, result);
+        SampleOneRow(row, i, result, shm);
       }
       if (countdown->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) countdown->done();
     });
@@ -84,10 +84,10 @@ void SampleBatchAsync(WorkerPool* pool, const v1::SampleRequest* request,
 // Unary Sample: the batch goes to the pool; the last row finishes the call.
 class SampleReactor final : public grpc::ServerUnaryReactor {
  public:
-  SampleReactor(grpc::CallbackServerContext* context, WorkerPool* pool,
+  SampleReactor(grpc::CallbackServerContext* context, WorkerPool* pool, SharedMemoryReader* shm,
                 const v1::SampleRequest* request, v1::SampleResponse* response)
       : control_(context->deadline()) {
-    SampleBatchAsync(pool, request, response, &control_, [this] {
+    SampleBatchAsync(pool, shm, request, response, &control_, [this] {
       Finish(control_.cancelled.load() ? grpc::Status::CANCELLED : grpc::Status::OK);
     });
   }
@@ -109,8 +109,9 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
 class SampleStreamReactor final
     : public grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse> {
  public:
-  SampleStreamReactor(grpc::CallbackServerContext* context, WorkerPool* pool)
-      : pool_(pool), control_(context->deadline()) {
+  SampleStreamReactor(grpc::CallbackServerContext* context, WorkerPool* pool,
+                      SharedMemoryReader* shm)
+      : pool_(pool), shm_(shm), control_(context->deadline()) {
     reading_ = true;
     read_request_ = std::make_unique<v1::SampleRequest>();
     StartRead(read_request_.get());
@@ -138,7 +139,7 @@ class SampleStreamReactor final
       reading_ = false;
       actions = NextActionsLocked();
     }
-    SampleBatchAsync(pool_, batch->request.get(), &batch->response, &control_,
+    SampleBatchAsync(pool_, shm_, batch->request.get(), &batch->response, &control_,
                      [this, batch] { OnBatchSampled(batch); });
     Run(actions);
   }
@@ -220,6 +221,7 @@ class SampleStreamReactor final
   }
 
   WorkerPool* const pool_;
+  SharedMemoryReader* const shm_;
   CallControl control_;
 
   absl::Mutex mu_;
@@ -249,17 +251,18 @@ v1::ListSamplersResponse BuildSamplerList() {
 
 }  // namespace
 
-SamplerService::SamplerService(WorkerPool* pool) : pool_(pool), samplers_(BuildSamplerList()) {}
+SamplerService::SamplerService(WorkerPool* pool, SharedMemoryReader* shm)
+    : pool_(pool), shm_(shm), samplers_(BuildSamplerList()) {}
 
 grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse>* SamplerService::SampleStream(
     grpc::CallbackServerContext* context) {
-  return new SampleStreamReactor(context, pool_);
+  return new SampleStreamReactor(context, pool_, shm_);
 }
 
 grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* context,
                                                  const v1::SampleRequest* request,
                                                  v1::SampleResponse* response) {
-  return new SampleReactor(context, pool_, request, response);
+  return new SampleReactor(context, pool_, shm_, request, response);
 }
 
 grpc::ServerUnaryReactor* SamplerService::ListSamplers(grpc::CallbackServerContext* context,

@@ -13,6 +13,9 @@
 //   stops while that many wait: flow control pushes back on the client).
 // - Rows of a call that was cancelled or ran past its deadline are not
 //   sampled (they get CANCELLED / DEADLINE_EXCEEDED).
+// - Tensors may name a shared-memory region instead of carrying their bytes
+//   (services/shared_memory.h), read through the service's reader; without
+//   one such rows get FAILED_PRECONDITION.
 //
 // Thread-safety: thread-safe. The service and the pool must outlive the
 // grpc::Server they are registered with (Shutdown() and Wait() it first).
@@ -21,6 +24,7 @@
 
 #include "grpcpp/grpcpp.h"
 #include "sampler/v1/sampler.grpc.pb.h"
+#include "services/shared_memory.h"
 #include "services/worker_pool.h"
 
 namespace entroserve {
@@ -30,8 +34,9 @@ class SamplerService final : public ::sampler::v1::Sampler::CallbackService {
   // Batches read ahead on a stream while earlier ones are sampled or written.
   static constexpr int kMaxBatchesInFlight = 2;
 
-  // `pool` is not owned and must outlive the service.
-  explicit SamplerService(WorkerPool* pool);
+  // `pool` and `shm` are not owned and must outlive the service; a null
+  // `shm` refuses tensors in shared memory (samplerd --shared_memory=false).
+  explicit SamplerService(WorkerPool* pool, SharedMemoryReader* shm = nullptr);
 
   grpc::ServerBidiReactor<::sampler::v1::SampleRequest, ::sampler::v1::SampleResponse>*
   SampleStream(grpc::CallbackServerContext* context) override;
@@ -46,6 +51,7 @@ class SamplerService final : public ::sampler::v1::Sampler::CallbackService {
 
  private:
   WorkerPool* const pool_;
+  SharedMemoryReader* const shm_;
   // Built once: ListSamplers() of the registry as the wire message.
   const ::sampler::v1::ListSamplersResponse samplers_;
 };

@@ -18,8 +18,9 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "services/malloc_tuning.h"
-#include "services/server_main.h"
 #include "services/sampler_service.h"
+#include "services/server_main.h"
+#include "services/shared_memory.h"
 #include "services/worker_pool.h"
 
 ABSL_FLAG(std::string, host, "[::]",
@@ -37,6 +38,11 @@ ABSL_FLAG(int32_t, max_message_mb, 64,
           "Largest request or response message in MiB (at most 2047). A larger "
           "message ends its call with RESOURCE_EXHAUSTED. The default holds a "
           "batch of 64 rows of 152k-token FLOAT32 logits (39 MB) plus attention.");
+ABSL_FLAG(bool, shared_memory, true,
+          "Read tensors that a client on this host put in shared memory "
+          "(/dev/shm/entroserve-*, e.g. runnerd with --sampler=127.0.0.1:PORT) instead of "
+          "the message. false: such rows get FAILED_PRECONDITION, and runnerd falls back "
+          "to sending the bytes in the message.");
 ABSL_FLAG(int32_t, shutdown_grace_s, 10,
           "On SIGTERM/SIGINT: seconds calls in flight get to finish before they "
           "are cancelled.");
@@ -69,7 +75,9 @@ int Run() {
 
   // Destroyed after the server: the service and the pool outlive it.
   WorkerPool pool(workers);
-  SamplerService service(&pool);
+  std::unique_ptr<SharedMemoryReader> shm;
+  if (absl::GetFlag(FLAGS_shared_memory)) shm = std::make_unique<SharedMemoryReader>();
+  SamplerService service(&pool, shm.get());
 
   Listening listening = Listen("samplerd", absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port),
                                &service, kServiceName, /*serving=*/true, max_message_bytes,
