@@ -11,11 +11,12 @@
 //       [--new_tokens=64] [--rounds=3] [--backends=local,remote,remote_inline]
 //       [--device=cpu --dtype=float32 --threads=0] [--sampler=entropix]
 //
-// For each backend it starts the servers (samplerd, then runnerd on the model
-// with --max_batch = the largest concurrency), warms up, then for each
-// concurrency N runs `rounds` rounds of N simultaneous Generate calls (each
-// its own prompt of --prompt_tokens random token ids, --new_tokens tokens,
-// ignore_eos) and prints the median tokens/s of the rounds (generated tokens
+// It starts every backend's servers (samplerd, then runnerd on the model with
+// --max_batch = the largest concurrency) and warms each up; then for each
+// concurrency N it runs `rounds` rounds of N simultaneous Generate calls,
+// the backends taking turns round by round (each call its own prompt of
+// --prompt_tokens random token ids, --new_tokens tokens, ignore_eos), and
+// prints the median tokens/s of the rounds (generated tokens
 // of all N requests over the round's wall time, prefill included), the
 // spread, the median time to first token, and per engine step (runnerd's
 // ModelInfo counters over the rounds) the mean forward time and sampling
@@ -198,10 +199,21 @@ int main(int argc, char** argv) {
   std::printf("%-13s %5s %10s %10s %10s %12s %12s %12s\n", "backend", "N", "tok/s", "min", "max",
               "ttft p50 ms", "forward ms", "sampling ms");
   std::fflush(stdout);
-  std::map<std::pair<std::string, int>, double> medians;
-  const std::string log_dir = absl::GetFlag(FLAGS_log_dir);
-  for (const std::string& backend : backends) {
+  // Every backend's servers run at once and the rounds alternate between
+  // them (round r of N: local, remote, remote_inline, ...), so that drift of
+  // the machine (other tenants, clocks) falls on all of them alike.
+  struct Backend {
+    std::string name;
     BenchServer samplerd;
+    BenchServer runnerd;
+    std::unique_ptr<runner::v1::Runner::Stub> stub;
+    int32_t vocab = 0;
+  };
+  std::vector<Backend> servers(backends.size());
+  const std::string log_dir = absl::GetFlag(FLAGS_log_dir);
+  for (size_t b = 0; b < backends.size(); ++b) {
+    Backend& server = servers[b];
+    server.name = backends[b];
     std::vector<std::string> flags = {
         absl::StrCat("--model=", absl::GetFlag(FLAGS_model)),
         absl::StrCat("--device=", absl::GetFlag(FLAGS_device)),
@@ -216,23 +228,22 @@ int main(int argc, char** argv) {
          absl::StrSplit(absl::GetFlag(FLAGS_runnerd_flags), ' ', absl::SkipEmpty())) {
       flags.emplace_back(flag);
     }
-    if (backend != "local") {
+    if (server.name != "local") {
       std::vector<std::string> samplerd_flags;
       if (absl::GetFlag(FLAGS_samplerd_workers) > 0) {
         samplerd_flags.push_back(absl::StrCat("--workers=", absl::GetFlag(FLAGS_samplerd_workers)));
       }
-      absl::StatusOr<BenchServer> started =
-          BenchServer::Start(absl::GetFlag(FLAGS_samplerd), samplerd_flags, "listening on",
-                             absl::StrCat(log_dir, "/generate_bench.samplerd.", backend, ".log"),
-                             60);
+      absl::StatusOr<BenchServer> started = BenchServer::Start(
+          absl::GetFlag(FLAGS_samplerd), samplerd_flags, "listening on",
+          absl::StrCat(log_dir, "/generate_bench.samplerd.", server.name, ".log"), 60);
       if (!started.ok()) {
         std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
         return 1;
       }
-      samplerd = *std::move(started);
-      flags.push_back(absl::StrCat("--sampler=", samplerd.address()));
-      flags.push_back(backend == "remote" ? "--sampler_transport=auto"
-                                          : "--sampler_transport=inline");
+      server.samplerd = *std::move(started);
+      flags.push_back(absl::StrCat("--sampler=", server.samplerd.address()));
+      flags.push_back(server.name == "remote" ? "--sampler_transport=auto"
+                                              : "--sampler_transport=inline");
       if (!absl::GetFlag(FLAGS_sampler_dtype).empty()) {
         flags.push_back(absl::StrCat("--sampler_dtype=", absl::GetFlag(FLAGS_sampler_dtype)));
       }
@@ -241,40 +252,53 @@ int main(int argc, char** argv) {
     }
     absl::StatusOr<BenchServer> runnerd =
         BenchServer::Start(absl::GetFlag(FLAGS_runnerd), flags, "runnerd serving",
-                           absl::StrCat(log_dir, "/generate_bench.runnerd.", backend, ".log"));
+                           absl::StrCat(log_dir, "/generate_bench.runnerd.", server.name, ".log"));
     if (!runnerd.ok()) {
       std::fprintf(stderr, "%s\n", runnerd.status().ToString().c_str());
       return 1;
     }
+    server.runnerd = *std::move(runnerd);
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
-    auto stub = runner::v1::Runner::NewStub(
-        grpc::CreateCustomChannel(runnerd->address(), grpc::InsecureChannelCredentials(), args));
+    server.stub = runner::v1::Runner::NewStub(grpc::CreateCustomChannel(
+        server.runnerd.address(), grpc::InsecureChannelCredentials(), args));
     runner::v1::ModelInfoResponse info;
-    if (!GetInfo(stub.get(), &info)) return 1;
+    if (!GetInfo(server.stub.get(), &info)) return 1;
+    server.vocab = info.vocab_size();
     // Warm-up: the largest batch once (allocations, libtorch's first calls).
-    if (RunRound(stub.get(), max_level, info.vocab_size(), 0).tokens_per_s < 0) return 1;
-    for (int n : levels) {
-      runner::v1::ModelInfoResponse before, after;
-      if (!GetInfo(stub.get(), &before)) return 1;
-      std::vector<double> rates, ttfts;
-      for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
-        const Round r = RunRound(stub.get(), n, info.vocab_size(), 100 * (round + 1));
-        if (r.tokens_per_s < 0) return 1;
-        rates.push_back(r.tokens_per_s);
-        ttfts.push_back(r.first_token_ms);
-      }
-      if (!GetInfo(stub.get(), &after)) return 1;
-      const double steps = std::max<double>(1, static_cast<double>(after.steps() - before.steps()));
-      const double median = Quantile(rates, 0.5);
-      medians[{backend, n}] = median;
-      std::printf("%-13s %5d %10.1f %10.1f %10.1f %12.1f %12.2f %12.2f\n", backend.c_str(), n,
-                  median, *std::min_element(rates.begin(), rates.end()),
-                  *std::max_element(rates.begin(), rates.end()), Quantile(ttfts, 0.5),
-                  (after.forward_ms() - before.forward_ms()) / steps,
-                  (after.sampling_ms() - before.sampling_ms()) / steps);
-      std::fflush(stdout);
+    if (RunRound(server.stub.get(), max_level, server.vocab, 0).tokens_per_s < 0) return 1;
+  }
+
+  std::map<std::pair<std::string, int>, double> medians;
+  for (int n : levels) {
+    const size_t count = servers.size();
+    std::vector<runner::v1::ModelInfoResponse> before(count), after(count);
+    std::vector<std::vector<double>> rates(count), ttfts(count);
+    for (size_t b = 0; b < count; ++b) {
+      if (!GetInfo(servers[b].stub.get(), &before[b])) return 1;
     }
+    for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
+      for (size_t b = 0; b < count; ++b) {
+        const Round r = RunRound(servers[b].stub.get(), n, servers[b].vocab, 100 * (round + 1));
+        if (r.tokens_per_s < 0) return 1;
+        rates[b].push_back(r.tokens_per_s);
+        ttfts[b].push_back(r.first_token_ms);
+      }
+    }
+    for (size_t b = 0; b < count; ++b) {
+      if (!GetInfo(servers[b].stub.get(), &after[b])) return 1;
+      const double steps =
+          std::max<double>(1, static_cast<double>(after[b].steps() - before[b].steps()));
+      const double median = Quantile(rates[b], 0.5);
+      medians[{servers[b].name, n}] = median;
+      std::printf("%-13s %5d %10.1f %10.1f %10.1f %12.1f %12.2f %12.2f\n",
+                  servers[b].name.c_str(), n, median,
+                  *std::min_element(rates[b].begin(), rates[b].end()),
+                  *std::max_element(rates[b].begin(), rates[b].end()), Quantile(ttfts[b], 0.5),
+                  (after[b].forward_ms() - before[b].forward_ms()) / steps,
+                  (after[b].sampling_ms() - before[b].sampling_ms()) / steps);
+    }
+    std::fflush(stdout);
   }
   for (const std::string remote : {"remote", "remote_inline"}) {
     if (!medians.count({"local", levels[0]}) || !medians.count({remote, levels[0]})) continue;
