@@ -178,6 +178,26 @@ TEST(EngineTest, GreedyGenerationStreamsTokensAndEndsWithLength) {
   }
 }
 
+TEST(EngineTest, StatsCountStepsRowsAndTheirTime) {
+  // One request of 6 tokens with a prompt shorter than a prefill chunk: one
+  // step (a forward pass and one sampled row) per token. The backend takes
+  // 2 ms a call, so sampling time is at least 6 x 2 ms.
+  ScriptedBackend backend;
+  backend.delay = absl::Milliseconds(2);
+  Engine engine(&Tiny(), &backend, EngineOptions());
+  const EngineStats before = engine.Stats();
+  EXPECT_EQ(before.steps, 0);
+  EXPECT_EQ(before.rows_sampled, 0);
+  EXPECT_EQ(before.forward_time, absl::ZeroDuration());
+  EXPECT_EQ(before.sampling_time, absl::ZeroDuration());
+  ASSERT_TRUE(RunToEnd(engine, Request("The jury said", 6))->Wait().status.ok());
+  const EngineStats after = engine.Stats();
+  EXPECT_EQ(after.steps, 6);
+  EXPECT_EQ(after.rows_sampled, 6);
+  EXPECT_GT(after.forward_time, absl::ZeroDuration());
+  EXPECT_GE(after.sampling_time, absl::Milliseconds(12));
+}
+
 TEST(EngineTest, AdmissionChecksNameTheField) {
   ScriptedBackend backend;
   EngineOptions options;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -22,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
@@ -91,6 +93,20 @@ TEST_F(RunnerdTest, ModelInfoDescribesTheTinyModel) {
   EXPECT_EQ(info.default_sampler(), "entropix");
   EXPECT_EQ(info.max_batch(), 8);
   EXPECT_EQ(info.running(), 0);
+
+  // The engine's counters: one step and one sampled row per token of a
+  // short prompt's generation.
+  const int64_t steps = info.steps();
+  const int64_t rows = info.rows_sampled();
+  Generation g = Generate(stub_.get(), TextRequest(kPrompt, 5, 1));
+  ASSERT_TRUE(g.status.ok()) << Describe(g.status);
+  grpc::ClientContext again;
+  v1::ModelInfoResponse later;
+  ASSERT_TRUE(stub_->ModelInfo(&again, {}, &later).ok());
+  EXPECT_EQ(later.steps() - steps, 5);
+  EXPECT_EQ(later.rows_sampled() - rows, 5);
+  EXPECT_GT(later.forward_ms(), info.forward_ms());
+  EXPECT_GT(later.sampling_ms(), info.sampling_ms());
 }
 
 TEST_F(RunnerdTest, TokenizeAndDetokenizeRoundTrip) {
@@ -367,24 +383,105 @@ std::vector<v1::GenerateRequest> SamplerRequests() {
   return requests;
 }
 
+// The regions a runnerd (pid) has in /dev/shm (services/shared_memory.h).
+int RegionsOf(pid_t pid) {
+  int count = 0;
+  const std::string prefix = absl::StrCat("entroserve-", pid, "-");
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", error)) {
+    if (absl::StartsWith(entry.path().filename().string(), prefix)) ++count;
+  }
+  return count;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 TEST(RunnerdSamplerTest, LocalAndRemoteSamplersGiveTheSameTokens) {
+  // Remote twice: the tensor bytes through shared memory (the default for a
+  // loopback samplerd) and inline in the messages.
   std::unique_ptr<ServerProcess> samplerd = StartSamplerd();
   ASSERT_NE(samplerd, nullptr);
-  std::unique_ptr<ServerProcess> remote =
+  std::unique_ptr<ServerProcess> shared =
       StartRunnerd({absl::StrCat("--sampler=", samplerd->address())});
+  std::unique_ptr<ServerProcess> inline_bytes = StartRunnerd(
+      {absl::StrCat("--sampler=", samplerd->address()), "--sampler_transport=inline"});
   std::unique_ptr<ServerProcess> local = StartRunnerd();
-  ASSERT_NE(remote, nullptr);
+  ASSERT_NE(shared, nullptr);
+  ASSERT_NE(inline_bytes, nullptr);
   ASSERT_NE(local, nullptr);
-  auto remote_stub = RunnerStub(*remote);
+  auto shared_stub = RunnerStub(*shared);
+  auto inline_stub = RunnerStub(*inline_bytes);
   auto local_stub = RunnerStub(*local);
   for (const v1::GenerateRequest& request : SamplerRequests()) {
+    SCOPED_TRACE(request.sampler().ShortDebugString());
     Generation a = Generate(local_stub.get(), request);
-    Generation b = Generate(remote_stub.get(), request);
+    Generation b = Generate(shared_stub.get(), request);
+    Generation c = Generate(inline_stub.get(), request);
     ASSERT_TRUE(a.status.ok()) << Describe(a.status);
     ASSERT_TRUE(b.status.ok()) << Describe(b.status);
-    SCOPED_TRACE(request.sampler().ShortDebugString());
+    ASSERT_TRUE(c.status.ok()) << Describe(c.status);
+    ExpectSameTokens(a, b);
+    ExpectSameTokens(a, c);
+  }
+  // Which went through shared memory: the first holds a region, the second
+  // none; the region goes when runnerd stops.
+  EXPECT_GE(RegionsOf(shared->pid()), 1);
+  EXPECT_EQ(RegionsOf(inline_bytes->pid()), 0);
+  const pid_t pid = shared->pid();
+  EXPECT_EQ(shared->Stop(SIGTERM), 0);
+  EXPECT_EQ(RegionsOf(pid), 0);
+}
+
+TEST(RunnerdSamplerTest, ASamplerdThatReadsNoSharedMemoryGetsTheBytesInline) {
+  // samplerd --shared_memory=false: runnerd's auto transport falls back to
+  // inline for good, says so once, and no row fails; with
+  // --sampler_transport=shared_memory the refusal reaches the client.
+  std::unique_ptr<ServerProcess> samplerd = StartSamplerd({"--shared_memory=false"});
+  ASSERT_NE(samplerd, nullptr);
+  const std::string log = StderrPath("fallback");
+  std::remove(log.c_str());
+  std::unique_ptr<ServerProcess> fallback =
+      StartRunnerd({absl::StrCat("--sampler=", samplerd->address())}, log);
+  std::unique_ptr<ServerProcess> strict = StartRunnerd(
+      {absl::StrCat("--sampler=", samplerd->address()), "--sampler_transport=shared_memory"});
+  std::unique_ptr<ServerProcess> local = StartRunnerd();
+  ASSERT_NE(fallback, nullptr);
+  ASSERT_NE(strict, nullptr);
+  ASSERT_NE(local, nullptr);
+  auto fallback_stub = RunnerStub(*fallback);
+  auto local_stub = RunnerStub(*local);
+  for (int i = 0; i < 2; ++i) {
+    const v1::GenerateRequest request = TextRequest(kPrompt, 12, 31 + i);
+    Generation a = Generate(local_stub.get(), request);
+    Generation b = Generate(fallback_stub.get(), request);
+    ASSERT_TRUE(a.status.ok()) << Describe(a.status);
+    ASSERT_TRUE(b.status.ok()) << Describe(b.status);
     ExpectSameTokens(a, b);
   }
+  EXPECT_EQ(RegionsOf(fallback->pid()), 0);
+  const std::string errors = ReadFile(log);
+  EXPECT_THAT(errors, HasSubstr(absl::StrCat("runnerd: sending tensors to samplerd at ",
+                                             samplerd->address(),
+                                             " in the messages, not through shared memory: ")))
+      << errors;
+  EXPECT_THAT(errors, HasSubstr("this server reads no shared memory")) << errors;
+  // Said once, not per step.
+  EXPECT_EQ(errors.find("not through shared memory"), errors.rfind("not through shared memory"));
+  std::remove(log.c_str());
+
+  auto strict_stub = RunnerStub(*strict);
+  Generation refused = Generate(strict_stub.get(), TextRequest(kPrompt, 4, 1));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << Describe(refused.status);
+  EXPECT_THAT(refused.status.error_message(),
+              HasSubstr("logits.shared_memory: this server reads no shared memory "
+                        "(samplerd --shared_memory=false)"));
+  EXPECT_TRUE(refused.tokens.empty());
 }
 
 TEST(RunnerdSamplerTest, SamplerdKilledMidGenerationIsReplacedAndTheTokensMatch) {
@@ -567,7 +664,9 @@ TEST(RunnerdProcessTest, AnUnknownModelFolderExitsWithAClearMessage) {
   for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
            {"--sampler_streams=0", "--sampler_streams must be in [1, 64], got 0"},
            {"--sampler_workers=-1", "--sampler_workers must be >= 0, got -1"},
-           {"--group_decode=maybe", "--group_decode must be auto, on or off, got \"maybe\""}}) {
+           {"--group_decode=maybe", "--group_decode must be auto, on or off, got \"maybe\""},
+           {"--sampler_transport=fast",
+            "--sampler_transport must be auto, inline or shared_memory, got \"fast\""}}) {
     exit = RunToExit(RUNNERD_PATH, {absl::StrCat("--model=", kTinyModel), "--port=0", flag});
     ASSERT_TRUE(WIFEXITED(exit.status)) << exit.output;
     EXPECT_EQ(WEXITSTATUS(exit.status), 2) << flag;
