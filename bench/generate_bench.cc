@@ -20,7 +20,10 @@
 // of all N requests over the round's wall time, prefill included), the
 // spread, the median time to first token, and per engine step (runnerd's
 // ModelInfo counters over the rounds) the mean forward time and sampling
-// time. Then remote/local per N for each remote backend.
+// time. Then remote/local per N for each remote backend: of the tok/s
+// medians, and per step with local's forward time and each one's sampler
+// call (the split's cost without the forward pass's process-to-process
+// spread).
 // Server logs go to --log_dir. bench/generate_bench.sh makes the model of
 // Llama-3.2-1B's shape and runs the figures of docs/PERFORMANCE.md.
 #include <grpcpp/grpcpp.h>
@@ -270,6 +273,8 @@ int main(int argc, char** argv) {
   }
 
   std::map<std::pair<std::string, int>, double> medians;
+  // Per engine step, ms: the forward pass and the sampler call.
+  std::map<std::pair<std::string, int>, std::pair<double, double>> step_ms;
   for (int n : levels) {
     const size_t count = servers.size();
     std::vector<runner::v1::ModelInfoResponse> before(count), after(count);
@@ -291,12 +296,14 @@ int main(int argc, char** argv) {
           std::max<double>(1, static_cast<double>(after[b].steps() - before[b].steps()));
       const double median = Quantile(rates[b], 0.5);
       medians[{servers[b].name, n}] = median;
+      step_ms[{servers[b].name, n}] = {
+          (after[b].forward_ms() - before[b].forward_ms()) / steps,
+          (after[b].sampling_ms() - before[b].sampling_ms()) / steps};
       std::printf("%-13s %5d %10.1f %10.1f %10.1f %12.1f %12.2f %12.2f\n",
                   servers[b].name.c_str(), n, median,
                   *std::min_element(rates[b].begin(), rates[b].end()),
                   *std::max_element(rates[b].begin(), rates[b].end()), Quantile(ttfts[b], 0.5),
-                  (after[b].forward_ms() - before[b].forward_ms()) / steps,
-                  (after[b].sampling_ms() - before[b].sampling_ms()) / steps);
+                  step_ms[{servers[b].name, n}].first, step_ms[{servers[b].name, n}].second);
     }
     std::fflush(stdout);
   }
@@ -304,6 +311,20 @@ int main(int argc, char** argv) {
     if (!medians.count({"local", levels[0]}) || !medians.count({remote, levels[0]})) continue;
     std::printf("%s/local:", remote.c_str());
     for (int n : levels) std::printf("  N=%d %.3f", n, medians[{remote, n}] / medians[{"local", n}]);
+    std::printf("\n");
+  }
+  // The split's cost alone: the same forward pass (local's) with each
+  // set-up's sampler call. The forward does the same work either way, but
+  // its time differs between two runnerd processes by more than the split
+  // costs (placement on the machine), in either direction.
+  for (const std::string remote : {"remote", "remote_inline"}) {
+    if (!step_ms.count({"local", levels[0]}) || !step_ms.count({remote, levels[0]})) continue;
+    std::printf("%s/local per step, local's forward + each sampler call:", remote.c_str());
+    for (int n : levels) {
+      const auto [forward, local_sampling] = step_ms[{"local", n}];
+      std::printf("  N=%d %.3f", n,
+                  (forward + local_sampling) / (forward + step_ms[{remote, n}].second));
+    }
     std::printf("\n");
   }
   return 0;
