@@ -13,7 +13,8 @@
 // when samplerd is on this host, in a shared-memory region this backend owns
 // (services/shared_memory.h) with the message naming region and offset.
 // kAuto uses shared memory for a loopback address (IsLoopbackTarget) and
-// falls back to inline for good, with one log line, when the region cannot be
+// falls back to inline for good, with one log line (per stream of a
+// ShardedSamplerBackend), when the region cannot be
 // created or samplerd answers that it cannot read it (every row
 // FAILED_PRECONDITION on a `.shared_memory` field); the step is then resent
 // inline, so no row fails for it. kSharedMemory does not fall back: those
@@ -38,10 +39,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
