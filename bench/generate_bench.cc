@@ -2,8 +2,9 @@
 // and in a separate samplerd (--sampler=HOST:PORT): the remote/local ratio is
 // the cost of splitting the sampler into a service. Backends:
 //   local          runnerd --sampler=local
-//   remote         samplerd on loopback, runnerd's default transport (auto:
-//                  tensor bytes through shared memory, services/shared_memory.h)
+//   remote         samplerd on loopback, tensor bytes through shared memory
+//                  (--sampler_transport=shared_memory, what auto picks there;
+//                  services/shared_memory.h)
 //   remote_inline  the same with --sampler_transport=inline (bytes in the
 //                  gRPC messages, as to a samplerd on another host)
 //
@@ -245,7 +246,9 @@ int main(int argc, char** argv) {
       }
       server.samplerd = *std::move(started);
       flags.push_back(absl::StrCat("--sampler=", server.samplerd.address()));
-      flags.push_back(server.name == "remote" ? "--sampler_transport=auto"
+      // Named, not auto: a fallback to inline must fail the bench, not
+      // pass as shared-memory figures.
+      flags.push_back(server.name == "remote" ? "--sampler_transport=shared_memory"
                                               : "--sampler_transport=inline");
       if (!absl::GetFlag(FLAGS_sampler_dtype).empty()) {
         flags.push_back(absl::StrCat("--sampler_dtype=", absl::GetFlag(FLAGS_sampler_dtype)));

@@ -38,18 +38,18 @@ void SetTensorBytes(DType wire_dtype, absl::Span<const float> values, SharedMemo
   *offset += Aligned(values.size() * ElementSize(wire_dtype));
 }
 
-// Whether samplerd refused every row for not reading the shared memory
-// (FAILED_PRECONDITION on a ".shared_memory" field): it is on another host,
-// in another /dev/shm, another user, or runs --shared_memory=false.
+// Whether samplerd refused the step for not reading the shared memory: no
+// row succeeded and some failed with FAILED_PRECONDITION on a
+// ".shared_memory" field (samplerd is on another host, in another /dev/shm,
+// runs as another user, or with --shared_memory=false).
 bool RefusedSharedMemory(const std::vector<SamplerRowResult>& results) {
-  if (results.empty()) return false;
+  bool refused = false;
   for (const SamplerRowResult& result : results) {
-    if (result.status.code() != absl::StatusCode::kFailedPrecondition ||
-        !absl::StrContains(result.status.message(), ".shared_memory")) {
-      return false;
-    }
+    if (result.status.ok()) return false;
+    refused = refused || (result.status.code() == absl::StatusCode::kFailedPrecondition &&
+                          absl::StrContains(result.status.message(), ".shared_memory"));
   }
-  return true;
+  return refused;
 }
 
 }  // namespace

@@ -15,9 +15,9 @@
 // kAuto uses shared memory for a loopback address (IsLoopbackTarget) and
 // falls back to inline for good, with one log line (per stream of a
 // ShardedSamplerBackend), when the region cannot be
-// created or samplerd answers that it cannot read it (every row
-// FAILED_PRECONDITION on a `.shared_memory` field); the step is then resent
-// inline, so no row fails for it. kSharedMemory does not fall back: those
+// created or samplerd answers that it cannot read it (no row sampled, and
+// rows FAILED_PRECONDITION on a `.shared_memory` field); the step is then
+// resent inline, so no row fails for it. kSharedMemory does not fall back: those
 // errors reach the rows. Tokens are the same either way.
 //
 // Failures: when the stream breaks (samplerd died or restarted, the

@@ -238,8 +238,9 @@ absl::Status DecodeChecked(const v1::Tensor& tensor, DType dtype, uint64_t numel
     }
     if (shm == nullptr) {
       return absl::FailedPreconditionError(absl::StrCat(
-          ref, ": this server reads no shared memory (samplerd --shared_memory=false); send the "
-               "bytes in data"));
+          ref, ": this server reads no shared memory from this client (samplerd "
+               "--shared_memory=false, or a client not on samplerd's host); send the bytes in "
+               "data"));
     }
     // Reused per thread: a row's bytes are decoded right after they are read.
     thread_local std::string bytes;
@@ -249,7 +250,9 @@ absl::Status DecodeChecked(const v1::Tensor& tensor, DType dtype, uint64_t numel
         !s.ok()) {
       return s;
     }
-    return DecodeTensor(dtype, bytes, static_cast<int64_t>(numel), field, out);
+    absl::Status decoded = DecodeTensor(dtype, bytes, static_cast<int64_t>(numel), field, out);
+    if (bytes.capacity() > (16u << 20)) std::string().swap(bytes);  // not kept per worker
+    return decoded;
   }
   if (tensor.data().size() != want) {
     return absl::InvalidArgumentError(absl::StrCat(field, ".data has ", tensor.data().size(),

@@ -42,6 +42,13 @@ struct CallControl {
   std::atomic<bool> cancelled{false};
 };
 
+// Shared memory is read only for a client on this host (loopback or a Unix
+// socket): a region name means nothing on another machine, and a client
+// there has no business reading this host's regions.
+SharedMemoryReader* ForPeer(SharedMemoryReader* shm, grpc::CallbackServerContext* context) {
+  return shm != nullptr && IsLoopbackTarget(context->peer()) ? shm : nullptr;
+}
+
 // Samples every row of `request` into `response` on `pool` (one task a row),
 // then calls `done` on the thread that finished the last row, or inline when
 // there are no rows. `request`, `response` and `control` must stay alive
@@ -87,7 +94,7 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
   SampleReactor(grpc::CallbackServerContext* context, WorkerPool* pool, SharedMemoryReader* shm,
                 const v1::SampleRequest* request, v1::SampleResponse* response)
       : control_(context->deadline()) {
-    SampleBatchAsync(pool, shm, request, response, &control_, [this] {
+    SampleBatchAsync(pool, ForPeer(shm, context), request, response, &control_, [this] {
       Finish(control_.cancelled.load() ? grpc::Status::CANCELLED : grpc::Status::OK);
     });
   }
@@ -111,7 +118,7 @@ class SampleStreamReactor final
  public:
   SampleStreamReactor(grpc::CallbackServerContext* context, WorkerPool* pool,
                       SharedMemoryReader* shm)
-      : pool_(pool), shm_(shm), control_(context->deadline()) {
+      : pool_(pool), shm_(ForPeer(shm, context)), control_(context->deadline()) {
     reading_ = true;
     read_request_ = std::make_unique<v1::SampleRequest>();
     StartRead(read_request_.get());

@@ -39,7 +39,8 @@ ABSL_FLAG(int32_t, max_message_mb, 64,
           "message ends its call with RESOURCE_EXHAUSTED. The default holds a "
           "batch of 64 rows of 152k-token FLOAT32 logits (39 MB) plus attention.");
 ABSL_FLAG(bool, shared_memory, true,
-          "Read tensors that a client on this host put in shared memory "
+          "Read tensors that a client on this host (loopback or a Unix socket) put in shared "
+          "memory owned by samplerd's user "
           "(/dev/shm/entroserve-*, e.g. runnerd with --sampler=127.0.0.1:PORT) instead of "
           "the message. false: such rows get FAILED_PRECONDITION, and runnerd falls back "
           "to sending the bytes in the message.");
@@ -76,7 +77,9 @@ int Run() {
   // Destroyed after the server: the service and the pool outlive it.
   WorkerPool pool(workers);
   std::unique_ptr<SharedMemoryReader> shm;
-  if (absl::GetFlag(FLAGS_shared_memory)) shm = std::make_unique<SharedMemoryReader>();
+  if (absl::GetFlag(FLAGS_shared_memory)) {
+    shm = std::make_unique<SharedMemoryReader>(static_cast<uint64_t>(max_message_bytes));
+  }
   SamplerService service(&pool, shm.get());
 
   Listening listening = Listen("samplerd", absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port),

@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
 namespace entroserve {
@@ -48,7 +49,8 @@ thread_local sigjmp_buf* volatile t_bus_jump = nullptr;
 struct sigaction g_previous_bus;
 
 void OnBusError(int signal_number, siginfo_t* info, void* context) {
-  if (t_bus_jump != nullptr) siglongjmp(*t_bus_jump, 1);
+  // Only a fault of the guarded copy itself, not a SIGBUS sent with kill().
+  if (t_bus_jump != nullptr && info != nullptr && info->si_code > 0) siglongjmp(*t_bus_jump, 1);
   if ((g_previous_bus.sa_flags & SA_SIGINFO) != 0 && g_previous_bus.sa_sigaction != nullptr) {
     g_previous_bus.sa_sigaction(signal_number, info, context);
     return;
@@ -198,7 +200,10 @@ struct SharedMemoryReader::Mapping {
   mutable std::atomic<uint64_t> last_use{0};
 };
 
-SharedMemoryReader::SharedMemoryReader() { InstallBusGuard(); }
+SharedMemoryReader::SharedMemoryReader(uint64_t max_read_bytes)
+    : max_read_bytes_(max_read_bytes) {
+  InstallBusGuard();
+}
 
 SharedMemoryReader::~SharedMemoryReader() = default;
 
@@ -219,7 +224,8 @@ absl::StatusOr<std::shared_ptr<const SharedMemoryReader::Mapping>> SharedMemoryR
     }
   }
   auto mapping = std::make_shared<Mapping>();
-  mapping->fd = shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  // O_NONBLOCK: a FIFO of that name must not block a worker.
+  mapping->fd = shm_open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
   if (mapping->fd < 0) {
     const int error = errno;
     return absl::FailedPreconditionError(absl::StrCat(
@@ -232,6 +238,16 @@ absl::StatusOr<std::shared_ptr<const SharedMemoryReader::Mapping>> SharedMemoryR
   if (fstat(mapping->fd, &st) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat(field, ".region: cannot stat ", name, ": ", Errno(errno)));
+  }
+  // Only plain files of this process's own user (runnerd writes them 0600).
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(field, ".region: ", name, " is not a regular file"));
+  }
+  if (st.st_uid != geteuid()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(field, ".region: ", name, " belongs to user ", st.st_uid, ", not to user ",
+                     geteuid(), " that samplerd runs as"));
   }
   mapping->size = static_cast<uint64_t>(st.st_size);
   if (mapping->size > 0) {
@@ -285,6 +301,11 @@ absl::Status SharedMemoryReader::Read(absl::string_view name, uint64_t offset, u
                                                    " run past the end of region ", name, " (",
                                                    size, " bytes)"));
   }
+  if (length > max_read_bytes_) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", length,
+                                                   " bytes are more than a message may carry (",
+                                                   max_read_bytes_, ")"));
+  }
   out->resize(length);
   if (length > 0 && !GuardedCopy(out->data(), (*mapping)->data + offset, length)) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -306,6 +327,12 @@ bool IsLoopbackTarget(absl::string_view target) {
     }
   }
   absl::string_view host;
+  // Peers of IPv6 connections come URI-escaped: ipv6:%5B::1%5D:port.
+  std::string unescaped;
+  if (absl::StrContains(target, "%5B") || absl::StrContains(target, "%5b")) {
+    unescaped = absl::StrReplaceAll(target, {{"%5B", "["}, {"%5b", "["}, {"%5D", "]"}, {"%5d", "]"}});
+    target = unescaped;
+  }
   if (absl::StartsWith(target, "[")) {
     const size_t close = target.find(']');
     if (close == absl::string_view::npos) return false;
@@ -315,6 +342,8 @@ bool IsLoopbackTarget(absl::string_view target) {
     host = colon == absl::string_view::npos ? target : target.substr(0, colon);
   }
   if (absl::EqualsIgnoreCase(host, "localhost") || host == "::1") return true;
+  // An IPv4 address mapped into IPv6 (a peer of a server on [::]).
+  if (absl::StartsWithIgnoreCase(host, "::ffff:")) host.remove_prefix(7);
   // 127.0.0.0/8, four decimal octets.
   std::vector<absl::string_view> octets = absl::StrSplit(host, '.');
   if (octets.size() != 4 || octets[0] != "127") return false;

@@ -82,8 +82,9 @@ class SharedMemoryRegion {
 class SharedMemoryReader {
  public:
   // Installs the process's SIGBUS guard (once; other SIGBUS go to the
-  // handler that was there before, or kill the process as usual).
-  SharedMemoryReader();
+  // handler that was there before, or kill the process as usual). A read of
+  // more than `max_read_bytes` (samplerd: its largest message) is refused.
+  explicit SharedMemoryReader(uint64_t max_read_bytes = uint64_t{1} << 31);
   ~SharedMemoryReader();
   SharedMemoryReader(const SharedMemoryReader&) = delete;
   SharedMemoryReader& operator=(const SharedMemoryReader&) = delete;
@@ -91,10 +92,12 @@ class SharedMemoryReader {
   // Copies `length` bytes at `offset` of region `name` into `out` (resized).
   // `field` names the reference in errors ("rows[0].logits.shared_memory").
   //   INVALID_ARGUMENT     a name without the "/entroserve-" prefix or with
-  //                        another '/', a range outside the region;
+  //                        another '/', a range outside the region, more
+  //                        than max_read_bytes;
   //   FAILED_PRECONDITION  the region cannot be opened or mapped here (it
-  //                        does not exist on this host, permissions), or it
-  //                        shrank while being read.
+  //                        does not exist on this host, permissions), is not
+  //                        a regular file of samplerd's own user, or shrank
+  //                        while being read.
   absl::Status Read(absl::string_view name, uint64_t offset, uint64_t length,
                     absl::string_view field, std::string* out);
 
@@ -106,13 +109,15 @@ class SharedMemoryReader {
   absl::StatusOr<std::shared_ptr<const Mapping>> Map(const std::string& name,
                                                      absl::string_view field);
 
+  const uint64_t max_read_bytes_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const Mapping>, std::less<>> mappings_
       ABSL_GUARDED_BY(mu_);
 };
 
-// Whether a gRPC target names this host: localhost, 127.0.0.0/8, ::1, or a
-// Unix socket (with or without the ipv4:/ipv6:/dns:/// scheme).
+// Whether a gRPC target (or a call's peer, "ipv4:127.0.0.1:5", "ipv6:%5B::1%5D:5")
+// names this host: localhost, 127.0.0.0/8, ::1 (also IPv4-mapped), or a Unix
+// socket (with or without the ipv4:/ipv6:/dns:/// scheme).
 bool IsLoopbackTarget(absl::string_view target);
 
 }  // namespace entroserve

@@ -479,8 +479,9 @@ TEST(RunnerdSamplerTest, ASamplerdThatReadsNoSharedMemoryGetsTheBytesInline) {
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
       << Describe(refused.status);
   EXPECT_THAT(refused.status.error_message(),
-              HasSubstr("logits.shared_memory: this server reads no shared memory "
-                        "(samplerd --shared_memory=false)"));
+              HasSubstr("logits.shared_memory: this server reads no shared memory from this "
+                        "client (samplerd --shared_memory=false, or a client not on samplerd's "
+                        "host)"));
   EXPECT_TRUE(refused.tokens.empty());
 }
 

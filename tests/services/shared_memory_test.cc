@@ -362,6 +362,28 @@ TEST(IsLoopbackTargetTest, LoopbackTargets) {
   }
 }
 
+TEST(IsLoopbackTargetTest, PeersOfLoopbackCalls) {
+  // What grpc::ServerContext::peer() says for a client on this host.
+  EXPECT_TRUE(IsLoopbackTarget("ipv4:127.0.0.1:41234"));
+  EXPECT_TRUE(IsLoopbackTarget("ipv6:%5B::1%5D:41234"));
+  EXPECT_TRUE(IsLoopbackTarget("ipv6:[::ffff:127.0.0.1]:41234"));
+  EXPECT_TRUE(IsLoopbackTarget("unix:/tmp/samplerd.sock"));
+  EXPECT_FALSE(IsLoopbackTarget("ipv4:10.1.2.3:41234"));
+  EXPECT_FALSE(IsLoopbackTarget("ipv6:%5B2001:db8::1%5D:41234"));
+  EXPECT_FALSE(IsLoopbackTarget("ipv6:[::ffff:10.0.0.1]:41234"));
+}
+
+TEST(SharedMemoryReaderTest, ReadsLargerThanTheMessageLimitAreRefused) {
+  std::unique_ptr<SharedMemoryRegion> region = MustCreate(kMiB);
+  ASSERT_NE(region, nullptr);
+  SharedMemoryReader reader(/*max_read_bytes=*/4096);
+  std::string out;
+  EXPECT_TRUE(reader.Read(region->name(), 0, 4096, kField, &out).ok());
+  EXPECT_THAT(reader.Read(region->name(), 0, 4097, kField, &out),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       absl::StrCat(kField, ": 4097 bytes are more than a message may carry (4096)")));
+}
+
 TEST(IsLoopbackTargetTest, OtherTargets) {
   for (const char* target :
        {"10.0.0.1:5", "example.com:1", "[::]:5", "0.0.0.0:1", "127.0.0:1", "127.0.0.256:1",
@@ -472,7 +494,8 @@ TEST(SharedMemoryConvertTest, SharedMemoryWithoutReaderIsFailedPrecondition) {
               StartsWith("rows[0].logits.shared_memory: this server reads no shared memory"));
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kFailedPrecondition,
                                "rows[0].logits.shared_memory: this server reads no shared memory "
-                               "(samplerd --shared_memory=false); send the bytes in data"));
+                               "from this client (samplerd --shared_memory=false, or a client not "
+                               "on samplerd's host); send the bytes in data"));
 }
 
 TEST(SharedMemoryConvertTest, DataAndSharedMemoryTogetherAreInvalidArgument) {
