@@ -20,29 +20,32 @@
 extern char** environ;
 
 namespace entroserve {
+namespace {
 
-std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& binary,
-                                                    const std::vector<std::string>& args,
-                                                    const std::string& name,
-                                                    const std::string& stderr_path,
-                                                    std::chrono::seconds timeout) {
+// Starts `binary` with `args`, its stdout into a pipe whose read end goes to
+// *read_fd; its stderr too with `merge_stderr`, else appended to the file
+// `stderr_path` when not empty (else the test's). The child's pid, or -1
+// with *error set.
+pid_t SpawnWithPipe(const std::string& binary, const std::vector<std::string>& args,
+                    bool merge_stderr, const std::string& stderr_path, int* read_fd,
+                    std::string* error) {
   std::vector<std::string> all = {binary};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
-
   int out[2];
   if (pipe(out) != 0) {
-    ADD_FAILURE() << "pipe failed";
-    return nullptr;
+    *error = "pipe failed";
+    return -1;
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  if (merge_stderr) posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
   posix_spawn_file_actions_addclose(&actions, out[0]);
   posix_spawn_file_actions_addclose(&actions, out[1]);
-  if (!stderr_path.empty()) {
+  if (!merge_stderr && !stderr_path.empty()) {
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
                                      O_WRONLY | O_CREAT | O_APPEND, 0644);
   }
@@ -52,10 +55,29 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& binary,
   close(out[1]);
   if (rc != 0) {
     close(out[0]);
-    ADD_FAILURE() << "cannot start " << binary << ": " << strerror(rc);
+    *error = absl::StrCat("cannot start ", binary, ": ", strerror(rc));
+    return -1;
+  }
+  *read_fd = out[0];
+  return pid;
+}
+
+}  // namespace
+
+std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& binary,
+                                                    const std::vector<std::string>& args,
+                                                    const std::string& name,
+                                                    const std::string& stderr_path,
+                                                    std::chrono::seconds timeout) {
+  int read_fd = -1;
+  std::string error;
+  const pid_t pid =
+      SpawnWithPipe(binary, args, /*merge_stderr=*/false, stderr_path, &read_fd, &error);
+  if (pid < 0) {
+    ADD_FAILURE() << error;
     return nullptr;
   }
-  auto server = std::unique_ptr<ServerProcess>(new ServerProcess(pid, out[0]));
+  auto server = std::unique_ptr<ServerProcess>(new ServerProcess(pid, read_fd));
   const std::string prefix = absl::StrCat(name, " listening on ");
   const auto give_up = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < give_up) {
@@ -138,39 +160,21 @@ bool ServerProcess::WaitForOutput(const std::string& text, std::chrono::millisec
 ProcessExit RunToExit(const std::string& binary, const std::vector<std::string>& args,
                       std::chrono::seconds timeout) {
   ProcessExit result;
-  std::vector<std::string> all = {binary};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int out[2];
-  if (pipe(out) != 0) return result;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
-  posix_spawn_file_actions_addclose(&actions, out[0]);
-  posix_spawn_file_actions_addclose(&actions, out[1]);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(out[1]);
-  if (rc != 0) {
-    close(out[0]);
-    result.output = absl::StrCat("cannot start ", binary, ": ", strerror(rc));
-    return result;
-  }
+  int read_fd = -1;
+  const pid_t pid =
+      SpawnWithPipe(binary, args, /*merge_stderr=*/true, "", &read_fd, &result.output);
+  if (pid < 0) return result;
   const auto give_up = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < give_up) {
-    pollfd pfd = {out[0], POLLIN, 0};
+    pollfd pfd = {read_fd, POLLIN, 0};
     if (poll(&pfd, 1, 100) > 0) {
       char buffer[4096];
-      const ssize_t n = read(out[0], buffer, sizeof(buffer));
+      const ssize_t n = read(read_fd, buffer, sizeof(buffer));
       if (n <= 0) break;
       result.output.append(buffer, static_cast<size_t>(n));
     }
   }
-  close(out[0]);
+  close(read_fd);
   if (std::chrono::steady_clock::now() >= give_up) kill(pid, SIGKILL);
   waitpid(pid, &result.status, 0);
   return result;
