@@ -128,7 +128,8 @@ Round RunRound(runner::v1::Runner::Stub* stub, int n, int32_t vocab, int first_i
   std::vector<std::thread> threads;
   const auto start = Clock::now();
   for (int i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] { results[i] = RunOne(stub, MakeRequest(first_index + i, vocab)); });
+    threads.emplace_back(
+        [&, i] { results[i] = RunOne(stub, MakeRequest(first_index + i, vocab)); });
   }
   for (std::thread& t : threads) t.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -313,7 +314,8 @@ int main(int argc, char** argv) {
   for (const std::string remote : {"remote", "remote_inline"}) {
     if (!medians.count({"local", levels[0]}) || !medians.count({remote, levels[0]})) continue;
     std::printf("%s/local:", remote.c_str());
-    for (int n : levels) std::printf("  N=%d %.3f", n, medians[{remote, n}] / medians[{"local", n}]);
+    for (int n : levels)
+      std::printf("  N=%d %.3f", n, medians[{remote, n}] / medians[{"local", n}]);
     std::printf("\n");
   }
   // The split's cost alone: the same forward pass (local's) with each

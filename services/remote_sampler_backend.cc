@@ -20,8 +20,12 @@ constexpr absl::Duration kPollInterval = absl::Milliseconds(50);
 
 v1::DType WireDType(DType dtype) { return static_cast<v1::DType>(static_cast<int>(dtype)); }
 
-// Tensors start on cache-line boundaries in a shared-memory region.
-uint64_t Aligned(uint64_t bytes) { return (bytes + 63) / 64 * 64; }
+// Bytes a tensor of `n` values takes in a shared-memory region: tensors
+// start on cache-line boundaries.
+uint64_t SlotBytes(size_t n, DType dtype) {
+  const uint64_t bytes = n * static_cast<uint64_t>(ElementSize(dtype));
+  return (bytes + 63) / 64 * 64;
+}
 
 // Sets `tensor`'s bytes: `values` encoded into `data`, or into `region` at
 // *offset (then advanced) and referenced.
@@ -35,7 +39,7 @@ void SetTensorBytes(DType wire_dtype, absl::Span<const float> values, SharedMemo
   v1::SharedMemoryRef* ref = tensor->mutable_shared_memory();
   ref->set_region(region->name());
   ref->set_offset(*offset);
-  *offset += Aligned(values.size() * ElementSize(wire_dtype));
+  *offset += SlotBytes(values.size(), wire_dtype);
 }
 
 // Whether samplerd refused the step for not reading the shared memory: no
@@ -189,14 +193,13 @@ absl::StatusOr<SamplerTransport> ParseSamplerTransport(absl::string_view name) {
 uint64_t SharedMemoryBytes(absl::Span<const SamplerRow> rows, DType wire_dtype) {
   uint64_t bytes = 0;
   for (const SamplerRow& row : rows) {
-    bytes += Aligned(row.logits.size() * ElementSize(wire_dtype));
-    bytes += Aligned(row.attention.size() * ElementSize(wire_dtype));
+    bytes += SlotBytes(row.logits.size(), wire_dtype) + SlotBytes(row.attention.size(), wire_dtype);
   }
   return bytes;
 }
 
-void RowsToRequest(absl::Span<const SamplerRow> rows, DType wire_dtype,
-                   v1::SampleRequest* request, SharedMemoryRegion* region) {
+void RowsToRequest(absl::Span<const SamplerRow> rows, DType wire_dtype, v1::SampleRequest* request,
+                   SharedMemoryRegion* region) {
   uint64_t offset = 0;
   request->Clear();
   request->mutable_rows()->Reserve(static_cast<int>(rows.size()));
@@ -278,9 +281,9 @@ RemoteSamplerBackend::RemoteSamplerBackend(RemoteSamplerOptions options)
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::Sampler::NewStub(channel_);
-  use_shared_memory_ = options_.transport == SamplerTransport::kSharedMemory ||
-                       (options_.transport == SamplerTransport::kAuto &&
-                        IsLoopbackTarget(options_.address));
+  use_shared_memory_ =
+      options_.transport == SamplerTransport::kSharedMemory ||
+      (options_.transport == SamplerTransport::kAuto && IsLoopbackTarget(options_.address));
 }
 
 absl::Status RemoteSamplerBackend::EnsureRegion(uint64_t bytes) {

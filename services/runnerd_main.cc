@@ -229,7 +229,8 @@ std::unique_ptr<SamplerBackend> MakeBackend(DType wire_dtype, int max_message_by
   const int streams = absl::GetFlag(FLAGS_sampler_streams);
   if (streams == 1) return std::make_unique<RemoteSamplerBackend>(options);
   std::vector<std::unique_ptr<SamplerBackend>> shards;
-  for (int i = 0; i < streams; ++i) shards.push_back(std::make_unique<RemoteSamplerBackend>(options));
+  for (int i = 0; i < streams; ++i)
+    shards.push_back(std::make_unique<RemoteSamplerBackend>(options));
   return std::make_unique<ShardedSamplerBackend>(std::move(shards));
 }
 

@@ -555,7 +555,8 @@ absl::Status ParseRow(const v1::SampleRow& row, const std::string& prefix, uint6
   if (!row.has_logits()) {
     return absl::InvalidArgumentError(absl::StrCat(prefix, "logits is required"));
   }
-  if (absl::Status s = DecodeLogits(row.logits(), absl::StrCat(prefix, "logits"), &parsed->logits, shm);
+  if (absl::Status s =
+          DecodeLogits(row.logits(), absl::StrCat(prefix, "logits"), &parsed->logits, shm);
       !s.ok()) {
     return s;
   }

@@ -165,9 +165,9 @@ absl::StatusOr<std::unique_ptr<SharedMemoryRegion>> SharedMemoryRegion::Create(u
   // Reserves the pages now: on a full tmpfs a write to a sparse page would
   // raise SIGBUS; here it is ENOSPC.
   if (const int error = posix_fallocate(fd, 0, static_cast<off_t>(size)); error != 0) {
-    return fail(error == ENOSPC ? absl::StatusCode::kResourceExhausted
-                                : absl::StatusCode::kUnavailable,
-                "reserve", error);
+    return fail(
+        error == ENOSPC ? absl::StatusCode::kResourceExhausted : absl::StatusCode::kUnavailable,
+        "reserve", error);
   }
   void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (data == MAP_FAILED) return fail(absl::StatusCode::kUnavailable, "map", errno);
@@ -200,8 +200,7 @@ struct SharedMemoryReader::Mapping {
   mutable std::atomic<uint64_t> last_use{0};
 };
 
-SharedMemoryReader::SharedMemoryReader(uint64_t max_read_bytes)
-    : max_read_bytes_(max_read_bytes) {
+SharedMemoryReader::SharedMemoryReader(uint64_t max_read_bytes) : max_read_bytes_(max_read_bytes) {
   InstallBusGuard();
 }
 
@@ -245,9 +244,9 @@ absl::StatusOr<std::shared_ptr<const SharedMemoryReader::Mapping>> SharedMemoryR
         absl::StrCat(field, ".region: ", name, " is not a regular file"));
   }
   if (st.st_uid != geteuid()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ".region: ", name, " belongs to user ", st.st_uid, ", not to user ",
-                     geteuid(), " that samplerd runs as"));
+    return absl::FailedPreconditionError(absl::StrCat(field, ".region: ", name, " belongs to user ",
+                                                      st.st_uid, ", not to user ", geteuid(),
+                                                      " that samplerd runs as"));
   }
   mapping->size = static_cast<uint64_t>(st.st_size);
   if (mapping->size > 0) {
@@ -298,13 +297,12 @@ absl::Status SharedMemoryReader::Read(absl::string_view name, uint64_t offset, u
   const uint64_t size = (*mapping)->size;
   if (offset > size || length > size - offset) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", length, " bytes at offset ", offset,
-                                                   " run past the end of region ", name, " (",
-                                                   size, " bytes)"));
+                                                   " run past the end of region ", name, " (", size,
+                                                   " bytes)"));
   }
   if (length > max_read_bytes_) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": ", length,
-                                                   " bytes are more than a message may carry (",
-                                                   max_read_bytes_, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": ", length, " bytes are more than a message may carry (", max_read_bytes_, ")"));
   }
   out->resize(length);
   if (length > 0 && !GuardedCopy(out->data(), (*mapping)->data + offset, length)) {
@@ -330,7 +328,8 @@ bool IsLoopbackTarget(absl::string_view target) {
   // Peers of IPv6 connections come URI-escaped: ipv6:%5B::1%5D:port.
   std::string unescaped;
   if (absl::StrContains(target, "%5B") || absl::StrContains(target, "%5b")) {
-    unescaped = absl::StrReplaceAll(target, {{"%5B", "["}, {"%5b", "["}, {"%5D", "]"}, {"%5d", "]"}});
+    unescaped =
+        absl::StrReplaceAll(target, {{"%5B", "["}, {"%5b", "["}, {"%5D", "]"}, {"%5d", "]"}});
     target = unescaped;
   }
   if (absl::StartsWith(target, "[")) {

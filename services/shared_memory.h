@@ -111,8 +111,7 @@ class SharedMemoryReader {
 
   const uint64_t max_read_bytes_;
   mutable absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<const Mapping>, std::less<>> mappings_
-      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<const Mapping>, std::less<>> mappings_ ABSL_GUARDED_BY(mu_);
 };
 
 // Whether a gRPC target (or a call's peer, "ipv4:127.0.0.1:5", "ipv6:%5B::1%5D:5")

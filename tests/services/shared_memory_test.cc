@@ -187,9 +187,8 @@ TEST(SharedMemoryRegionTest, RemoveAbandonedTakesOnlyRegionsNoWriterHolds) {
 TEST(SharedMemoryReaderTest, BadNamesAreInvalidArgument) {
   SharedMemoryReader reader;
   std::string out;
-  for (const char* name :
-       {"/other", "/entroserve-", "/entroserve-a/b", "entroserve-x", "", "/entroserve-a b",
-        "/entroserve-..\x01", "/ENTROSERVE-x"}) {
+  for (const char* name : {"/other", "/entroserve-", "/entroserve-a/b", "entroserve-x", "",
+                           "/entroserve-a b", "/entroserve-..\x01", "/ENTROSERVE-x"}) {
     absl::Status status = reader.Read(name, 0, 1, kField, &out);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name << ": " << status;
     EXPECT_THAT(std::string(status.message()), StartsWith(absl::StrCat(kField, ".region must be")))
@@ -221,13 +220,15 @@ TEST(SharedMemoryReaderTest, RangesPastTheEndAreInvalidArgument) {
 
   EXPECT_THAT(reader.Read(name, size, 1, kField, &out),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       absl::StrCat(kField, ": 1 bytes at offset 1048576 run past the end of "
-                                            "region ",
+                       absl::StrCat(kField,
+                                    ": 1 bytes at offset 1048576 run past the end of "
+                                    "region ",
                                     name, " (1048576 bytes)")));
   EXPECT_THAT(reader.Read(name, 0, size + 1, kField, &out),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       absl::StrCat(kField, ": 1048577 bytes at offset 0 run past the end of "
-                                            "region ",
+                       absl::StrCat(kField,
+                                    ": 1048577 bytes at offset 0 run past the end of "
+                                    "region ",
                                     name, " (1048576 bytes)")));
   // offset + length would wrap around to a small number.
   const uint64_t huge = std::numeric_limits<uint64_t>::max() - 10;
@@ -354,10 +355,10 @@ TEST(SharedMemoryReaderTest, LinkedRegionsStayMappedUpToTheCap) {
 // Loopback targets
 
 TEST(IsLoopbackTargetTest, LoopbackTargets) {
-  for (const char* target : {"127.0.0.1:5", "localhost:50051", "LOCALHOST:1", "[::1]:80",
-                             "ipv4:127.0.0.1:9", "dns:///localhost:1", "unix:/tmp/s",
-                             "127.1.2.3:4", "localhost", "ipv6:[::1]:7",
-                             "unix-abstract:entroserve", "127.255.255.255:1"}) {
+  for (const char* target :
+       {"127.0.0.1:5", "localhost:50051", "LOCALHOST:1", "[::1]:80", "ipv4:127.0.0.1:9",
+        "dns:///localhost:1", "unix:/tmp/s", "127.1.2.3:4", "localhost", "ipv6:[::1]:7",
+        "unix-abstract:entroserve", "127.255.255.255:1"}) {
     EXPECT_TRUE(IsLoopbackTarget(target)) << target;
   }
 }
@@ -379,9 +380,10 @@ TEST(SharedMemoryReaderTest, ReadsLargerThanTheMessageLimitAreRefused) {
   SharedMemoryReader reader(/*max_read_bytes=*/4096);
   std::string out;
   EXPECT_TRUE(reader.Read(region->name(), 0, 4096, kField, &out).ok());
-  EXPECT_THAT(reader.Read(region->name(), 0, 4097, kField, &out),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       absl::StrCat(kField, ": 4097 bytes are more than a message may carry (4096)")));
+  EXPECT_THAT(
+      reader.Read(region->name(), 0, 4097, kField, &out),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               absl::StrCat(kField, ": 4097 bytes are more than a message may carry (4096)")));
 }
 
 TEST(IsLoopbackTargetTest, OtherTargets) {
@@ -522,10 +524,10 @@ TEST(SharedMemoryConvertTest, MissingRegionNamesTheField) {
   tensor.mutable_shared_memory()->set_region(name);
   SharedMemoryReader reader;
   ParsedRow parsed;
-  EXPECT_THAT(ParseRow(RowWithLogits(tensor), "rows[0].", 0, &parsed, &reader),
-              StatusStartsWith(absl::StatusCode::kFailedPrecondition,
-                               absl::StrCat("rows[0].logits.shared_memory.region: cannot open ",
-                                            name)));
+  EXPECT_THAT(
+      ParseRow(RowWithLogits(tensor), "rows[0].", 0, &parsed, &reader),
+      StatusStartsWith(absl::StatusCode::kFailedPrecondition,
+                       absl::StrCat("rows[0].logits.shared_memory.region: cannot open ", name)));
 }
 
 }  // namespace
