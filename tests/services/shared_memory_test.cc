@@ -254,6 +254,34 @@ TEST(SharedMemoryReaderTest, MissingRegionIsFailedPrecondition) {
   EXPECT_EQ(reader.mapped(), 0);
 }
 
+TEST(SharedMemoryReaderTest, OnlyRegularFilesOfSamplerdsUserAreRead) {
+  // A FIFO of a valid name: refused, and opening it does not block.
+  const std::string fifo = absl::StrCat("/entroserve-test-", getpid(), "-fifo");
+  const std::string fifo_path = absl::StrCat("/dev/shm", fifo);
+  unlink(fifo_path.c_str());
+  ASSERT_EQ(mkfifo(fifo_path.c_str(), 0600), 0) << std::strerror(errno);
+  SharedMemoryReader reader;
+  std::string out;
+  EXPECT_THAT(reader.Read(fifo, 0, 1, kField, &out),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       absl::StrCat(kField, ".region: ", fifo, " is not a regular file")));
+  unlink(fifo_path.c_str());
+
+  // A region of another user: refused (needs the right to chown, i.e. root).
+  std::unique_ptr<SharedMemoryRegion> region = MustCreate(1);
+  ASSERT_NE(region, nullptr);
+  const std::string path = absl::StrCat("/dev/shm", region->name());
+  const uid_t other = geteuid() == 65534 ? 65533 : 65534;
+  if (chown(path.c_str(), other, static_cast<gid_t>(-1)) != 0) {
+    GTEST_SKIP() << "cannot chown " << path << " (not root): " << std::strerror(errno);
+  }
+  EXPECT_THAT(reader.Read(region->name(), 0, 1, kField, &out),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       absl::StrCat(kField, ".region: ", region->name(), " belongs to user ",
+                                    other, ", not to user ", geteuid(),
+                                    " that samplerd runs as")));
+}
+
 // ---------------------------------------------------------------------------
 // SIGBUS guard
 
