@@ -277,9 +277,8 @@ TEST(SharedMemoryReaderTest, OnlyRegularFilesOfSamplerdsUserAreRead) {
   }
   EXPECT_THAT(reader.Read(region->name(), 0, 1, kField, &out),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       absl::StrCat(kField, ".region: ", region->name(), " belongs to user ",
-                                    other, ", not to user ", geteuid(),
-                                    " that samplerd runs as")));
+                       absl::StrCat(kField, ".region: ", region->name(), " belongs to user ", other,
+                                    ", not to user ", geteuid(), " that samplerd runs as")));
 }
 
 // ---------------------------------------------------------------------------
