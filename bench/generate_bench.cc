@@ -4,7 +4,7 @@
 //   local          runnerd --sampler=local
 //   remote         samplerd on loopback, tensor bytes through shared memory
 //                  (--sampler_transport=shared_memory, what auto picks there;
-//                  services/shared_memory.h)
+//                  services/wire/shared_memory.h)
 //   remote_inline  the same with --sampler_transport=inline (bytes in the
 //                  gRPC messages, as to a samplerd on another host)
 //

@@ -24,8 +24,8 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "bench/bench_process.h"
-#include "sampler/tensor.h"
-#include "services/malloc_tuning.h"
+#include "sampler/core/tensor.h"
+#include "services/common/malloc_tuning.h"
 #include "sampler/v1/sampler.grpc.pb.h"
 
 ABSL_FLAG(std::string, samplerd, ENTROSERVE_SAMPLERD_PATH, "samplerd binary to start");

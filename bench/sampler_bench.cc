@@ -15,9 +15,8 @@
 //
 // Adding a benchmark: build rows with MakeRows() (floats, and the BFLOAT16
 // wire bytes), time one call per iteration with RunTimed(), register it with
-// the shape arguments (->Apply(SignalsShapes)). Whole sampler steps (entropix, alpha) are under
-// ENTROSERVE_BENCH_SAMPLERS (cmake -DENTROSERVE_BENCH_SAMPLERS=ON), which
-// links the registry. Work that must not be timed (copying a set before an
+// the shape arguments (->Apply(SignalsShapes)); whole sampler steps go through the registry
+// (BM_SamplerStep). Work that must not be timed (copying a set before an
 // operation that consumes it) goes in RunTimedWithSetup()'s `setup`.
 #include <algorithm>
 #include <chrono>
@@ -32,16 +31,13 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "sampler/candidates.h"
-#include "sampler/signals.h"
-#include "sampler/tensor.h"
-#include "sampler/types.h"
-
-#if ENTROSERVE_BENCH_SAMPLERS
-#include "sampler/configs.h"
+#include "sampler/core/candidates.h"
+#include "sampler/core/signals.h"
+#include "sampler/core/tensor.h"
+#include "sampler/core/configs.h"
+#include "sampler/core/sampler.h"
+#include "sampler/core/types.h"
 #include "sampler/registry.h"
-#include "sampler/sampler.h"
-#endif
 
 namespace entroserve {
 namespace {
@@ -330,7 +326,6 @@ BENCHMARK(BM_DecodeAndCheckRow)
 
 // --- Whole sampler steps ---------------------------------------------------------
 
-#if ENTROSERVE_BENCH_SAMPLERS
 // One Sample() call of the sampler registered as `name`, with its default
 // config, the sequence's state carried from step to step as a client would.
 void BM_SamplerStep(benchmark::State& state, const std::string& name) {
@@ -414,7 +409,6 @@ BENCHMARK_CAPTURE(BM_ChainStep, top_p095_t08_top_p_only, 0)
     ->Apply(VocabShapes)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
-#endif  // ENTROSERVE_BENCH_SAMPLERS
 
 }  // namespace
 }  // namespace entroserve

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "sampler/alpha.h"
-#include "sampler/entropix.h"
+#include "sampler/policies/alpha.h"
+#include "sampler/policies/entropix.h"
 #include "sampler/stages/samplers.h"
 
 namespace entroserve {

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "sampler/configs.h"
-#include "sampler/sampler.h"
+#include "sampler/core/configs.h"
+#include "sampler/core/sampler.h"
 
 namespace entroserve {
 

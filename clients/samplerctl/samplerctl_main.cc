@@ -45,7 +45,7 @@
 #include "clients/samplerctl/modes.h"
 #include "clients/samplerctl/runner_commands.h"
 #include "clients/samplerctl/synthetic.h"
-#include "sampler/tensor.h"
+#include "sampler/core/tensor.h"
 #include "sampler/v1/sampler.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "",

@@ -45,7 +45,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "runner/v1/runner.pb.h"
-#include "sampler/configs.h"
+#include "sampler/core/configs.h"
 #include "sampler/v1/sampler.pb.h"
 
 namespace entroserve {

@@ -15,7 +15,7 @@ traces given.
   /usr/bin/python3 models/tiny/calibrate_entropix.py run*.jsonl > models/tiny/entropix.txtpb
 
 The quantiles (percent) are flags; their defaults gave models/tiny/entropix.txtpb.
-Policy (sampler/entropix.cc): flowing H < low_H and V < low_V; clarify H > medium_H and
+Policy (sampler/policies/entropix.cc): flowing H < low_H and V < low_V; clarify H > medium_H and
 V < low_V; explore H < high_H and V > high_V; resample H > high_H and V > high_V;
 otherwise adaptive.
 """

@@ -1,7 +1,7 @@
 // Building blocks the stages share: lookup of candidates by token id, and
 // selection of the smallest probability-mass prefix, all without sorting a
 // large vocabulary (the candidate order, ByLogitDescending, and top-k
-// selection, CandidateSet::KeepTop, are in sampler/candidates.h).
+// selection, CandidateSet::KeepTop, are in sampler/core/candidates.h).
 //
 // Every function here is O(n) (expected or worst case) in the number of
 // candidates; only small survivor ranges are ever sorted.
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "sampler/candidates.h"
+#include "sampler/core/candidates.h"
 
 namespace entroserve {
 

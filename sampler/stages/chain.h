@@ -40,7 +40,7 @@
 #include <string>
 #include <vector>
 
-#include "sampler/stage.h"
+#include "sampler/core/stage.h"
 
 namespace entroserve {
 

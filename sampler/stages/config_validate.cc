@@ -8,8 +8,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "sampler/configs.h"
-#include "sampler/types.h"
+#include "sampler/core/configs.h"
+#include "sampler/core/types.h"
 
 namespace entroserve {
 namespace {

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "sampler/stage.h"
+#include "sampler/core/stage.h"
 
 namespace entroserve {
 

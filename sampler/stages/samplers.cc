@@ -5,9 +5,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "sampler/candidates.h"
-#include "sampler/rng.h"
-#include "sampler/signals.h"
+#include "sampler/core/candidates.h"
+#include "sampler/core/rng.h"
+#include "sampler/core/signals.h"
 #include "sampler/stages/penalty_stages.h"
 #include "sampler/stages/selection_stages.h"
 #include "sampler/stages/temperature_stages.h"

@@ -32,8 +32,8 @@
 
 #include <memory>
 
-#include "sampler/configs.h"
-#include "sampler/sampler.h"
+#include "sampler/core/configs.h"
+#include "sampler/core/sampler.h"
 #include "sampler/stages/chain.h"
 
 namespace entroserve {

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "sampler/stage.h"
+#include "sampler/core/stage.h"
 
 namespace entroserve {
 

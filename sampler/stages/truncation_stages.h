@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string>
 
-#include "sampler/stage.h"
+#include "sampler/core/stage.h"
 
 namespace entroserve {
 

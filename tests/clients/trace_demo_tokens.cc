@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "sampler/configs.h"
+#include "sampler/core/configs.h"
 
 namespace entroserve {
 namespace {

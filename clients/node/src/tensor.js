@@ -1,7 +1,7 @@
 'use strict';
 // sampler.v1.Tensor encoding: raw row-major little-endian bytes with a dtype
 // and a shape (proto/sampler/v1/tensor.proto). FLOAT16 and BFLOAT16 round to
-// nearest even exactly as sampler/tensor.cc's FloatToHalf and FloatToBFloat16,
+// nearest even exactly as sampler/core/tensor.cc's FloatToHalf and FloatToBFloat16,
 // so a row encoded here is byte for byte what a C++ runner would send.
 
 const DTYPES = {

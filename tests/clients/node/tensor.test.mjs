@@ -1,6 +1,6 @@
 // The tensor encoding, without a server: FLOAT16 and BFLOAT16 values are the
 // nearest representable ones, ties to even (checked against a reference that
-// searches the table of all 65536 values), as sampler/tensor.cc rounds them.
+// searches the table of all 65536 values), as sampler/core/tensor.cc rounds them.
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {floatToHalf, floatToBFloat16, encodeValues, toTensor} from '../../../clients/node/src/index.js';

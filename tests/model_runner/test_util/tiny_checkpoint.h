@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "model_runner/model_config.h"
-#include "model_runner/safetensors.h"
+#include "model_runner/checkpoint/model_config.h"
+#include "model_runner/checkpoint/safetensors.h"
 
 namespace entroserve::test_util {
 

@@ -31,7 +31,7 @@ AttentionRecorder. It is registered with transformers' eager mask
 (AttentionMaskInterface), so padding and the causal/sliding-window pattern come
 as a 4D additive mask; the recorder keeps, per row, only the keys whose mask is
 not masked: the keys that exist (left padding excluded), as entroserve's runner
-captures them (model_runner/transformer.h). attach() switches the model to it
+captures them (model_runner/model/transformer.h). attach() switches the model to it
 (model.set_attn_implementation); loading with
 attn_implementation=hf.register_attention() does the same. Families whose
 eager attention adds more than this (soft-capping, sinks) are not covered.
@@ -52,7 +52,7 @@ ATTENTION_IMPLEMENTATION = "entroserve_eager"
 # Attribute of the attention module whose scores are recorded.
 _RECORDER_ATTRIBUTE = "_entroserve_attention_recorder"
 # The texts whose single-token ids the policy may insert, as runnerd resolves
-# them (model_runner/served_model.cc: kClarifyingQuestionText, kPauseText).
+# them (model_runner/engine/served_model.cc: kClarifyingQuestionText, kPauseText).
 CLARIFYING_QUESTION_TEXT = "?"
 PAUSE_TEXT = "..."
 

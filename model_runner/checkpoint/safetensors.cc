@@ -1,0 +1,402 @@
+#include "model_runner/checkpoint/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace entroserve {
+namespace {
+
+struct DTypeEntry {
+  SafetensorsDType dtype;
+  const char* name;
+  int size;
+};
+
+constexpr DTypeEntry kDTypes[] = {
+    {SafetensorsDType::kBool, "BOOL", 1},      {SafetensorsDType::kU8, "U8", 1},
+    {SafetensorsDType::kI8, "I8", 1},          {SafetensorsDType::kF8E5M2, "F8_E5M2", 1},
+    {SafetensorsDType::kF8E4M3, "F8_E4M3", 1}, {SafetensorsDType::kI16, "I16", 2},
+    {SafetensorsDType::kU16, "U16", 2},        {SafetensorsDType::kF16, "F16", 2},
+    {SafetensorsDType::kBF16, "BF16", 2},      {SafetensorsDType::kI32, "I32", 4},
+    {SafetensorsDType::kU32, "U32", 4},        {SafetensorsDType::kF32, "F32", 4},
+    {SafetensorsDType::kF64, "F64", 8},        {SafetensorsDType::kI64, "I64", 8},
+    {SafetensorsDType::kU64, "U64", 8},
+};
+
+const DTypeEntry& Entry(SafetensorsDType dtype) {
+  for (const DTypeEntry& e : kDTypes) {
+    if (e.dtype == dtype) return e;
+  }
+  return kDTypes[0];  // unreachable: every enumerator is in the table
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+uint32_t FloatBits(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  return bits;
+}
+
+float BitsFloat(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+// Round to nearest even; NaN stays a (quiet) NaN.
+uint16_t FloatToBFloat16(float value) {
+  uint32_t bits = FloatBits(value);
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);
+  uint32_t bias = 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>((bits + bias) >> 16);
+}
+
+float BFloat16ToFloat(uint16_t bits) { return BitsFloat(static_cast<uint32_t>(bits) << 16); }
+
+// IEEE binary16, round to nearest even, overflow to infinity.
+uint16_t FloatToHalf(float value) {
+  uint32_t bits = FloatBits(value);
+  uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  uint32_t abs = bits & 0x7FFFFFFFu;
+  if (abs >= 0x7F800000u) {  // inf or NaN
+    return static_cast<uint16_t>(sign | 0x7C00u | (abs > 0x7F800000u ? 0x0200u : 0u));
+  }
+  if (abs >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // >= 65520
+  if (abs < 0x38800000u) {  // below 2^-14: a subnormal half, or zero
+    uint32_t exponent = abs >> 23;
+    if (exponent < 102) return sign;  // below 2^-25: rounds to zero
+    uint32_t mantissa = (abs & 0x7FFFFFu) | 0x800000u;
+    uint32_t shift = 126 - exponent;  // 14..24
+    uint32_t half = mantissa >> shift;
+    uint32_t rest = mantissa & ((1u << shift) - 1);
+    uint32_t midpoint = 1u << (shift - 1);
+    if (rest > midpoint || (rest == midpoint && (half & 1u))) ++half;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = (abs - 0x38000000u) >> 13;
+  uint32_t rest = abs & 0x1FFFu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;
+  return static_cast<uint16_t>(sign | half);
+}
+
+float HalfToFloat(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1Fu;
+  uint32_t mantissa = h & 0x3FFu;
+  if (exponent == 0) {
+    float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -magnitude : magnitude;
+  }
+  if (exponent == 31) return BitsFloat(sign | 0x7F800000u | (mantissa << 13));
+  return BitsFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
+// numel of `shape`, or nullopt on a negative dimension or overflow of int64.
+std::optional<int64_t> CheckedNumel(const std::vector<int64_t>& shape) {
+  int64_t numel = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return std::nullopt;
+    if (d != 0 && numel > std::numeric_limits<int64_t>::max() / d) return std::nullopt;
+    numel *= d;
+  }
+  return numel;
+}
+
+// Alignment of the data section in files this writer makes (a cache line).
+constexpr size_t kDataAlignment = 64;
+
+}  // namespace
+
+const char* SafetensorsDTypeName(SafetensorsDType dtype) { return Entry(dtype).name; }
+int SafetensorsDTypeSize(SafetensorsDType dtype) { return Entry(dtype).size; }
+
+std::optional<SafetensorsDType> ParseSafetensorsDType(absl::string_view name) {
+  for (const DTypeEntry& e : kDTypes) {
+    if (name == e.name) return e.dtype;
+  }
+  return std::nullopt;
+}
+
+int64_t SafetensorsTensorInfo::numel() const { return CheckedNumel(shape).value_or(-1); }
+
+absl::StatusOr<std::shared_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    std::string message = absl::StrCat(path, ": cannot open: ", std::strerror(err));
+    if (err == ENOENT) return absl::NotFoundError(message);
+    if (err == EACCES) return absl::PermissionDeniedError(message);
+    return absl::InternalError(message);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return absl::InternalError(absl::StrCat(path, ": cannot stat: ", std::strerror(err)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  const uint8_t* data = nullptr;
+  if (size > 0) {
+    // MAP_POPULATE: fault every page in now, in one pass (a model reads all
+    // of its weights), rather than one fault per 4 KiB page at first use.
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      ::close(fd);
+      return absl::InternalError(absl::StrCat(path, ": cannot mmap: ", std::strerror(err)));
+    }
+    data = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);  // the mapping stays valid without the descriptor
+  return std::shared_ptr<MappedFile>(new MappedFile(path, data, size));
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+absl::StatusOr<std::vector<SafetensorsTensorInfo>> ParseSafetensorsHeader(
+    absl::string_view json_text, uint64_t file_size, const std::string& path,
+    std::map<std::string, std::string>* metadata) {
+  using nlohmann::json;
+  json header = json::parse(json_text.begin(), json_text.end(), /*cb=*/nullptr,
+                            /*allow_exceptions=*/false);
+  if (header.is_discarded()) {
+    return absl::DataLossError(absl::StrCat(path, ": safetensors header is not valid JSON"));
+  }
+  if (!header.is_object()) {
+    return absl::DataLossError(absl::StrCat(path, ": safetensors header is not a JSON object"));
+  }
+  const uint64_t data_start = 8 + json_text.size();
+  const uint64_t data_size = file_size - data_start;  // the caller checked data_start <= size
+  std::vector<SafetensorsTensorInfo> tensors;
+  tensors.reserve(header.size());
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& value = it.value();
+    if (name == "__metadata__") {
+      if (!value.is_object()) {
+        return absl::DataLossError(absl::StrCat(path, ": __metadata__ is not an object"));
+      }
+      for (auto m = value.begin(); m != value.end(); ++m) {
+        if (!m.value().is_string()) {
+          return absl::DataLossError(
+              absl::StrCat(path, ": __metadata__ value \"", m.key(), "\" is not a string"));
+        }
+        if (metadata != nullptr) (*metadata)[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    auto bad = [&](const std::string& what) {
+      return absl::DataLossError(absl::StrCat(path, ": tensor \"", name, "\": ", what));
+    };
+    if (!value.is_object()) return bad("header entry is not an object");
+    auto dtype_it = value.find("dtype");
+    auto shape_it = value.find("shape");
+    auto offsets_it = value.find("data_offsets");
+    if (dtype_it == value.end() || !dtype_it->is_string()) return bad("no string \"dtype\"");
+    if (shape_it == value.end() || !shape_it->is_array()) return bad("no array \"shape\"");
+    if (offsets_it == value.end() || !offsets_it->is_array() || offsets_it->size() != 2) {
+      return bad("no [begin, end] \"data_offsets\"");
+    }
+    SafetensorsTensorInfo info;
+    info.name = name;
+    std::string dtype_name = dtype_it->get<std::string>();
+    std::optional<SafetensorsDType> dtype = ParseSafetensorsDType(dtype_name);
+    if (!dtype) return bad(absl::StrCat("unknown dtype \"", dtype_name, "\""));
+    info.dtype = *dtype;
+    for (const json& d : *shape_it) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0) {
+        return bad("shape holds something other than non-negative integers");
+      }
+      info.shape.push_back(d.get<int64_t>());
+    }
+    for (const json& o : *offsets_it) {
+      if (!o.is_number_unsigned()) return bad("data_offsets are not non-negative integers");
+    }
+    uint64_t begin = (*offsets_it)[0].get<uint64_t>();
+    uint64_t end = (*offsets_it)[1].get<uint64_t>();
+    if (begin > end) {
+      return bad(absl::StrCat("data_offsets [", begin, ", ", end, "] end before they begin"));
+    }
+    std::optional<int64_t> numel = CheckedNumel(info.shape);
+    const uint64_t element_size = static_cast<uint64_t>(SafetensorsDTypeSize(info.dtype));
+    if (!numel ||
+        static_cast<uint64_t>(*numel) > std::numeric_limits<uint64_t>::max() / element_size) {
+      return bad(absl::StrCat("shape ", ShapeString(info.shape), " is too large"));
+    }
+    const uint64_t expected = static_cast<uint64_t>(*numel) * element_size;
+    if (end - begin != expected) {
+      return bad(absl::StrCat("data_offsets [", begin, ", ", end, "] hold ", end - begin,
+                              " bytes but shape ", ShapeString(info.shape), " of ", dtype_name,
+                              " needs ", expected));
+    }
+    if (end > data_size) {
+      return bad(absl::StrCat("data ends at byte ", data_start + end, " but the file has ",
+                              file_size, " bytes (truncated?)"));
+    }
+    info.begin = data_start + begin;
+    info.end = data_start + end;
+    tensors.push_back(std::move(info));
+  }
+  std::sort(tensors.begin(), tensors.end(),
+            [](const SafetensorsTensorInfo& a, const SafetensorsTensorInfo& b) {
+              return a.name < b.name;
+            });
+  return tensors;
+}
+
+absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
+  absl::StatusOr<std::shared_ptr<MappedFile>> mapping = MappedFile::Open(path);
+  if (!mapping.ok()) return mapping.status();
+  const MappedFile& file = **mapping;
+  if (file.size() < 8) {
+    return absl::DataLossError(absl::StrCat(path, ": file has ", file.size(),
+                                            " bytes, too short for a safetensors header"));
+  }
+  uint64_t header_length = 0;
+  for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | file.data()[i];
+  if (header_length > kMaxHeaderBytes) {
+    return absl::DataLossError(absl::StrCat(path, ": header length ", header_length,
+                                            " exceeds the limit of ", kMaxHeaderBytes));
+  }
+  if (8 + header_length > file.size()) {
+    return absl::DataLossError(absl::StrCat(path, ": header length ", header_length,
+                                            " is beyond the file size ", file.size()));
+  }
+  absl::string_view json_text(reinterpret_cast<const char*>(file.data()) + 8, header_length);
+  auto result = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
+  absl::StatusOr<std::vector<SafetensorsTensorInfo>> tensors =
+      ParseSafetensorsHeader(json_text, file.size(), path, &result->metadata_);
+  if (!tensors.ok()) return tensors.status();
+  result->mapping_ = *std::move(mapping);
+  result->tensors_ = *std::move(tensors);
+  for (size_t i = 0; i < result->tensors_.size(); ++i) {
+    result->index_.emplace(result->tensors_[i].name, i);
+  }
+  return result;
+}
+
+const SafetensorsTensorInfo* SafetensorsFile::Find(absl::string_view name) const {
+  auto it = index_.find(std::string(name));
+  return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+absl::Status WriteSafetensors(const std::string& path,
+                              absl::Span<const SafetensorsTensorData> tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+    for (const auto& [key, value] : metadata) meta[key] = value;
+    header["__metadata__"] = meta;
+  }
+  uint64_t offset = 0;
+  for (const SafetensorsTensorData& t : tensors) {
+    if (t.name == "__metadata__" || header.contains(t.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor name \"", t.name, "\" repeats or is reserved"));
+    }
+    std::optional<int64_t> numel = CheckedNumel(t.shape);
+    if (!numel || static_cast<uint64_t>(*numel) * SafetensorsDTypeSize(t.dtype) != t.bytes.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": tensor \"", t.name, "\" has ", t.bytes.size(), " bytes, which shape ",
+          ShapeString(t.shape), " of ", SafetensorsDTypeName(t.dtype), " does not match"));
+    }
+    header[t.name] = {{"dtype", SafetensorsDTypeName(t.dtype)},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + t.bytes.size()}}};
+    offset += t.bytes.size();
+  }
+  std::string json_text = header.dump();
+  // Pad so that the data starts kDataAlignment-aligned (the length field
+  // counts 8 bytes): tensors whose sizes keep that alignment stay aligned
+  // for SIMD kernels when used in place from the mapping.
+  const size_t unaligned = (8 + json_text.size()) % kDataAlignment;
+  if (unaligned != 0) json_text.append(kDataAlignment - unaligned, ' ');
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return absl::InternalError(absl::StrCat(path, ": cannot open for writing"));
+  char length[8];
+  uint64_t n = json_text.size();
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
+  out.write(length, 8);
+  out.write(json_text.data(), static_cast<std::streamsize>(json_text.size()));
+  for (const SafetensorsTensorData& t : tensors) {
+    out.write(t.bytes.data(), static_cast<std::streamsize>(t.bytes.size()));
+  }
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat(path, ": write failed"));
+  return absl::OkStatus();
+}
+
+std::string EncodeFloats(SafetensorsDType dtype, absl::Span<const float> values) {
+  std::string out;
+  switch (dtype) {
+    case SafetensorsDType::kF32:
+      out.resize(values.size() * 4);
+      std::memcpy(out.data(), values.data(), out.size());  // little-endian host
+      break;
+    case SafetensorsDType::kF16:
+    case SafetensorsDType::kBF16:
+      out.resize(values.size() * 2);
+      for (size_t i = 0; i < values.size(); ++i) {
+        uint16_t bits =
+            dtype == SafetensorsDType::kF16 ? FloatToHalf(values[i]) : FloatToBFloat16(values[i]);
+        out[2 * i] = static_cast<char>(bits & 0xFF);
+        out[2 * i + 1] = static_cast<char>(bits >> 8);
+      }
+      break;
+    default:
+      break;  // only float dtypes are encoded; callers pass one of the three
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<float>> DecodeFloats(SafetensorsDType dtype, absl::string_view bytes) {
+  std::vector<float> out;
+  switch (dtype) {
+    case SafetensorsDType::kF32:
+      if (bytes.size() % 4 != 0) break;
+      out.resize(bytes.size() / 4);
+      std::memcpy(out.data(), bytes.data(), bytes.size());
+      return out;
+    case SafetensorsDType::kF16:
+    case SafetensorsDType::kBF16:
+      if (bytes.size() % 2 != 0) break;
+      out.resize(bytes.size() / 2);
+      for (size_t i = 0; i < out.size(); ++i) {
+        uint16_t bits = static_cast<uint16_t>(static_cast<uint8_t>(bytes[2 * i]) |
+                                              (static_cast<uint8_t>(bytes[2 * i + 1]) << 8));
+        out[i] = dtype == SafetensorsDType::kF16 ? HalfToFloat(bits) : BFloat16ToFloat(bits);
+      }
+      return out;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("cannot decode ", SafetensorsDTypeName(dtype),
+                                                     " as floats (F32, F16, BF16)"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(bytes.size(), " bytes is not a whole number of ",
+                                                 SafetensorsDTypeName(dtype), " values"));
+}
+
+}  // namespace entroserve

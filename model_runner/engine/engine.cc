@@ -1,0 +1,557 @@
+#include "model_runner/engine/engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "model_runner/tokenizer/tokenizer.h"
+
+namespace entroserve {
+namespace {
+
+// How long a step backs off when the backend gave up before any sequence's
+// wait was over (a backend that does not wait itself), so that the retry
+// loop cannot spin.
+constexpr absl::Duration kSamplerRetryPause = absl::Milliseconds(10);
+// A request stops waiting for an unreachable sampler this long before its
+// deadline, so that its UNAVAILABLE reaches the client before the deadline
+// itself does (which the client would see as DEADLINE_EXCEEDED).
+constexpr absl::Duration kDeadlineMargin = absl::Milliseconds(200);
+
+double Milliseconds(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+std::string Mib(int64_t bytes) {
+  return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
+// The length of the longest suffix of text[from:] that is a proper prefix of
+// one of `stops`: text that must be held back, since the next token may
+// complete a stop string.
+size_t HeldBack(const std::string& text, size_t from, const std::vector<std::string>& stops) {
+  size_t held = 0;
+  const size_t available = text.size() - from;
+  for (const std::string& stop : stops) {
+    for (size_t k = std::min(stop.size() - 1, available); k > held; --k) {
+      if (text.compare(text.size() - k, k, stop, 0, k) == 0) {
+        held = k;
+        break;
+      }
+    }
+  }
+  return held;
+}
+
+// The earliest position at or after `from` where one of `stops` starts;
+// npos when none does.
+size_t FindStop(const std::string& text, size_t from, const std::vector<std::string>& stops) {
+  size_t best = std::string::npos;
+  for (const std::string& stop : stops) {
+    const size_t at = text.find(stop, from);
+    if (at < best) best = at;
+  }
+  return best;
+}
+
+}  // namespace
+
+const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kEos:
+      return "eos";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kContext:
+      return "context";
+  }
+  return "unknown";
+}
+
+struct Engine::Sequence {
+  Sequence(uint64_t id, GenerationRequest r, std::shared_ptr<GenerationSink> s,
+           const Tokenizer& tokenizer)
+      : name(absl::StrCat("seq-", id)),
+        request(std::move(r)),
+        sink(std::move(s)),
+        handle(std::make_shared<GenerationHandle>(id)),
+        decoder(tokenizer, /*skip_special=*/true) {}
+
+  const std::string name;
+  const GenerationRequest request;
+  std::shared_ptr<GenerationSink> sink;
+  const std::shared_ptr<GenerationHandle> handle;
+  // EOS ids (unless ignore_eos) and the request's stop_token_ids.
+  std::vector<int32_t> stop_ids;
+  int64_t kv_bytes = 0;
+  // Counted in running_count_ and kv_bytes_ (from admission to its end).
+  bool counted = false;
+  SequenceCache cache;
+
+  // Prompt tokens in the cache, and those fed in the step under way.
+  size_t prefilled = 0;
+  size_t chunk = 0;
+  // The last sampled token, fed at the next step.
+  int32_t pending_token = -1;
+
+  int64_t step = 0;
+  SamplerState state;
+  int32_t generated = 0;
+  absl::Time first_token = absl::InfinitePast();
+
+  StreamingDecoder decoder;
+  std::string text;    // generated so far
+  size_t emitted = 0;  // bytes of `text` handed to the sink
+  bool ended = false;
+
+  bool prefilling() const { return prefilled < request.prompt.size(); }
+  // Until when a step waits for an unreachable sampler for this sequence.
+  absl::Time SamplerWaitDeadline(absl::Time step_start, absl::Duration wait) const {
+    return std::min(request.deadline - kDeadlineMargin, step_start + wait);
+  }
+};
+
+Engine::Engine(const ServedModel* model, SamplerBackend* backend, EngineOptions options)
+    : model_(model), backend_(backend), options_(std::move(options)) {
+  scheduler_ = std::thread([this] { Run(); });
+}
+
+Engine::~Engine() { Shutdown(absl::ZeroDuration()); }
+
+absl::StatusOr<std::shared_ptr<GenerationHandle>> Engine::Submit(
+    GenerationRequest request, std::shared_ptr<GenerationSink> sink) {
+  const int64_t context = model_->context_length();
+  const int64_t vocab = model_->vocab_size();
+  const int64_t prompt = static_cast<int64_t>(request.prompt.size());
+  if (prompt == 0) {
+    return absl::InvalidArgumentError("prompt is empty: at least one token is needed");
+  }
+  for (size_t i = 0; i < request.prompt.size(); ++i) {
+    const int32_t id = request.prompt[i];
+    if (id < 0 || id >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt[", i, "] is ", id, ", outside the vocabulary [0, ", vocab, ")"));
+    }
+  }
+  if (prompt > context) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt has ", prompt, " tokens; the context holds ", context));
+  }
+  if (prompt == context) {
+    return absl::InvalidArgumentError(absl::StrCat("prompt has ", prompt,
+                                                   " tokens; the context holds ", context,
+                                                   ", which leaves no room for a new token"));
+  }
+  if (request.max_new_tokens < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_new_tokens must be >= 1, got ", request.max_new_tokens));
+  }
+  if (prompt + request.max_new_tokens > context) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_new_tokens is ", request.max_new_tokens, ", but the prompt's ", prompt,
+                     " tokens leave room for ", context - prompt, " in the context of ", context));
+  }
+  for (size_t i = 0; i < request.stop_token_ids.size(); ++i) {
+    const int32_t id = request.stop_token_ids[i];
+    if (id < 0 || id >= vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("stop_token_ids[", i, "] is ", id,
+                                                     ", outside the vocabulary [0, ", vocab, ")"));
+    }
+  }
+  for (size_t i = 0; i < request.stop.size(); ++i) {
+    if (request.stop[i].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("stop[", i, "] is empty"));
+    }
+  }
+  const int64_t kv_bytes = model_->model().CacheBytes(prompt + request.max_new_tokens);
+  if (options_.max_kv_bytes > 0 && kv_bytes > options_.max_kv_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the prompt's ", prompt, " tokens plus max_new_tokens ", request.max_new_tokens, " need ",
+        Mib(kv_bytes), " of KV cache; the server's KV budget is ", Mib(options_.max_kv_bytes)));
+  }
+  if (request.deadline <= absl::Now()) {
+    return absl::DeadlineExceededError("the request's deadline had passed when it arrived");
+  }
+
+  absl::MutexLock lock(&mu_);
+  if (!accepting_) return absl::UnavailableError("the server is shutting down");
+  const size_t free_slots = static_cast<size_t>(std::max(0, options_.max_batch - running_count_));
+  // Requests that wait for a slot are those beyond the free ones; this one
+  // may not make them more than max_queue.
+  const size_t queued = waiting_.size() > free_slots ? waiting_.size() - free_slots : 0;
+  const size_t queued_with_this =
+      waiting_.size() + 1 > free_slots ? waiting_.size() + 1 - free_slots : 0;
+  if (queued_with_this > static_cast<size_t>(options_.max_queue)) {
+    return absl::ResourceExhaustedError(absl::StrCat("queue full (", queued, " waiting)"));
+  }
+  auto sequence = std::make_unique<Sequence>(next_id_++, std::move(request), std::move(sink),
+                                             model_->tokenizer());
+  sequence->kv_bytes = kv_bytes;
+  if (!sequence->request.ignore_eos) sequence->stop_ids = model_->eos_token_ids();
+  sequence->stop_ids.insert(sequence->stop_ids.end(), sequence->request.stop_token_ids.begin(),
+                            sequence->request.stop_token_ids.end());
+  std::shared_ptr<GenerationHandle> handle = sequence->handle;
+  waiting_.push_back(std::move(sequence));
+  return handle;
+}
+
+void Engine::Shutdown(absl::Duration grace) {
+  absl::MutexLock shutdown_lock(&shutdown_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (accepting_) {
+      accepting_ = false;
+      shutdown_deadline_ = absl::Now() + std::max(grace, absl::ZeroDuration());
+    } else {
+      shutdown_deadline_ = std::min(shutdown_deadline_, absl::Now() + grace);
+    }
+  }
+  if (scheduler_.joinable()) scheduler_.join();
+}
+
+EngineStats Engine::Stats() const {
+  absl::MutexLock lock(&mu_);
+  EngineStats stats;
+  stats.running = running_count_;
+  stats.waiting = static_cast<int>(waiting_.size());
+  stats.kv_bytes = kv_bytes_;
+  stats.steps = steps_;
+  stats.rows_sampled = rows_sampled_;
+  stats.forward_time = forward_time_;
+  stats.sampling_time = sampling_time_;
+  return stats;
+}
+
+bool Engine::StopNow() const {
+  if (stop_now_.load(std::memory_order_relaxed)) return true;
+  absl::MutexLock lock(&mu_);
+  return !accepting_ && absl::Now() >= shutdown_deadline_;
+}
+
+void Engine::Run() {
+  while (true) {
+    std::vector<std::unique_ptr<Sequence>> admitted;
+    std::vector<std::unique_ptr<Sequence>> dropped;
+    bool done = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (running_.empty()) {
+        auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !waiting_.empty() || !accepting_;
+        };
+        mu_.Await(absl::Condition(&has_work));
+      }
+      if (!accepting_ && absl::Now() >= shutdown_deadline_) {
+        stop_now_.store(true, std::memory_order_relaxed);
+      }
+      AdmitAndDrop(&admitted, &dropped);
+      done = !accepting_ && waiting_.empty() && running_.empty() && admitted.empty();
+    }
+    for (std::unique_ptr<Sequence>& sequence : dropped) {
+      if (stop_now_.load() || sequence->handle->cancelled()) {
+        End(sequence.get(), absl::OkStatus(), FinishReason::kCancelled);
+      } else {
+        End(sequence.get(),
+            absl::DeadlineExceededError("the deadline passed while the request was queued"),
+            FinishReason::kCancelled);
+      }
+    }
+    for (std::unique_ptr<Sequence>& sequence : admitted) {
+      Sequence* s = sequence.get();
+      running_.push_back(std::move(sequence));
+      const int64_t positions =
+          static_cast<int64_t>(s->request.prompt.size()) + s->request.max_new_tokens;
+      if (absl::Status reserved = model_->model().ReserveCache(&s->cache, positions);
+          !reserved.ok()) {
+        End(s,
+            absl::Status(reserved.code(),
+                         absl::StrCat("cannot allocate the KV cache: ", reserved.message())),
+            FinishReason::kCancelled);
+      }
+    }
+    if (done) return;
+
+    const absl::Time now = absl::Now();
+    const bool stop = stop_now_.load();
+    for (std::unique_ptr<Sequence>& sequence : running_) {
+      if (sequence->ended) continue;
+      if (stop || sequence->handle->cancelled()) {
+        End(sequence.get(), absl::OkStatus(), FinishReason::kCancelled);
+      } else if (now >= sequence->request.deadline) {
+        End(sequence.get(),
+            absl::DeadlineExceededError(absl::StrCat("the deadline passed after ",
+                                                     sequence->generated, " generated tokens")),
+            FinishReason::kCancelled);
+      }
+    }
+    RemoveEnded();
+    if (!running_.empty()) Step();
+    RemoveEnded();
+  }
+}
+
+void Engine::AdmitAndDrop(std::vector<std::unique_ptr<Sequence>>* admitted,
+                          std::vector<std::unique_ptr<Sequence>>* dropped) {
+  const absl::Time now = absl::Now();
+  const bool stop = stop_now_.load();
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (stop || (*it)->handle->cancelled() || now >= (*it)->request.deadline) {
+      dropped->push_back(std::move(*it));
+      it = waiting_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (!waiting_.empty() && running_count_ < options_.max_batch) {
+    const int64_t kv = waiting_.front()->kv_bytes;
+    if (options_.max_kv_bytes > 0 && kv_bytes_ + kv > options_.max_kv_bytes) break;
+    kv_bytes_ += kv;
+    ++running_count_;
+    waiting_.front()->counted = true;
+    admitted->push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+}
+
+void Engine::RemoveEnded() {
+  running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                [](const std::unique_ptr<Sequence>& s) { return s->ended; }),
+                 running_.end());  // frees the caches
+}
+
+void Engine::Step() {
+  std::vector<Sequence*> in_step;
+  std::vector<SequenceInput> inputs;
+  const std::vector<int> capture =
+      options_.capture_attention ? std::vector<int>{-1} : std::vector<int>{};
+  int64_t prefill_budget = options_.prefill_chunk;
+  bool any_prefill = false;
+  for (std::unique_ptr<Sequence>& owned : running_) {
+    Sequence* s = owned.get();
+    if (s->ended) continue;
+    SequenceInput input;
+    input.cache = &s->cache;
+    if (s->prefilling()) {
+      // Chunks start at multiples of prefill_chunk whatever else runs.
+      const int64_t remaining = static_cast<int64_t>(s->request.prompt.size() - s->prefilled);
+      const int64_t n = std::min<int64_t>(remaining, options_.prefill_chunk);
+      if (any_prefill && n > prefill_budget) continue;  // next step
+      any_prefill = true;
+      prefill_budget -= n;
+      s->chunk = static_cast<size_t>(n);
+      input.tokens = absl::MakeConstSpan(s->request.prompt.data() + s->prefilled, s->chunk);
+      input.attention_layers = n == remaining ? capture : std::vector<int>{};
+    } else {
+      s->chunk = 0;
+      input.tokens = absl::MakeConstSpan(&s->pending_token, 1);
+      input.attention_layers = capture;
+    }
+    in_step.push_back(s);
+    inputs.push_back(std::move(input));
+  }
+  if (inputs.empty()) return;
+
+  const absl::Time forward_start = absl::Now();
+  absl::StatusOr<StepOutput> output = model_->model().Forward(inputs);
+  const absl::Duration forward_time = absl::Now() - forward_start;
+  if (!output.ok()) {
+    for (Sequence* s : in_step) {
+      End(s,
+          absl::Status(output.status().code(), absl::StrCat("model: ", output.status().message())),
+          FinishReason::kCancelled);
+    }
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    ++steps_;
+    forward_time_ += forward_time;
+  }
+
+  std::vector<Sequence*> sampling;
+  std::vector<SamplerRow> rows;
+  for (size_t i = 0; i < in_step.size(); ++i) {
+    Sequence* s = in_step[i];
+    s->prefilled += s->chunk;
+    if (s->prefilling()) continue;  // more prompt to feed first
+    const SequenceOutput& out = output->sequences[i];
+    SamplerRow row;
+    row.sequence_id = s->name;
+    row.step = s->step;
+    row.config = s->request.sampler;
+    row.seed = s->request.seed;
+    row.state = s->state;
+    row.logits = out.logits;
+    if (!out.attention.empty()) {
+      const AttentionScores& a = out.attention.front();
+      row.attention = a.scores;
+      row.heads = static_cast<int32_t>(a.heads);
+      row.keys = static_cast<int32_t>(a.keys);
+    }
+    row.special_tokens = model_->special_tokens();
+    if (s->step == 0) row.appended_tokens = s->request.prompt;
+    sampling.push_back(s);
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) return;
+
+  std::vector<SamplerRowResult> results;
+  std::vector<bool> sampled;
+  const absl::Time sampling_start = absl::Now();
+  SampleRows(sampling, rows, &results, &sampled);
+  {
+    absl::MutexLock lock(&mu_);
+    rows_sampled_ += static_cast<int64_t>(rows.size());
+    sampling_time_ += absl::Now() - sampling_start;
+  }
+  for (size_t i = 0; i < sampling.size(); ++i) {
+    if (sampled[i] && !sampling[i]->ended) Accept(sampling[i], results[i]);
+  }
+}
+
+void Engine::SampleRows(std::vector<Sequence*>& sequences, std::vector<SamplerRow>& rows,
+                        std::vector<SamplerRowResult>* results, std::vector<bool>* sampled) {
+  results->assign(rows.size(), SamplerRowResult());
+  sampled->assign(rows.size(), false);
+  std::vector<size_t> live(rows.size());
+  for (size_t i = 0; i < live.size(); ++i) live[i] = i;
+  const absl::Time start = absl::Now();
+  while (!live.empty()) {
+    std::vector<SamplerRow> retry;
+    absl::Span<const SamplerRow> batch = rows;
+    if (live.size() != rows.size()) {
+      for (size_t i : live) retry.push_back(rows[i]);
+      batch = retry;
+    }
+    SampleControl control;
+    for (size_t i : live) {
+      control.deadline = std::min(control.deadline,
+                                  sequences[i]->SamplerWaitDeadline(start, options_.sampler_wait));
+    }
+    // Stop waiting once nobody waits for the answer: shut down, or every
+    // row's client gone. (A row whose client left while others wait is
+    // dropped when the call returns.)
+    control.stop = [this, &sequences, &live] {
+      if (StopNow()) return true;
+      for (size_t i : live) {
+        if (!sequences[i]->handle->cancelled()) return false;
+      }
+      return true;
+    };
+    absl::StatusOr<std::vector<SamplerRowResult>> answer = backend_->Sample(batch, control);
+    if (answer.ok() && answer->size() == live.size()) {
+      for (size_t k = 0; k < live.size(); ++k) {
+        (*results)[live[k]] = std::move((*answer)[k]);
+        (*sampled)[live[k]] = true;
+      }
+      return;
+    }
+    const absl::Status status =
+        answer.ok() ? absl::InternalError(absl::StrCat("the sampler answered ", answer->size(),
+                                                       " rows for ", live.size()))
+                    : answer.status();
+    const bool waitable = status.code() == absl::StatusCode::kUnavailable ||
+                          status.code() == absl::StatusCode::kCancelled ||
+                          status.code() == absl::StatusCode::kDeadlineExceeded;
+    const absl::Time now = absl::Now();
+    const bool stop = StopNow();
+    std::vector<size_t> still;
+    for (size_t i : live) {
+      Sequence* s = sequences[i];
+      if (stop || s->handle->cancelled()) {
+        End(s, absl::OkStatus(), FinishReason::kCancelled);
+      } else if (!waitable) {
+        End(s, absl::Status(status.code(), absl::StrCat("sampler: ", status.message())),
+            FinishReason::kCancelled);
+      } else if (now >= s->SamplerWaitDeadline(start, options_.sampler_wait)) {
+        End(s,
+            absl::UnavailableError(absl::StrCat(
+                "the sampler (", backend_->Describe(),
+                ") could not be reached within the request's deadline: ", status.message())),
+            FinishReason::kCancelled);
+      } else {
+        still.push_back(i);
+      }
+    }
+    if (still.size() == live.size()) absl::SleepFor(kSamplerRetryPause);
+    live = std::move(still);
+  }
+}
+
+void Engine::Accept(Sequence* s, const SamplerRowResult& result) {
+  if (!result.status.ok()) {
+    End(s, absl::Status(result.status.code(), absl::StrCat("sampler: ", result.status.message())),
+        FinishReason::kCancelled);
+    return;
+  }
+  const int32_t token = result.output.token;
+  s->state = result.state;
+  ++s->step;
+  s->pending_token = token;
+  ++s->generated;
+  if (s->generated == 1) s->first_token = absl::Now();
+  s->text += s->decoder.Add(token);
+
+  const GenerationRequest& request = s->request;
+  bool finished = false;
+  FinishReason reason = FinishReason::kLength;
+  size_t release_end = s->text.size();
+  if (std::find(s->stop_ids.begin(), s->stop_ids.end(), token) != s->stop_ids.end()) {
+    finished = true;
+    reason = FinishReason::kEos;
+  } else if (!request.stop.empty()) {
+    const size_t at = FindStop(s->text, s->emitted, request.stop);
+    if (at != std::string::npos) {
+      finished = true;
+      reason = FinishReason::kStop;
+      release_end = at;
+    }
+  }
+  if (!finished && s->generated >= request.max_new_tokens) {
+    finished = true;
+    reason = request.max_new_tokens_is_context ? FinishReason::kContext : FinishReason::kLength;
+  }
+  if (finished && reason != FinishReason::kStop) {
+    s->text += s->decoder.Flush();
+    release_end = s->text.size();
+  } else if (!finished) {
+    release_end = s->text.size() - HeldBack(s->text, s->emitted, request.stop);
+  }
+
+  TokenOutput out;
+  out.id = token;
+  out.index = s->generated - 1;
+  out.text = s->text.substr(s->emitted, release_end - s->emitted);
+  out.sample = result.output;
+  s->emitted = release_end;
+  s->sink->OnToken(std::move(out));
+  if (finished) End(s, absl::OkStatus(), reason);
+}
+
+void Engine::End(Sequence* s, absl::Status status, FinishReason reason) {
+  if (s->ended) return;
+  s->ended = true;
+  // The slot and the KV budget are free before the client hears of the end.
+  if (s->counted) {
+    s->counted = false;
+    absl::MutexLock lock(&mu_);
+    --running_count_;
+    kv_bytes_ -= s->kv_bytes;
+  }
+  GenerationEnd end;
+  end.status = std::move(status);
+  end.reason = reason;
+  end.prompt_tokens = static_cast<int32_t>(s->request.prompt.size());
+  end.generated_tokens = s->generated;
+  const absl::Time now = absl::Now();
+  if (s->generated > 0)
+    end.time_to_first_token_ms = Milliseconds(s->first_token - s->request.arrival);
+  end.total_ms = Milliseconds(now - s->request.arrival);
+  std::shared_ptr<GenerationSink> sink = std::move(s->sink);
+  sink->OnEnd(end);
+}
+
+}  // namespace entroserve

@@ -1,0 +1,250 @@
+// A Hugging Face `tokenizer.json` tokenizer: byte-level BPE (GPT-2, Llama 3,
+// Qwen2/2.5/3) and BPE with byte fallback, plus the `tokenizer_config.json`
+// fields the runner needs (BOS/EOS, chat template). No libtorch here: this
+// header and tokenizer.cc only use Abseil, PCRE2 and ICU.
+//
+// Encoding follows the Hugging Face `tokenizers` pipeline:
+//   1. added tokens (special or not) are matched in the raw text first,
+//      leftmost then longest, honouring lstrip/rstrip/single_word;
+//   2. each stretch of text between them goes through the normalizer
+//      (NFC/NFD/NFKC/NFKD, Lowercase, Prepend, Replace, Sequence);
+//   3. the pre-tokenizer splits it (Sequence, Split with a regex or a string,
+//      ByteLevel with or without the GPT-2 regex, Digits); the regexes are
+//      compiled with PCRE2 in UTF + UCP mode so \p{L}, \p{N}, \s and (?i:...)
+//      mean what they mean in the Rust implementation;
+//   4. ByteLevel maps each piece's bytes to the GPT-2 printable alphabet;
+//   5. BPE merges each piece by merge rank (lowest first), after a direct
+//      vocabulary hit when `ignore_merges` is set (Llama 3); characters
+//      missing from the vocabulary become <0xNN> tokens when `byte_fallback`
+//      is declared, else the unk token, else nothing.
+// Decoding maps each token to its bytes (ByteLevel, ByteFallback, Replace,
+// Metaspace and Fuse decoders; Strip removes leading characters of the whole
+// text) and replaces invalid UTF-8 with U+FFFD, one per maximal invalid
+// subsequence, so the result is always valid UTF-8.
+//
+// Not supported (FromJson fails naming the type): model types other than BPE
+// (WordPiece, Unigram, WordLevel), continuing_subword_prefix /
+// end_of_word_suffix, and pre-tokenizers or normalizers outside the lists
+// above. Added tokens with `normalized: true` are matched in the raw text,
+// not the normalized one (the same for every NFC-only vocabulary).
+//
+// Thread-safety: a Tokenizer is immutable after loading, apart from an
+// internal, mutex-guarded cache of BPE results for repeated pieces; Encode and
+// Decode may be called from any number of threads at once.
+#ifndef ENTROSERVE_MODEL_RUNNER_TOKENIZER_TOKENIZER_H_
+#define ENTROSERVE_MODEL_RUNNER_TOKENIZER_TOKENIZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace entroserve {
+
+// OK when `text` is well-formed UTF-8 (no overlong forms, no surrogates, at
+// most U+10FFFF); otherwise INVALID_ARGUMENT naming the byte offset of the
+// first bad sequence. Encode itself accepts any bytes (it is byte-level); this
+// is for callers that must reject bad input at the edge.
+absl::Status ValidateUtf8(std::string_view text);
+
+// `bytes` with every maximal invalid UTF-8 subsequence replaced by U+FFFD
+// (the Unicode "substitution of maximal subparts" practice, as Rust's
+// String::from_utf8_lossy does).
+std::string ToValidUtf8(std::string_view bytes);
+
+// The fields of `tokenizer_config.json` the runner uses. Token fields accept
+// either a string or an AddedToken object ({"content": ...}); a missing or
+// null token is an empty string.
+struct TokenizerConfig {
+  std::string bos_token;
+  std::string eos_token;
+  std::string pad_token;
+  std::string unk_token;
+  // Absent in many configs (Llama 3 adds BOS through its post-processor);
+  // nullopt then, and the tokenizer's post-processor decides.
+  std::optional<bool> add_bos_token;
+  std::optional<bool> add_eos_token;
+  // The Jinja chat template; when the file holds a list of named templates,
+  // the one named "default" (else the first).
+  std::string chat_template;
+
+  // Errors name `path` (or `source`) and the field: NOT_FOUND for a missing
+  // file, INVALID_ARGUMENT for bad JSON or a field of the wrong type.
+  static absl::StatusOr<TokenizerConfig> FromFile(const std::string& path);
+  static absl::StatusOr<TokenizerConfig> FromJson(std::string_view json,
+                                                  std::string_view source = "<memory>");
+};
+
+class Tokenizer {
+ public:
+  // Loads `tokenizer.json`. Errors name the file and what is wrong: a missing
+  // `model.type`, an unsupported model type ("Unigram"), a merge whose tokens
+  // are not in the vocabulary, a regex PCRE2 rejects, ...
+  static absl::StatusOr<Tokenizer> FromFile(const std::string& path);
+  static absl::StatusOr<Tokenizer> FromJson(std::string_view json,
+                                            std::string_view source = "<memory>");
+
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+  ~Tokenizer();
+
+  // Token ids of `text` (any bytes; invalid UTF-8 is tokenized byte by byte).
+  // With `parse_special`, special added tokens written in the text ("<|eot_id|>")
+  // become their ids; without it they are tokenized as plain text. Non-special
+  // added tokens are always matched, as in Hugging Face. Adds no BOS/EOS.
+  std::vector<int32_t> Encode(std::string_view text, bool parse_special = true) const;
+
+  // Encode(text, parse_special) with the ids the model expects around a
+  // single sequence: BOS when add_bos() (and EOS when add_eos()).
+  std::vector<int32_t> EncodeWithSpecialTokens(std::string_view text,
+                                               bool parse_special = true) const;
+
+  // The text of `ids`, always valid UTF-8 (invalid bytes become U+FFFD).
+  // Ids outside [0, vocab_size()) or without a token are skipped. With
+  // `skip_special`, special added tokens are left out.
+  std::string Decode(absl::Span<const int32_t> ids, bool skip_special = false) const;
+
+  // The id of a token string as it appears in the vocabulary (the byte-level
+  // form for BPE pieces: "Ġhello"; the content for added tokens).
+  std::optional<int32_t> TokenToId(std::string_view token) const;
+  // The vocabulary string of `id`, nullopt when there is none.
+  std::optional<std::string> IdToToken(int32_t id) const;
+  // One more than the largest id (model vocabulary and added tokens).
+  int32_t vocab_size() const { return static_cast<int32_t>(id_to_token_.size()); }
+  // True for added tokens marked `special`.
+  bool IsSpecial(int32_t id) const;
+
+  // Reads `tokenizer_config.json` for BOS/EOS and the chat template; the
+  // tokens it names must be in the vocabulary (else INVALID_ARGUMENT naming
+  // the file and field).
+  absl::Status LoadConfig(const std::string& path);
+  absl::Status ApplyConfig(const TokenizerConfig& config, std::string_view source = "<memory>");
+  const TokenizerConfig& config() const { return config_; }
+
+  // BOS/EOS from the config, or else from the post-processor template.
+  std::optional<int32_t> bos_id() const { return bos_id_; }
+  std::optional<int32_t> eos_id() const { return eos_id_; }
+  // Whether EncodeWithSpecialTokens puts BOS first: the config's
+  // add_bos_token when given, else whether the post-processor's
+  // TemplateProcessing starts with it.
+  bool add_bos() const { return add_bos_; }
+  bool add_eos() const { return add_eos_; }
+
+  // Appends the raw bytes of token `id` to `out` (nothing for an unknown id,
+  // or a special token when `skip_special`). Decode is the concatenation of
+  // these, made valid UTF-8, with a leading Strip decoder applied.
+  void AppendTokenBytes(int32_t id, bool skip_special, std::string* out) const;
+  // How many leading `strip_char()` characters the decoder removes from the
+  // start of the whole text (Strip / Metaspace decoders; 0 for byte-level).
+  int strip_leading() const { return strip_leading_; }
+  char strip_char() const { return strip_char_; }
+
+ private:
+  struct AddedToken {
+    std::string content;
+    int32_t id = -1;
+    bool special = false;
+    bool lstrip = false;
+    bool rstrip = false;
+    bool single_word = false;
+  };
+  // One step of the normalizer or pre-tokenizer pipeline.
+  struct NormalizerStep;
+  struct PreTokenizerStep;
+  class BpeCache;
+
+  Tokenizer();
+
+  // Added-token matches in `text`: [begin, end) byte ranges and indices into
+  // added_tokens_.
+  struct AddedMatch {
+    size_t begin;
+    size_t end;
+    int index;
+  };
+  std::vector<AddedMatch> FindAddedTokens(std::string_view text, bool parse_special) const;
+  std::string Normalize(std::string_view text) const;
+  void PreTokenize(std::string_view text, std::vector<std::string>* pieces) const;
+  void EncodeSegment(std::string_view text, std::vector<int32_t>* ids) const;
+  void EncodePiece(std::string_view piece, std::vector<int32_t>* ids) const;
+  void BpePiece(std::string_view piece, std::vector<int32_t>* ids) const;
+
+  std::string source_;
+  absl::flat_hash_map<std::string, int32_t> vocab_;  // model vocab + added tokens
+  std::vector<std::string> id_to_token_;
+  std::vector<std::string> id_to_bytes_;  // decoded bytes per id
+  std::vector<uint8_t> id_flags_;         // kIdKnown | kIdSpecial | kIdAdded
+  // (left id << 32 | right id) -> (rank, merged id).
+  absl::flat_hash_map<uint64_t, std::pair<int32_t, int32_t>> merges_;
+  std::vector<AddedToken> added_tokens_;
+  // Trie over added-token contents, for leftmost-longest matching.
+  struct TrieNode {
+    absl::flat_hash_map<unsigned char, int32_t> next;
+    int32_t token = -1;  // index into added_tokens_
+  };
+  std::vector<TrieNode> trie_;
+  bool added_first_byte_[256] = {};
+
+  std::vector<NormalizerStep> normalizers_;
+  std::vector<PreTokenizerStep> pre_tokenizers_;
+  bool byte_level_ = false;  // pieces are mapped to the GPT-2 byte alphabet
+  bool ignore_merges_ = false;
+  bool byte_fallback_ = false;
+  bool fuse_unk_ = false;
+  int32_t unk_id_ = -1;
+  // Per byte value: the id of "<0xNN>" (byte fallback) and of the byte-level
+  // character for that byte, -1 when absent.
+  int32_t byte_fallback_ids_[256];
+  int32_t byte_char_ids_[256];
+
+  std::vector<int32_t> template_prefix_;  // post-processor, single sequence
+  std::vector<int32_t> template_suffix_;
+  TokenizerConfig config_;
+  std::optional<int32_t> bos_id_;
+  std::optional<int32_t> eos_id_;
+  bool add_bos_ = false;
+  bool add_eos_ = false;
+  int strip_leading_ = 0;
+  char strip_char_ = ' ';
+
+  std::unique_ptr<BpeCache> cache_;
+};
+
+// Turns a stream of token ids into text deltas that never split a UTF-8
+// character: the bytes of an incomplete trailing character are held until a
+// later token completes them. Invalid sequences become U+FFFD as soon as they
+// are known to be invalid. The concatenation of every Add() and the final
+// Flush() equals tokenizer.Decode(all ids, skip_special).
+//
+// Holds a reference to `tokenizer`, which must outlive it. Not thread-safe:
+// one decoder per sequence.
+class StreamingDecoder {
+ public:
+  explicit StreamingDecoder(const Tokenizer& tokenizer, bool skip_special = false);
+
+  // Text completed by `id`; empty while a character is still incomplete.
+  std::string Add(int32_t id);
+  // Whatever is held back, with an incomplete trailing character replaced by
+  // U+FFFD; the decoder is then reset for a new sequence.
+  std::string Flush();
+  // Bytes held back because they end in an incomplete character.
+  size_t pending_bytes() const { return pending_.size(); }
+
+ private:
+  const Tokenizer* tokenizer_;
+  bool skip_special_;
+  std::string pending_;
+  int stripped_ = 0;  // leading strip characters examined so far
+  bool at_start_ = true;
+};
+
+}  // namespace entroserve
+
+#endif  // ENTROSERVE_MODEL_RUNNER_TOKENIZER_TOKENIZER_H_

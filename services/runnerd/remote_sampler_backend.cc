@@ -1,0 +1,432 @@
+#include "services/runnerd/remote_sampler_backend.h"
+
+#include <algorithm>
+#include <iostream>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "services/wire/sampler_convert.h"
+
+namespace entroserve {
+namespace {
+
+namespace v1 = ::sampler::v1;
+
+// How often a wait for the channel or an answer looks at SampleControl.stop.
+constexpr absl::Duration kPollInterval = absl::Milliseconds(50);
+
+v1::DType WireDType(DType dtype) { return static_cast<v1::DType>(static_cast<int>(dtype)); }
+
+// Bytes a tensor of `n` values takes in a shared-memory region: tensors
+// start on cache-line boundaries.
+uint64_t SlotBytes(size_t n, DType dtype) {
+  const uint64_t bytes = n * static_cast<uint64_t>(ElementSize(dtype));
+  return (bytes + 63) / 64 * 64;
+}
+
+// Sets `tensor`'s bytes: `values` encoded into `data`, or into `region` at
+// *offset (then advanced) and referenced.
+void SetTensorBytes(DType wire_dtype, absl::Span<const float> values, SharedMemoryRegion* region,
+                    uint64_t* offset, v1::Tensor* tensor) {
+  if (region == nullptr) {
+    tensor->set_data(EncodeTensor(wire_dtype, values));
+    return;
+  }
+  EncodeTensorTo(wire_dtype, values, region->data() + *offset);
+  v1::SharedMemoryRef* ref = tensor->mutable_shared_memory();
+  ref->set_region(region->name());
+  ref->set_offset(*offset);
+  *offset += SlotBytes(values.size(), wire_dtype);
+}
+
+// Whether samplerd refused the step for not reading the shared memory: no
+// row succeeded and some failed with FAILED_PRECONDITION on a
+// ".shared_memory" field (samplerd is on another host, in another /dev/shm,
+// runs as another user, or with --shared_memory=false).
+bool RefusedSharedMemory(const std::vector<SamplerRowResult>& results) {
+  bool refused = false;
+  for (const SamplerRowResult& result : results) {
+    if (result.status.ok()) return false;
+    refused = refused || (result.status.code() == absl::StatusCode::kFailedPrecondition &&
+                          absl::StrContains(result.status.message(), ".shared_memory"));
+  }
+  return refused;
+}
+
+}  // namespace
+
+// One SampleStream over the callback API: Send() starts a read and a write
+// (one batch in flight), Await() waits for the answer or the end.
+class RemoteSamplerBackend::StreamCall final
+    : public grpc::ClientBidiReactor<v1::SampleRequest, v1::SampleResponse> {
+ public:
+  enum class Outcome { kAnswered, kBroken, kTimedOut, kStopped };
+
+  explicit StreamCall(v1::Sampler::Stub* stub) {
+    stub->async()->SampleStream(&context_, this);
+    StartCall();
+  }
+
+  // Waits for the write in flight to complete: its OnWriteDone can come
+  // after the answer to it, and until then gRPC may read its message and
+  // allows no other write.
+  void AwaitWriteDone() {
+    absl::MutexLock lock(&mu_);
+    auto write_done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !writing_ || done_; };
+    mu_.Await(absl::Condition(&write_done));
+  }
+
+  // Starts the read of the answer and the write of `request` (which must
+  // stay unchanged until the next AwaitWriteDone). False when the stream
+  // broke.
+  bool Send(const v1::SampleRequest* request) {
+    AwaitWriteDone();
+    {
+      absl::MutexLock lock(&mu_);
+      if (broken_) return false;
+      answered_ = false;
+      writing_ = true;
+    }
+    StartRead(&response_);
+    StartWrite(request);
+    return true;
+  }
+
+  // Waits until the answer comes, the stream breaks, `deadline` passes or
+  // `stop` says so (polled every kPollInterval).
+  Outcome Await(absl::Time deadline, const std::function<bool()>& stop) {
+    absl::MutexLock lock(&mu_);
+    auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return answered_ || broken_; };
+    while (!settled()) {
+      const absl::Time now = absl::Now();
+      if (now >= deadline) return Outcome::kTimedOut;
+      mu_.AwaitWithDeadline(absl::Condition(&settled), std::min(deadline, now + kPollInterval));
+      if (!settled() && stop) {
+        mu_.Unlock();
+        const bool stopping = stop();
+        mu_.Lock();
+        if (stopping && !settled()) return Outcome::kStopped;
+      }
+    }
+    return answered_ ? Outcome::kAnswered : Outcome::kBroken;
+  }
+
+  const v1::SampleResponse& response() const { return response_; }
+
+  // Whether the stream can no longer carry a batch (it ended or failed).
+  bool broken() {
+    absl::MutexLock lock(&mu_);
+    return broken_;
+  }
+
+  // Cancels the call and waits for OnDone; the status it ended with.
+  grpc::Status CancelAndWait() {
+    context_.TryCancel();
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&done_));
+    return status_;
+  }
+
+  // Half-closes and waits for the end (a clean close), at most `timeout`;
+  // cancels after that.
+  void Close(absl::Duration timeout) {
+    StartWritesDone();
+    absl::MutexLock lock(&mu_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(&done_), timeout)) {
+      mu_.Unlock();
+      context_.TryCancel();
+      mu_.Lock();
+      mu_.Await(absl::Condition(&done_));
+    }
+  }
+
+  // What ended the stream: its status, or "connection lost" while the
+  // status has not come.
+  std::string Error() {
+    absl::MutexLock lock(&mu_);
+    if (!done_) return "connection lost";
+    return absl::StrCat("status ", status_.error_code(), ": ", status_.error_message());
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) broken_ = true;
+  }
+  void OnReadDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    if (ok) {
+      answered_ = true;
+    } else {
+      broken_ = true;
+    }
+  }
+  void OnDone(const grpc::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    status_ = status;
+    broken_ = true;
+    done_ = true;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  v1::SampleResponse response_;
+  absl::Mutex mu_;
+  bool answered_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::StatusOr<SamplerTransport> ParseSamplerTransport(absl::string_view name) {
+  if (name == "auto") return SamplerTransport::kAuto;
+  if (name == "inline") return SamplerTransport::kInline;
+  if (name == "shared_memory") return SamplerTransport::kSharedMemory;
+  return absl::InvalidArgumentError(
+      absl::StrCat("must be auto, inline or shared_memory, got \"", name, "\""));
+}
+
+uint64_t SharedMemoryBytes(absl::Span<const SamplerRow> rows, DType wire_dtype) {
+  uint64_t bytes = 0;
+  for (const SamplerRow& row : rows) {
+    bytes += SlotBytes(row.logits.size(), wire_dtype) + SlotBytes(row.attention.size(), wire_dtype);
+  }
+  return bytes;
+}
+
+void RowsToRequest(absl::Span<const SamplerRow> rows, DType wire_dtype, v1::SampleRequest* request,
+                   SharedMemoryRegion* region) {
+  uint64_t offset = 0;
+  request->Clear();
+  request->mutable_rows()->Reserve(static_cast<int>(rows.size()));
+  for (const SamplerRow& row : rows) {
+    v1::SampleRow* out = request->add_rows();
+    out->set_sequence_id(row.sequence_id);
+    out->set_step(row.step);
+    ConfigToSpec(row.config, out->mutable_spec());
+    out->set_seed(row.seed);
+    if (!row.state.empty()) StateToProto(row.state, out->mutable_state());
+    v1::Tensor* logits = out->mutable_logits();
+    logits->set_dtype(WireDType(wire_dtype));
+    logits->add_shape(static_cast<int64_t>(row.logits.size()));
+    SetTensorBytes(wire_dtype, row.logits, region, &offset, logits);
+    if (!row.attention.empty()) {
+      v1::Tensor* attention = out->mutable_attention();
+      attention->set_dtype(WireDType(wire_dtype));
+      attention->add_shape(row.heads);
+      attention->add_shape(row.keys);
+      SetTensorBytes(wire_dtype, row.attention, region, &offset, attention);
+    }
+    v1::SpecialTokens* special = out->mutable_special_tokens();
+    if (row.special_tokens.clarifying_question) {
+      special->set_clarifying_question(*row.special_tokens.clarifying_question);
+    }
+    if (row.special_tokens.pause) special->set_pause(*row.special_tokens.pause);
+    if (row.special_tokens.eos) special->set_eos(*row.special_tokens.eos);
+    out->mutable_appended_tokens()->Add(row.appended_tokens.begin(), row.appended_tokens.end());
+  }
+}
+
+absl::StatusOr<std::vector<SamplerRowResult>> ResponseToResults(
+    absl::Span<const SamplerRow> rows, const v1::SampleResponse& response) {
+  if (static_cast<size_t>(response.results_size()) != rows.size()) {
+    return absl::InternalError(absl::StrCat("samplerd answered ", response.results_size(),
+                                            " results for ", rows.size(), " rows"));
+  }
+  std::vector<SamplerRowResult> results(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const v1::SampleResult& result = response.results(static_cast<int>(i));
+    const int64_t vocab_size = static_cast<int64_t>(rows[i].logits.size());
+    const std::string field = absl::StrCat("results[", i, "]");
+    absl::StatusOr<RowOutput> output = ResultToOutput(result, vocab_size, field);
+    if (!output.ok()) {
+      results[i].status = output.status();
+      continue;
+    }
+    absl::StatusOr<SamplerState> state =
+        StateFromProto(result.state(), vocab_size, absl::StrCat(field, ".state"));
+    if (!state.ok()) {
+      results[i].status = absl::InternalError(
+          absl::StrCat("samplerd returned a bad state: ", state.status().message()));
+      continue;
+    }
+    results[i].output = *std::move(output);
+    results[i].state = *std::move(state);
+    results[i].seed = result.seed();
+  }
+  return results;
+}
+
+RemoteSamplerBackend::RemoteSamplerBackend(RemoteSamplerOptions options)
+    : options_(std::move(options)) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  args.SetMaxSendMessageSize(options_.max_message_bytes);
+  // Reconnect quickly after samplerd restarts, backing off exponentially.
+  const int initial_ms = static_cast<int>(absl::ToInt64Milliseconds(options_.initial_backoff));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::max(1, initial_ms));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::max(1, initial_ms));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(options_.max_backoff)));
+  // As samplerd does for its side: open each stream's window to a whole
+  // message rather than growing it from 64 KiB.
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, options_.max_message_bytes);
+  // A connection of its own: several backends to one samplerd
+  // (ShardedSamplerBackend) would otherwise share one subchannel, one TCP
+  // connection.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::Sampler::NewStub(channel_);
+  use_shared_memory_ =
+      options_.transport == SamplerTransport::kSharedMemory ||
+      (options_.transport == SamplerTransport::kAuto && IsLoopbackTarget(options_.address));
+}
+
+absl::Status RemoteSamplerBackend::EnsureRegion(uint64_t bytes) {
+  if (region_ && region_->size() >= bytes) return absl::OkStatus();
+  // Room to grow: a batch that gains rows does not make a region per step.
+  region_.reset();
+  absl::StatusOr<std::unique_ptr<SharedMemoryRegion>> region =
+      SharedMemoryRegion::Create(bytes + bytes / 2);
+  if (!region.ok()) return region.status();
+  region_ = *std::move(region);
+  return absl::OkStatus();
+}
+
+void RemoteSamplerBackend::FallBackToInline(absl::string_view why) {
+  std::cerr << "runnerd: sending tensors to samplerd at " << options_.address
+            << " in the messages, not through shared memory: " << why << "\n";
+  use_shared_memory_ = false;
+  region_.reset();
+}
+
+RemoteSamplerBackend::~RemoteSamplerBackend() {
+  if (stream_) stream_->Close(absl::Seconds(1));
+}
+
+void RemoteSamplerBackend::DropStream() {
+  if (!stream_) return;
+  stream_->CancelAndWait();
+  stream_.reset();
+}
+
+bool RemoteSamplerBackend::SleepWithin(absl::Duration duration, const SampleControl& control) {
+  const absl::Time until = absl::Now() + duration;
+  while (true) {
+    if (control.stop && control.stop()) return false;
+    const absl::Time now = absl::Now();
+    if (now >= control.deadline) return false;
+    if (now >= until) return true;
+    absl::SleepFor(std::min({kPollInterval, until - now, control.deadline - now}));
+  }
+}
+
+absl::Status RemoteSamplerBackend::Connect(const SampleControl& control) {
+  while (true) {
+    grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+    if (state == GRPC_CHANNEL_READY) {
+      stream_ = std::make_unique<StreamCall>(stub_.get());
+      if (ever_connected_) ++reconnects_;
+      ever_connected_ = true;
+      return absl::OkStatus();
+    }
+    if (control.stop && control.stop()) {
+      return absl::CancelledError("stopped while waiting for samplerd");
+    }
+    const absl::Time now = absl::Now();
+    if (now >= control.deadline) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot connect to samplerd at ", options_.address));
+    }
+    channel_->WaitForStateChange(
+        state, absl::ToChronoTime(std::min(control.deadline, now + kPollInterval)));
+  }
+}
+
+absl::StatusOr<std::vector<SamplerRowResult>> RemoteSamplerBackend::Sample(
+    absl::Span<const SamplerRow> rows, const SampleControl& control) {
+  // The message of the last write may still be read by gRPC until its
+  // OnWriteDone.
+  if (stream_) stream_->AwaitWriteDone();
+  v1::SampleRequest& request = request_;
+  if (use_shared_memory_) {
+    if (absl::Status s = EnsureRegion(SharedMemoryBytes(rows, options_.wire_dtype)); !s.ok()) {
+      if (options_.transport == SamplerTransport::kSharedMemory) return s;
+      FallBackToInline(s.message());
+    }
+  }
+  RowsToRequest(rows, options_.wire_dtype, &request, use_shared_memory_ ? region_.get() : nullptr);
+  absl::Duration backoff = options_.initial_backoff;
+  std::string last_error;
+  while (true) {
+    // A stream that ended while idle (samplerd shut down between steps).
+    if (stream_ && stream_->broken()) {
+      last_error = absl::StrCat("the stream to samplerd at ", options_.address,
+                                " ended between steps: ", stream_->Error());
+      std::cerr << "runnerd: " << last_error << "; reconnecting\n";
+      DropStream();
+    }
+    if (!stream_) {
+      if (absl::Status s = Connect(control); !s.ok()) {
+        if (s.code() == absl::StatusCode::kUnavailable && !last_error.empty()) {
+          return absl::UnavailableError(absl::StrCat(s.message(), " (", last_error, ")"));
+        }
+        return s;
+      }
+    }
+    const StreamCall::Outcome outcome =
+        stream_->Send(&request)
+            ? stream_->Await(absl::Now() + options_.response_timeout, control.stop)
+            : StreamCall::Outcome::kBroken;
+    if (outcome == StreamCall::Outcome::kAnswered) {
+      absl::StatusOr<std::vector<SamplerRowResult>> results =
+          ResponseToResults(rows, stream_->response());
+      if (results.ok() && use_shared_memory_ && options_.transport == SamplerTransport::kAuto &&
+          RefusedSharedMemory(*results)) {
+        FallBackToInline((*results)[0].status.message());
+        stream_->AwaitWriteDone();  // gRPC may hold the request until then
+        RowsToRequest(rows, options_.wire_dtype, &request);
+        continue;
+      }
+      if (results.ok()) return results;
+      last_error = std::string(results.status().message());
+      DropStream();
+      return results.status();
+    }
+    if (outcome == StreamCall::Outcome::kStopped) {
+      DropStream();
+      return absl::CancelledError("stopped while waiting for samplerd's answer");
+    }
+    if (outcome == StreamCall::Outcome::kTimedOut) {
+      last_error = absl::StrCat("no answer from samplerd within ",
+                                absl::FormatDuration(options_.response_timeout));
+      DropStream();
+    } else {
+      const grpc::Status status = stream_->CancelAndWait();
+      last_error = absl::StrCat(
+          "the stream to samplerd at ", options_.address,
+          " broke: ", status.error_message().empty() ? "connection lost" : status.error_message());
+      stream_.reset();
+      // A status that resending cannot fix (samplerd refused the message).
+      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+          status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+        return absl::Status(static_cast<absl::StatusCode>(status.error_code()), last_error);
+      }
+    }
+    // Only on failure, never in the per-token path.
+    std::cerr << "runnerd: " << last_error << "; reconnecting\n";
+    if (!SleepWithin(backoff, control)) {
+      if (control.stop && control.stop()) {
+        return absl::CancelledError("stopped while waiting for samplerd");
+      }
+      return absl::UnavailableError(last_error);
+    }
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+}  // namespace entroserve

@@ -1,0 +1,136 @@
+// The SamplerBackend of a remote samplerd (runnerd --sampler=HOST:PORT): one
+// long-lived bidirectional SampleStream; each Sample() call writes the
+// step's rows as one SampleRequest and reads the SampleResponse that answers
+// it (one batch in flight).
+//
+// Wire format: logits and attention scores as `wire_dtype` (BF16 by default:
+// half the bytes of FLOAT32; LocalSamplerBackend rounds the same way, so both
+// backends sample from the same values), the spec with every field set
+// (ConfigToSpec), the state the engine holds, special tokens, and at step 0
+// the prompt as appended_tokens.
+//
+// Transport of the tensor bytes (`transport`): inline in the message, or,
+// when samplerd is on this host, in a shared-memory region this backend owns
+// (services/wire/shared_memory.h) with the message naming region and offset.
+// kAuto uses shared memory for a loopback address (IsLoopbackTarget) and
+// falls back to inline for good, with one log line (per stream of a
+// ShardedSamplerBackend), when the region cannot be
+// created or samplerd answers that it cannot read it (no row sampled, and
+// rows FAILED_PRECONDITION on a `.shared_memory` field); the step is then
+// resent inline, so no row fails for it. kSharedMemory does not fall back: those
+// errors reach the rows. Tokens are the same either way.
+//
+// Failures: when the stream breaks (samplerd died or restarted, the
+// connection dropped) or no answer comes within response_timeout, the call
+// is cancelled, and the rows are sent again on a new stream once the channel
+// is connected again (gRPC's reconnection backoff, from initial_backoff
+// doubling up to max_backoff, and the same backoff between attempts here).
+// The rows carry the states the engine holds, so the resent step gives the
+// tokens the first attempt would have. Until SampleControl.deadline or
+// SampleControl.stop: then UNAVAILABLE (with the last error) or CANCELLED.
+// In-band row errors come back as row statuses.
+//
+// Thread-safety: Sample() is called by one thread at a time (the engine's
+// scheduler).
+#ifndef ENTROSERVE_SERVICES_RUNNERD_REMOTE_SAMPLER_BACKEND_H_
+#define ENTROSERVE_SERVICES_RUNNERD_REMOTE_SAMPLER_BACKEND_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "model_runner/engine/sampler_backend.h"
+#include "sampler/core/tensor.h"
+#include "sampler/v1/sampler.grpc.pb.h"
+#include "services/wire/shared_memory.h"
+
+namespace entroserve {
+
+enum class SamplerTransport { kAuto, kInline, kSharedMemory };
+
+// "auto", "inline", "shared_memory" (runnerd --sampler_transport).
+absl::StatusOr<SamplerTransport> ParseSamplerTransport(absl::string_view name);
+
+struct RemoteSamplerOptions {
+  // samplerd's address, HOST:PORT.
+  std::string address;
+  DType wire_dtype = DType::kBFloat16;
+  SamplerTransport transport = SamplerTransport::kAuto;
+  // Largest message either way, bytes (runnerd's --max_message_mb).
+  int max_message_bytes = 64 << 20;
+  // A connected samplerd's answer to one batch; past it the stream counts as
+  // broken (a hung samplerd) and the rows go out again on a new one.
+  absl::Duration response_timeout = absl::Seconds(30);
+  // Reconnection backoff: the first wait, doubled per failed attempt up to
+  // max_backoff.
+  absl::Duration initial_backoff = absl::Milliseconds(50);
+  absl::Duration max_backoff = absl::Seconds(2);
+};
+
+class RemoteSamplerBackend final : public SamplerBackend {
+ public:
+  explicit RemoteSamplerBackend(RemoteSamplerOptions options);
+  // Closes the stream (half-close, then waits for it to end).
+  ~RemoteSamplerBackend() override;
+
+  absl::StatusOr<std::vector<SamplerRowResult>> Sample(absl::Span<const SamplerRow> rows,
+                                                       const SampleControl& control) override;
+  std::string Describe() const override { return options_.address; }
+
+  // Streams opened after a broken one (for logs and tests).
+  int64_t reconnects() const { return reconnects_.load(); }
+  // Whether the next step's tensors go through shared memory.
+  bool using_shared_memory() const { return use_shared_memory_; }
+
+  class StreamCall;  // remote_sampler_backend.cc
+
+ private:
+  // Waits (within `control`) for a connected channel and opens a stream.
+  absl::Status Connect(const SampleControl& control);
+  // Cancels the open stream and waits for it to end.
+  void DropStream();
+  // Sleeps `duration`, waking early to return false when control says to
+  // stop waiting (stop, or the deadline reached).
+  bool SleepWithin(absl::Duration duration, const SampleControl& control);
+  // A region of at least `bytes`, made anew when the current one is smaller.
+  absl::Status EnsureRegion(uint64_t bytes);
+  // kAuto only: inline from now on, saying why once.
+  void FallBackToInline(absl::string_view why);
+
+  const RemoteSamplerOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<::sampler::v1::Sampler::Stub> stub_;
+  std::unique_ptr<StreamCall> stream_;
+  // The batch being sent: kept until the stream's next AwaitWriteDone.
+  ::sampler::v1::SampleRequest request_;
+  bool use_shared_memory_ = false;
+  std::unique_ptr<SharedMemoryRegion> region_;
+  bool ever_connected_ = false;
+  std::atomic<int64_t> reconnects_{0};
+};
+
+// Bytes of shared memory RowsToRequest needs for `rows`' tensors.
+uint64_t SharedMemoryBytes(absl::Span<const SamplerRow> rows, DType wire_dtype);
+
+// The wire form of `rows`, logits and attention as `wire_dtype`: their bytes
+// in `data`, or with a `region` (of at least SharedMemoryBytes) written there
+// and referenced.
+void RowsToRequest(absl::Span<const SamplerRow> rows, DType wire_dtype,
+                   ::sampler::v1::SampleRequest* request, SharedMemoryRegion* region = nullptr);
+
+// The results of `response` for `rows` (which give the vocabulary sizes):
+// INTERNAL when the counts differ or a result is malformed; in-band errors
+// become row statuses.
+absl::StatusOr<std::vector<SamplerRowResult>> ResponseToResults(
+    absl::Span<const SamplerRow> rows, const ::sampler::v1::SampleResponse& response);
+
+}  // namespace entroserve
+
+#endif  // ENTROSERVE_SERVICES_RUNNERD_REMOTE_SAMPLER_BACKEND_H_

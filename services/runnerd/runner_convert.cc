@@ -1,0 +1,227 @@
+#include "services/runnerd/runner_convert.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/unknown_field_set.h"
+#include "model_runner/tokenizer/chat_template.h"
+#include "model_runner/tokenizer/tokenizer.h"
+#include "services/wire/sampler_convert.h"
+
+namespace entroserve {
+namespace {
+
+namespace v1 = ::runner::v1;
+
+// ValidateUtf8's message with `field` in place of its "text".
+absl::Status CheckUtf8(const std::string& value, const std::string& field) {
+  absl::Status status = ValidateUtf8(value);
+  if (status.ok()) return status;
+  std::string message(status.message());
+  constexpr absl::string_view kSubject = "text is";
+  if (absl::StartsWith(message, kSubject)) {
+    message = absl::StrCat(field, " is", message.substr(kSubject.size()));
+  } else {
+    message = absl::StrCat(field, ": ", message);
+  }
+  return absl::InvalidArgumentError(message);
+}
+
+// The first string field of `fields` (a message of type `descriptor`, at
+// path `prefix`) that is not valid UTF-8, searched depth first.
+absl::Status FindInvalidUtf8(const google::protobuf::UnknownFieldSet& fields,
+                             const google::protobuf::Descriptor* descriptor,
+                             const std::string& prefix) {
+  std::map<int, int> occurrences;
+  for (int i = 0; i < fields.field_count(); ++i) {
+    const google::protobuf::UnknownField& field = fields.field(i);
+    const google::protobuf::FieldDescriptor* known = descriptor->FindFieldByNumber(field.number());
+    if (known == nullptr || field.type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) {
+      continue;
+    }
+    const int index = occurrences[field.number()]++;
+    const std::string path = known->is_repeated()
+                                 ? absl::StrCat(prefix, known->name(), "[", index, "]")
+                                 : absl::StrCat(prefix, known->name());
+    if (known->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+      if (absl::Status s = CheckUtf8(field.length_delimited(), path); !s.ok()) return s;
+    } else if (known->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+      google::protobuf::UnknownFieldSet nested;
+      if (nested.ParseFromString(field.length_delimited())) {
+        if (absl::Status s = FindInvalidUtf8(nested, known->message_type(), path + "."); !s.ok()) {
+          return s;
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ParseRequest(const std::string& bytes, google::protobuf::Message* message) {
+  if (message->ParseFromString(bytes)) return absl::OkStatus();
+  google::protobuf::UnknownFieldSet fields;
+  if (fields.ParseFromString(bytes)) {
+    if (absl::Status s = FindInvalidUtf8(fields, message->GetDescriptor(), ""); !s.ok()) return s;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("the request is not a valid ", message->GetTypeName()));
+}
+
+absl::StatusOr<std::vector<int32_t>> ChatToTokens(const v1::ChatMessages& chat,
+                                                  const ServedModel& model,
+                                                  const std::string& field) {
+  if (chat.messages().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".messages is empty"));
+  }
+  std::vector<ChatMessage> messages;
+  messages.reserve(static_cast<size_t>(chat.messages_size()));
+  for (int i = 0; i < chat.messages_size(); ++i) {
+    const v1::ChatMessage& message = chat.messages(i);
+    const std::string path = absl::StrCat(field, ".messages[", i, "]");
+    if (message.role().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ".role is empty"));
+    }
+    if (absl::Status s = CheckUtf8(message.role(), absl::StrCat(path, ".role")); !s.ok()) return s;
+    if (absl::Status s = CheckUtf8(message.content(), absl::StrCat(path, ".content")); !s.ok()) {
+      return s;
+    }
+    messages.push_back({message.role(), message.content()});
+  }
+  const ChatTemplate* chat_template = model.chat_template();
+  if (chat_template == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(field, ": this model has no usable chat template (",
+                     model.chat_template_error(), "); send text or tokens"));
+  }
+  const bool add_generation_prompt =
+      !chat.has_add_generation_prompt() || chat.add_generation_prompt();
+  absl::StatusOr<std::string> prompt = chat_template->Apply(messages, add_generation_prompt);
+  if (!prompt.ok()) {
+    return absl::Status(prompt.status().code(),
+                        absl::StrCat(field, ".", prompt.status().message()));
+  }
+  return model.tokenizer().Encode(*prompt, /*parse_special=*/true);
+}
+
+absl::StatusOr<std::vector<int32_t>> PromptTokens(const v1::GenerateRequest& request,
+                                                  const ServedModel& model) {
+  switch (request.input_case()) {
+    case v1::GenerateRequest::kText: {
+      if (absl::Status s = CheckUtf8(request.text(), "text"); !s.ok()) return s;
+      std::vector<int32_t> ids =
+          model.tokenizer().EncodeWithSpecialTokens(request.text(), /*parse_special=*/true);
+      if (ids.empty()) {
+        return absl::InvalidArgumentError(
+            "text is empty and the tokenizer adds no BOS: the prompt has no tokens");
+      }
+      return ids;
+    }
+    case v1::GenerateRequest::kChat:
+      return ChatToTokens(request.chat(), model, "chat");
+    case v1::GenerateRequest::kTokens: {
+      const auto& ids = request.tokens().ids();
+      if (ids.empty()) return absl::InvalidArgumentError("tokens.ids is empty");
+      if (absl::Status s = CheckTokenIds(ids, model.vocab_size(), "tokens.ids"); !s.ok()) {
+        return s;
+      }
+      return std::vector<int32_t>(ids.begin(), ids.end());
+    }
+    case v1::GenerateRequest::INPUT_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("input: set one of text, chat or tokens");
+}
+
+absl::StatusOr<GenerationRequest> GenerationFromProto(const v1::GenerateRequest& request,
+                                                      const ServedModel& model,
+                                                      const SamplerConfig& default_sampler,
+                                                      uint64_t seed_if_absent, absl::Time arrival,
+                                                      absl::Time deadline) {
+  GenerationRequest out;
+  absl::StatusOr<std::vector<int32_t>> prompt = PromptTokens(request, model);
+  if (!prompt.ok()) return prompt.status();
+  out.prompt = *std::move(prompt);
+
+  if (request.has_max_new_tokens()) {
+    out.max_new_tokens = request.max_new_tokens();
+  } else {
+    const int64_t room = model.context_length() - static_cast<int64_t>(out.prompt.size());
+    out.max_new_tokens = static_cast<int32_t>(std::min<int64_t>(kDefaultMaxNewTokens, room));
+    out.max_new_tokens_is_context = room < kDefaultMaxNewTokens;
+  }
+
+  for (int i = 0; i < request.stop_size(); ++i) {
+    const std::string field = absl::StrCat("stop[", i, "]");
+    if (request.stop(i).empty())
+      return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
+    if (absl::Status s = CheckUtf8(request.stop(i), field); !s.ok()) return s;
+    out.stop.push_back(request.stop(i));
+  }
+  if (absl::Status s =
+          CheckTokenIds(request.stop_token_ids(), model.vocab_size(), "stop_token_ids");
+      !s.ok()) {
+    return s;
+  }
+  out.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
+  out.ignore_eos = request.ignore_eos();
+
+  if (request.has_sampler()) {
+    absl::StatusOr<SamplerConfig> config = SpecFieldToConfig(request.sampler(), "sampler");
+    if (!config.ok()) return config.status();
+    out.sampler = *std::move(config);
+  } else {
+    out.sampler = default_sampler;
+  }
+  if (absl::Status s = CheckConfigTokens(out.sampler, model.vocab_size(), "sampler"); !s.ok()) {
+    return s;
+  }
+  out.seed = request.has_seed() ? request.seed() : seed_if_absent;
+  out.arrival = arrival;
+  out.deadline = deadline;
+  return out;
+}
+
+void TokenToProto(const TokenOutput& token, const v1::TokenDetails* details,
+                  v1::GeneratedToken* proto) {
+  proto->set_id(token.id);
+  proto->set_text(token.text);
+  proto->set_mode(static_cast<::sampler::v1::Mode>(static_cast<int>(token.sample.mode)));
+  if (details == nullptr || details->signals()) {
+    SignalsToProto(token.sample.signals, proto->mutable_signals());
+  }
+  if (details == nullptr || details->params()) {
+    ParamsToProto(token.sample.params, proto->mutable_params());
+  }
+  if (details == nullptr || details->logprob()) proto->set_logprob(token.sample.logprob);
+  proto->set_inserted(token.sample.inserted);
+  proto->set_index(token.index);
+}
+
+v1::FinishReason FinishReasonToProto(FinishReason reason) {
+  return static_cast<v1::FinishReason>(static_cast<int>(reason));
+}
+
+absl::StatusOr<std::vector<int32_t>> TokenizeRequestTokens(const v1::TokenizeRequest& request,
+                                                           const ServedModel& model) {
+  switch (request.input_case()) {
+    case v1::TokenizeRequest::kText: {
+      if (absl::Status s = CheckUtf8(request.text(), "text"); !s.ok()) return s;
+      const bool special = !request.has_add_special_tokens() || request.add_special_tokens();
+      return special ? model.tokenizer().EncodeWithSpecialTokens(request.text(), true)
+                     : model.tokenizer().Encode(request.text(), true);
+    }
+    case v1::TokenizeRequest::kChat:
+      return ChatToTokens(request.chat(), model, "chat");
+    case v1::TokenizeRequest::INPUT_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("input: set one of text or chat");
+}
+
+}  // namespace entroserve

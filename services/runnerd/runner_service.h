@@ -1,0 +1,82 @@
+// runner.v1.Runner over the gRPC callback API: thin handlers over the
+// serving engine (model_runner/engine/engine.h). Each handler parses and checks its
+// request (runner_convert.h), passes the deadline on, calls the core and
+// converts the status in one helper (status_util.h).
+//
+// Generate: a ServerWriteReactor per call with one write in flight. Tokens
+// the engine produces while a write is in flight are gathered into the next
+// message; the first message carries the seed and the prompt's length, the
+// last one the finish reason and usage. A client that goes away cancels its
+// generation, which frees its batch slot at the engine's next step. An error
+// after some tokens (deadline, unreachable sampler) ends the call with that
+// status once the tokens already generated are written.
+//
+// Before the model is attached (runnerd loads it after it starts listening),
+// every RPC answers UNAVAILABLE "the model is still loading".
+//
+// Thread-safety: thread-safe. The service must outlive the grpc::Server; the
+// ServedModel and the Engine passed to Attach() must outlive the server's
+// Wait() (their calls end with it).
+#ifndef ENTROSERVE_SERVICES_RUNNERD_RUNNER_SERVICE_H_
+#define ENTROSERVE_SERVICES_RUNNERD_RUNNER_SERVICE_H_
+
+#include <atomic>
+#include <string>
+
+#include "grpcpp/grpcpp.h"
+#include "model_runner/engine/engine.h"
+#include "model_runner/engine/served_model.h"
+#include "runner/v1/runner.grpc.pb.h"
+#include "sampler/core/configs.h"
+
+namespace entroserve {
+
+// Generate and Tokenize take their requests as raw bytes and parse them
+// themselves (runner_convert.h's ParseRequest), so that a prompt that is not
+// valid UTF-8 gets INVALID_ARGUMENT naming the field.
+using RunnerServiceBase = ::runner::v1::Runner::WithRawCallbackMethod_Generate<
+    ::runner::v1::Runner::WithRawCallbackMethod_Tokenize<
+        ::runner::v1::Runner::WithCallbackMethod_Detokenize<
+            ::runner::v1::Runner::WithCallbackMethod_ModelInfo<::runner::v1::Runner::Service>>>>;
+
+class RunnerService final : public RunnerServiceBase {
+ public:
+  // `default_sampler`: the sampler of requests that name none.
+  explicit RunnerService(SamplerConfig default_sampler);
+
+  // Makes the service answer with `model` and `engine` (not owned);
+  // `sampler` is what ModelInfo reports ("local" or the samplerd address).
+  void Attach(const ServedModel* model, Engine* engine, std::string sampler);
+
+  // runner.v1.GenerateRequest in, runner.v1.GenerateResponse messages out.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request) override;
+  // runner.v1.TokenizeRequest in, runner.v1.TokenizeResponse out.
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
+                                       const ::runner::v1::DetokenizeRequest* request,
+                                       ::runner::v1::DetokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* context,
+                                      const ::runner::v1::ModelInfoRequest* request,
+                                      ::runner::v1::ModelInfoResponse* response) override;
+
+ private:
+  struct Attached {
+    const ServedModel* model;
+    Engine* engine;
+    std::string sampler;
+  };
+  // Null until Attach().
+  const Attached* attached() const { return attached_.load(std::memory_order_acquire); }
+
+  const SamplerConfig default_sampler_;
+  std::atomic<const Attached*> attached_{nullptr};
+  // Owns what attached_ points to.
+  std::unique_ptr<Attached> attached_storage_;
+};
+
+}  // namespace entroserve
+
+#endif  // ENTROSERVE_SERVICES_RUNNERD_RUNNER_SERVICE_H_

@@ -1,0 +1,284 @@
+#include "services/samplerd/sampler_service.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "sampler/registry.h"
+#include "services/samplerd/row_sampling.h"
+#include "services/wire/sampler_convert.h"
+
+namespace entroserve {
+namespace {
+
+namespace v1 = ::sampler::v1;
+
+// What the rows of a call check before being sampled: whether the call was
+// cancelled (set by the reactor's OnCancel) and its deadline.
+struct CallControl {
+  explicit CallControl(std::chrono::system_clock::time_point deadline) : deadline(deadline) {}
+
+  // OK, or the status a row gets instead of being sampled.
+  absl::Status Check() const {
+    if (cancelled.load(std::memory_order_relaxed)) {
+      return absl::CancelledError("the call was cancelled before the row was sampled");
+    }
+    if (std::chrono::system_clock::now() > deadline) {
+      return absl::DeadlineExceededError("the call's deadline passed before the row was sampled");
+    }
+    return absl::OkStatus();
+  }
+
+  const std::chrono::system_clock::time_point deadline;
+  std::atomic<bool> cancelled{false};
+};
+
+// Shared memory is read only for a client on this host (loopback or a Unix
+// socket): a region name means nothing on another machine, and a client
+// there has no business reading this host's regions.
+SharedMemoryReader* ForPeer(SharedMemoryReader* shm, grpc::CallbackServerContext* context) {
+  return shm != nullptr && IsLoopbackTarget(context->peer()) ? shm : nullptr;
+}
+
+// Samples every row of `request` into `response` on `pool` (one task a row),
+// then calls `done` on the thread that finished the last row, or inline when
+// there are no rows. `request`, `response` and `control` must stay alive
+// until `done` runs.
+void SampleBatchAsync(WorkerPool* pool, SharedMemoryReader* shm, const v1::SampleRequest* request,
+                      v1::SampleResponse* response, const CallControl* control,
+                      std::function<void()> done) {
+  const int rows = request->rows_size();
+  if (rows == 0) {
+    done();
+    return;
+  }
+  // The results exist before any task runs, so that tasks only touch their
+  // own element.
+  response->mutable_results()->Reserve(rows);
+  std::vector<v1::SampleResult*> results(rows);
+  for (int i = 0; i < rows; ++i) results[i] = response->add_results();
+
+  struct Countdown {
+    std::atomic<int> remaining;
+    std::function<void()> done;
+  };
+  auto countdown = std::make_shared<Countdown>();
+  countdown->remaining.store(rows, std::memory_order_relaxed);
+  countdown->done = std::move(done);
+  for (int i = 0; i < rows; ++i) {
+    pool->Schedule([shm, request, control, i, result = results[i], countdown] {
+      const v1::SampleRow& row = request->rows(i);
+      if (absl::Status skip = control->Check(); !skip.ok()) {
+        SetRowFailure(row, absl::Status(skip.code(), absl::StrCat(RowPrefix(i), skip.message())),
+                      result);
+      } else {
+        SampleOneRow(row, i, result, shm);
+      }
+      if (countdown->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) countdown->done();
+    });
+  }
+}
+
+// Unary Sample: the batch goes to the pool; the last row finishes the call.
+class SampleReactor final : public grpc::ServerUnaryReactor {
+ public:
+  SampleReactor(grpc::CallbackServerContext* context, WorkerPool* pool, SharedMemoryReader* shm,
+                const v1::SampleRequest* request, v1::SampleResponse* response)
+      : control_(context->deadline()) {
+    SampleBatchAsync(pool, ForPeer(shm, context), request, response, &control_, [this] {
+      Finish(control_.cancelled.load() ? grpc::Status::CANCELLED : grpc::Status::OK);
+    });
+  }
+
+  void OnCancel() override { control_.cancelled.store(true); }
+  void OnDone() override { delete this; }
+
+ private:
+  CallControl control_;
+};
+
+// SampleStream: batches are read one at a time, sampled on the pool (up to
+// kMaxBatchesInFlight at once) and written back one at a time in the order
+// they were read. The stream ends, OK, once the client has half-closed and
+// every batch read has been answered.
+//
+// gRPC operations (StartRead, StartWrite, Finish) are started outside `mu_`:
+// each path decides under the lock what to start, then starts it.
+class SampleStreamReactor final
+    : public grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse> {
+ public:
+  SampleStreamReactor(grpc::CallbackServerContext* context, WorkerPool* pool,
+                      SharedMemoryReader* shm)
+      : pool_(pool), shm_(ForPeer(shm, context)), control_(context->deadline()) {
+    reading_ = true;
+    read_request_ = std::make_unique<v1::SampleRequest>();
+    StartRead(read_request_.get());
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // Half-close, cancellation or a broken stream.
+      Actions actions;
+      {
+        absl::MutexLock lock(&mu_);
+        reading_ = false;
+        reads_done_ = true;
+        actions = NextActionsLocked();
+      }
+      Run(actions);
+      return;
+    }
+    auto batch = std::make_shared<Batch>();
+    batch->request = std::move(read_request_);
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      batch->sequence = next_read_sequence_++;
+      ++in_flight_;  // Keeps the reactor alive until the batch is written.
+      reading_ = false;
+      actions = NextActionsLocked();
+    }
+    SampleBatchAsync(pool_, shm_, batch->request.get(), &batch->response, &control_,
+                     [this, batch] { OnBatchSampled(batch); });
+    Run(actions);
+  }
+
+  void OnWriteDone(bool ok) override {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_.reset();
+      --in_flight_;
+      ++next_write_sequence_;
+      if (!ok) broken_ = true;
+      actions = NextActionsLocked();
+    }
+    Run(actions);
+  }
+
+  void OnCancel() override { control_.cancelled.store(true); }
+  void OnDone() override { delete this; }
+
+ private:
+  struct Batch {
+    uint64_t sequence = 0;
+    std::unique_ptr<v1::SampleRequest> request;
+    v1::SampleResponse response;
+  };
+
+  // What to start once the lock is released.
+  struct Actions {
+    const v1::SampleResponse* write = nullptr;
+    v1::SampleRequest* read = nullptr;
+    bool finish = false;
+    grpc::Status status;
+  };
+
+  void OnBatchSampled(std::shared_ptr<Batch> batch) {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      sampled_.emplace(batch->sequence, std::move(batch));
+      actions = NextActionsLocked();
+    }
+    Run(actions);
+  }
+
+  Actions NextActionsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Actions actions;
+    // After a failed write nothing more reaches the client: drop what is
+    // sampled (in order, so that in_flight_ counts down to zero).
+    while (broken_ && !writing_ && !sampled_.empty() &&
+           sampled_.begin()->first == next_write_sequence_) {
+      sampled_.erase(sampled_.begin());
+      --in_flight_;
+      ++next_write_sequence_;
+    }
+    if (!broken_ && !writing_ && !sampled_.empty() &&
+        sampled_.begin()->first == next_write_sequence_) {
+      writing_ = std::move(sampled_.begin()->second);
+      sampled_.erase(sampled_.begin());
+      actions.write = &writing_->response;
+    }
+    if (!reading_ && !reads_done_ && !broken_ && in_flight_ < SamplerService::kMaxBatchesInFlight) {
+      reading_ = true;
+      read_request_ = std::make_unique<v1::SampleRequest>();
+      actions.read = read_request_.get();
+    }
+    if (reads_done_ && in_flight_ == 0 && !writing_ && !finished_) {
+      finished_ = true;
+      actions.finish = true;
+      actions.status = control_.cancelled.load() ? grpc::Status::CANCELLED : grpc::Status::OK;
+    }
+    return actions;
+  }
+
+  void Run(const Actions& actions) {
+    if (actions.write != nullptr) StartWrite(actions.write);
+    if (actions.read != nullptr) StartRead(actions.read);
+    if (actions.finish) Finish(actions.status);
+  }
+
+  WorkerPool* const pool_;
+  SharedMemoryReader* const shm_;
+  CallControl control_;
+
+  absl::Mutex mu_;
+  // The read in flight writes here; only the path that set reading_ touches it.
+  std::unique_ptr<v1::SampleRequest> read_request_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // Batches read and not yet written (being sampled, waiting or writing).
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_read_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_write_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // Sampled batches waiting for their turn to be written, by sequence.
+  std::map<uint64_t, std::shared_ptr<Batch>> sampled_ ABSL_GUARDED_BY(mu_);
+  // The batch whose response the write in flight sends.
+  std::shared_ptr<Batch> writing_ ABSL_GUARDED_BY(mu_);
+};
+
+v1::ListSamplersResponse BuildSamplerList() {
+  v1::ListSamplersResponse response;
+  for (const SamplerDescription& description : ListSamplers()) {
+    DescriptionToInfo(description, response.add_samplers());
+  }
+  return response;
+}
+
+}  // namespace
+
+SamplerService::SamplerService(WorkerPool* pool, SharedMemoryReader* shm)
+    : pool_(pool), shm_(shm), samplers_(BuildSamplerList()) {}
+
+grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse>* SamplerService::SampleStream(
+    grpc::CallbackServerContext* context) {
+  return new SampleStreamReactor(context, pool_, shm_);
+}
+
+grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* context,
+                                                 const v1::SampleRequest* request,
+                                                 v1::SampleResponse* response) {
+  return new SampleReactor(context, pool_, shm_, request, response);
+}
+
+grpc::ServerUnaryReactor* SamplerService::ListSamplers(grpc::CallbackServerContext* context,
+                                                       const v1::ListSamplersRequest*,
+                                                       v1::ListSamplersResponse* response) {
+  *response = samplers_;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace entroserve

@@ -1,0 +1,61 @@
+// sampler.v1.Sampler over the gRPC callback API: thin handlers that hand each
+// batch to a WorkerPool, where every row is parsed, sampled and converted
+// (row_sampling.h), and answer when all rows are done, results in row order.
+//
+// Contract:
+// - Results depend on nothing but each row (seed, step, logits, attention,
+//   spec, state): not on the batch, the stream, the pool size or timing.
+// - A bad row gets an in-band RowError; the call and the other rows go on.
+//   A broken stream (e.g. an oversize message) ends with a gRPC status.
+// - Reactions never block: they only queue work on the pool.
+// - SampleStream keeps one read and one write in flight, and at most
+//   kMaxBatchesInFlight batches read but not yet answered per stream (reading
+//   stops while that many wait: flow control pushes back on the client).
+// - Rows of a call that was cancelled or ran past its deadline are not
+//   sampled (they get CANCELLED / DEADLINE_EXCEEDED).
+// - Tensors may name a shared-memory region instead of carrying their bytes
+//   (services/wire/shared_memory.h), read through the service's reader; without
+//   one such rows get FAILED_PRECONDITION.
+//
+// Thread-safety: thread-safe. The service and the pool must outlive the
+// grpc::Server they are registered with (Shutdown() and Wait() it first).
+#ifndef ENTROSERVE_SERVICES_SAMPLERD_SAMPLER_SERVICE_H_
+#define ENTROSERVE_SERVICES_SAMPLERD_SAMPLER_SERVICE_H_
+
+#include "grpcpp/grpcpp.h"
+#include "sampler/v1/sampler.grpc.pb.h"
+#include "services/wire/shared_memory.h"
+#include "services/common/worker_pool.h"
+
+namespace entroserve {
+
+class SamplerService final : public ::sampler::v1::Sampler::CallbackService {
+ public:
+  // Batches read ahead on a stream while earlier ones are sampled or written.
+  static constexpr int kMaxBatchesInFlight = 2;
+
+  // `pool` and `shm` are not owned and must outlive the service; a null
+  // `shm` refuses tensors in shared memory (samplerd --shared_memory=false).
+  explicit SamplerService(WorkerPool* pool, SharedMemoryReader* shm = nullptr);
+
+  grpc::ServerBidiReactor<::sampler::v1::SampleRequest, ::sampler::v1::SampleResponse>*
+  SampleStream(grpc::CallbackServerContext* context) override;
+
+  grpc::ServerUnaryReactor* Sample(grpc::CallbackServerContext* context,
+                                   const ::sampler::v1::SampleRequest* request,
+                                   ::sampler::v1::SampleResponse* response) override;
+
+  grpc::ServerUnaryReactor* ListSamplers(grpc::CallbackServerContext* context,
+                                         const ::sampler::v1::ListSamplersRequest* request,
+                                         ::sampler::v1::ListSamplersResponse* response) override;
+
+ private:
+  WorkerPool* const pool_;
+  SharedMemoryReader* const shm_;
+  // Built once: ListSamplers() of the registry as the wire message.
+  const ::sampler::v1::ListSamplersResponse samplers_;
+};
+
+}  // namespace entroserve
+
+#endif  // ENTROSERVE_SERVICES_SAMPLERD_SAMPLER_SERVICE_H_
