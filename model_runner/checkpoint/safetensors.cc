@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "sampler/base/float16.h"
 
 namespace entroserve {
 namespace {
@@ -46,66 +47,6 @@ const DTypeEntry& Entry(SafetensorsDType dtype) {
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
-
-uint32_t FloatBits(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof(bits));
-  return bits;
-}
-
-float BitsFloat(uint32_t bits) {
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
-
-// Round to nearest even; NaN stays a (quiet) NaN.
-uint16_t FloatToBFloat16(float value) {
-  uint32_t bits = FloatBits(value);
-  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);
-  uint32_t bias = 0x7FFFu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>((bits + bias) >> 16);
-}
-
-float BFloat16ToFloat(uint16_t bits) { return BitsFloat(static_cast<uint32_t>(bits) << 16); }
-
-// IEEE binary16, round to nearest even, overflow to infinity.
-uint16_t FloatToHalf(float value) {
-  uint32_t bits = FloatBits(value);
-  uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
-  uint32_t abs = bits & 0x7FFFFFFFu;
-  if (abs >= 0x7F800000u) {  // inf or NaN
-    return static_cast<uint16_t>(sign | 0x7C00u | (abs > 0x7F800000u ? 0x0200u : 0u));
-  }
-  if (abs >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // >= 65520
-  if (abs < 0x38800000u) {  // below 2^-14: a subnormal half, or zero
-    uint32_t exponent = abs >> 23;
-    if (exponent < 102) return sign;  // below 2^-25: rounds to zero
-    uint32_t mantissa = (abs & 0x7FFFFFu) | 0x800000u;
-    uint32_t shift = 126 - exponent;  // 14..24
-    uint32_t half = mantissa >> shift;
-    uint32_t rest = mantissa & ((1u << shift) - 1);
-    uint32_t midpoint = 1u << (shift - 1);
-    if (rest > midpoint || (rest == midpoint && (half & 1u))) ++half;
-    return static_cast<uint16_t>(sign | half);
-  }
-  uint32_t half = (abs - 0x38000000u) >> 13;
-  uint32_t rest = abs & 0x1FFFu;
-  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;
-  return static_cast<uint16_t>(sign | half);
-}
-
-float HalfToFloat(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exponent = (h >> 10) & 0x1Fu;
-  uint32_t mantissa = h & 0x3FFu;
-  if (exponent == 0) {
-    float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    return sign ? -magnitude : magnitude;
-  }
-  if (exponent == 31) return BitsFloat(sign | 0x7F800000u | (mantissa << 13));
-  return BitsFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
 }
 
 // numel of `shape`, or nullopt on a negative dimension or overflow of int64.

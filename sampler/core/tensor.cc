@@ -10,17 +10,6 @@
 namespace entroserve {
 namespace {
 
-uint32_t FloatBits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof(u));
-  return u;
-}
-float BitsFloat(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof(f));
-  return f;
-}
-
 // The decoding and checking loops below run over every row at the edge
 // (128k logits + 32 x 4096 attention scores per row), so they are written
 // branch-free on integer bit patterns, which GCC vectorises: float
@@ -28,7 +17,7 @@ float BitsFloat(uint32_t u) {
 // (~1 ns per element, ~0.4 ms per row).
 
 // IEEE binary16 bits to float, exact for every pattern (the same values as
-// HalfToFloat), with integer selects only.
+// sampler/base/float16.h's HalfToFloat), with integer selects only.
 inline float HalfBitsToFloat(uint32_t h) {
   const uint32_t sign = (h & 0x8000u) << 16;
   const uint32_t magnitude = h & 0x7fffu;  // exponent and mantissa
@@ -123,49 +112,6 @@ const char* DTypeName(DType dtype) {
     case DType::kBFloat16: return "BFLOAT16";
   }
   return "UNKNOWN";
-}
-
-float BFloat16ToFloat(uint16_t bits) { return BitsFloat(static_cast<uint32_t>(bits) << 16); }
-
-uint16_t FloatToBFloat16(float value) {
-  uint32_t u = FloatBits(value);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN
-  uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>((u + rounding) >> 16);
-}
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu;
-  const uint32_t mant = h & 0x3ffu;
-  if (exp == 0x1f) return BitsFloat(sign | 0x7f800000u | (mant << 13));  // inf / NaN
-  if (exp == 0) {
-    // Zero or subnormal: value = mant * 2^-24.
-    float v = static_cast<float>(mant) * 5.9604644775390625e-8f;
-    return sign ? -v : v;
-  }
-  return BitsFloat(sign | ((exp + 112u) << 23) | (mant << 13));
-}
-
-uint16_t FloatToHalf(float value) {
-  uint32_t u = FloatBits(value);
-  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
-  u &= 0x7fffffffu;
-  if (u > 0x7f800000u) return sign | 0x7e00u;          // NaN
-  if (u >= 0x477ff000u) return sign | 0x7c00u;         // overflow -> inf (>= 65520)
-  if (u < 0x38800000u) {                               // subnormal or zero
-    if (u < 0x33000000u) return sign;                  // < 2^-25 rounds to 0
-    const uint32_t exp = u >> 23;
-    const uint32_t mant = (u & 0x7fffffu) | 0x800000u;
-    const uint32_t shift = 126 - exp;                  // 14 + (112 - exp) + 1 - 1
-    uint32_t half = mant >> (shift);
-    const uint32_t rem = mant & ((1u << shift) - 1);
-    const uint32_t halfway = 1u << (shift - 1);
-    if (rem > halfway || (rem == halfway && (half & 1u))) ++half;
-    return sign | static_cast<uint16_t>(half);
-  }
-  uint32_t rounded = u + 0xfffu + ((u >> 13) & 1u);
-  return sign | static_cast<uint16_t>(((rounded >> 13) - (112u << 10)) & 0xffffu);
 }
 
 absl::Status DecodeTensor(DType dtype, std::string_view bytes, int64_t numel,

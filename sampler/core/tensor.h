@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "sampler/base/float16.h"  // the codec of the 16-bit dtypes
 
 namespace entroserve {
 
@@ -18,13 +19,6 @@ enum class DType { kFloat32 = 1, kFloat16 = 2, kBFloat16 = 3 };
 // Bytes per element of `dtype`.
 int ElementSize(DType dtype);
 const char* DTypeName(DType dtype);
-
-// IEEE binary16 / bfloat16 bit patterns to float, and back (round to nearest
-// even). Exact for every finite value, infinities and NaN.
-float HalfToFloat(uint16_t bits);
-float BFloat16ToFloat(uint16_t bits);
-uint16_t FloatToHalf(float value);
-uint16_t FloatToBFloat16(float value);
 
 // Decodes `bytes` (numel elements of `dtype`, little-endian) into `out`,
 // resizing it. `bytes.size()` must be numel * ElementSize(dtype); `field`

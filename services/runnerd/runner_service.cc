@@ -6,11 +6,11 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "model_runner/model/transformer.h"
+#include "sampler/base/seed.h"
 #include "sampler/registry.h"
 #include "services/runnerd/runner_convert.h"
 #include "services/wire/sampler_convert.h"
@@ -22,12 +22,6 @@ namespace {
 namespace v1 = ::runner::v1;
 
 constexpr char kLoading[] = "the model is still loading; wait for health status SERVING";
-
-// A seed for a request that sent none: picked here, at the edge, and echoed.
-uint64_t PickSeed() {
-  absl::BitGen gen;
-  return absl::Uniform<uint64_t>(gen);
-}
 
 // The call's deadline; InfiniteFuture when it has none (gRPC gives
 // time_point::max()).

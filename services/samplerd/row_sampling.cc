@@ -4,9 +4,9 @@
 #include <memory>
 #include <utility>
 
-#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "sampler/base/seed.h"
 #include "sampler/registry.h"
 #include "sampler/core/sampler.h"
 #include "services/wire/sampler_convert.h"
@@ -16,14 +16,6 @@ namespace entroserve {
 namespace {
 
 namespace v1 = ::sampler::v1;
-
-// A seed for a row that sent none. Picked here, at the edge (DESIGN.md
-// "Deterministic draws"); the sampler itself never draws from a generator
-// with hidden state.
-uint64_t PickSeed() {
-  absl::BitGen gen;
-  return absl::Uniform<uint64_t>(gen);
-}
 
 absl::Status SampleWireRow(const v1::SampleRow& row, const std::string& prefix,
                            v1::SampleResult* result, SharedMemoryReader* shm) {
