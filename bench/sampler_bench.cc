@@ -32,10 +32,10 @@
 
 #include "benchmark/benchmark.h"
 #include "sampler/core/candidates.h"
-#include "sampler/core/signals.h"
-#include "sampler/core/tensor.h"
 #include "sampler/core/configs.h"
 #include "sampler/core/sampler.h"
+#include "sampler/core/signals.h"
+#include "sampler/core/tensor.h"
 #include "sampler/core/types.h"
 #include "sampler/registry.h"
 
@@ -131,8 +131,8 @@ const std::vector<BenchRow>& MakeRows(int32_t vocab, int32_t heads, int32_t keys
 // iteration over the rotation of rows (index: the row's place in `rows`),
 // and reports p50_us and p99_us of the timed calls.
 template <typename Setup, typename Fn>
-void RunTimedWithSetup(benchmark::State& state, const std::vector<BenchRow>& rows,
-                       Setup&& setup, Fn&& fn) {
+void RunTimedWithSetup(benchmark::State& state, const std::vector<BenchRow>& rows, Setup&& setup,
+                       Fn&& fn) {
   using Clock = std::chrono::steady_clock;
   std::vector<double> micros;
   micros.reserve(1 << 16);
@@ -346,7 +346,7 @@ void BM_SamplerStep(benchmark::State& state, const std::string& name) {
   int64_t step = 0;
   bool failed = false;
   RunTimed(state, rows, [&](const BenchRow& row) {
-    RowInput input;
+    Row input;
     input.step = step++;
     input.seed = kRowSeed;
     input.logits = row.logits;
@@ -389,7 +389,7 @@ void BM_ChainStep(benchmark::State& state, int32_t top_k) {
   int64_t step = 0;
   bool failed = false;
   RunTimed(state, rows, [&](const BenchRow& row) {
-    RowInput input;
+    Row input;
     input.step = step++;
     input.seed = kRowSeed;
     input.logits = row.logits;

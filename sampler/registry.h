@@ -24,9 +24,6 @@ struct SamplerDescription {
 // Every sampler, in a fixed order.
 const std::vector<SamplerDescription>& ListSamplers();
 
-// The registry name of the sampler `config` selects.
-std::string SamplerName(const SamplerConfig& config);
-
 // The default config of the sampler called `name`; INVALID_ARGUMENT (listing the
 // known names) for any other name.
 absl::StatusOr<SamplerConfig> DefaultConfig(const std::string& name);

@@ -372,13 +372,13 @@ void Engine::Step() {
   }
 
   std::vector<Sequence*> sampling;
-  std::vector<SamplerRow> rows;
+  std::vector<Row> rows;
   for (size_t i = 0; i < in_step.size(); ++i) {
     Sequence* s = in_step[i];
     s->prefilled += s->chunk;
     if (s->prefilling()) continue;  // more prompt to feed first
     const SequenceOutput& out = output->sequences[i];
-    SamplerRow row;
+    Row row;
     row.sequence_id = s->name;
     row.step = s->step;
     row.config = s->request.sampler;
@@ -398,7 +398,7 @@ void Engine::Step() {
   }
   if (rows.empty()) return;
 
-  std::vector<SamplerRowResult> results;
+  std::vector<RowResult> results;
   std::vector<bool> sampled;
   const absl::Time sampling_start = absl::Now();
   SampleRows(sampling, rows, &results, &sampled);
@@ -412,16 +412,16 @@ void Engine::Step() {
   }
 }
 
-void Engine::SampleRows(std::vector<Sequence*>& sequences, std::vector<SamplerRow>& rows,
-                        std::vector<SamplerRowResult>* results, std::vector<bool>* sampled) {
-  results->assign(rows.size(), SamplerRowResult());
+void Engine::SampleRows(std::vector<Sequence*>& sequences, std::vector<Row>& rows,
+                        std::vector<RowResult>* results, std::vector<bool>* sampled) {
+  results->assign(rows.size(), RowResult());
   sampled->assign(rows.size(), false);
   std::vector<size_t> live(rows.size());
   for (size_t i = 0; i < live.size(); ++i) live[i] = i;
   const absl::Time start = absl::Now();
   while (!live.empty()) {
-    std::vector<SamplerRow> retry;
-    absl::Span<const SamplerRow> batch = rows;
+    std::vector<Row> retry;
+    absl::Span<const Row> batch = rows;
     if (live.size() != rows.size()) {
       for (size_t i : live) retry.push_back(rows[i]);
       batch = retry;
@@ -441,7 +441,7 @@ void Engine::SampleRows(std::vector<Sequence*>& sequences, std::vector<SamplerRo
       }
       return true;
     };
-    absl::StatusOr<std::vector<SamplerRowResult>> answer = backend_->Sample(batch, control);
+    absl::StatusOr<std::vector<RowResult>> answer = backend_->Sample(batch, control);
     if (answer.ok() && answer->size() == live.size()) {
       for (size_t k = 0; k < live.size(); ++k) {
         (*results)[live[k]] = std::move((*answer)[k]);
@@ -481,7 +481,7 @@ void Engine::SampleRows(std::vector<Sequence*>& sequences, std::vector<SamplerRo
   }
 }
 
-void Engine::Accept(Sequence* s, const SamplerRowResult& result) {
+void Engine::Accept(Sequence* s, const RowResult& result) {
   if (!result.status.ok()) {
     End(s, absl::Status(result.status.code(), absl::StrCat("sampler: ", result.status.message())),
         FinishReason::kCancelled);

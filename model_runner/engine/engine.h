@@ -222,9 +222,9 @@ class Engine {
   // Samples the step's rows (retrying while the sampler is unreachable);
   // fills results[i] for rows that were sampled, ends the sequences that
   // could not wait any longer.
-  void SampleRows(std::vector<Sequence*>& sequences, std::vector<SamplerRow>& rows,
-                  std::vector<SamplerRowResult>* results, std::vector<bool>* sampled);
-  void Accept(Sequence* sequence, const SamplerRowResult& result);
+  void SampleRows(std::vector<Sequence*>& sequences, std::vector<Row>& rows,
+                  std::vector<RowResult>* results, std::vector<bool>* sampled);
+  void Accept(Sequence* sequence, const RowResult& result);
   void End(Sequence* sequence, absl::Status status, FinishReason reason);
   void RemoveEnded();
   bool StopNow() const;

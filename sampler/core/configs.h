@@ -40,12 +40,14 @@ inline absl::Status CheckMinTemperature(absl::string_view field, float value) {
 }
 
 struct GreedyConfig {
+  static constexpr char kName[] = "greedy";  // the registry name
   absl::Status Validate() const { return absl::OkStatus(); }
 };
 
 // Stage order: logit_bias -> penalties -> no_repeat_ngram -> top_k ->
 // typical_p -> top_p -> min_p -> temperature -> draw.
 struct ChainConfig {
+  static constexpr char kName[] = "chain";  // the registry name
   float temperature = 1.0f;
   int32_t top_k = 0;  // 0 disables
   float top_p = 1.0f;
@@ -62,6 +64,7 @@ struct ChainConfig {
 
 // entropix e55e9a3 (REFERENCE §2). Names follow the proto message.
 struct EntropixConfig {
+  static constexpr char kName[] = "entropix";  // the registry name
   float temperature = 0.666f;
   float top_p = 0.90f;
   int32_t top_k = 27;
@@ -99,6 +102,7 @@ struct EntropixConfig {
 
 // AlphaSampler (REFERENCE §3).
 struct AlphaConfig {
+  static constexpr char kName[] = "alpha";  // the registry name
   float base_temperature = 0.2f;
   float base_top_p = 0.80f;
   int32_t base_top_k = 10;
@@ -127,6 +131,7 @@ struct AlphaConfig {
 };
 
 struct MirostatV2Config {
+  static constexpr char kName[] = "mirostat_v2";  // the registry name
   float tau = 5.0f;
   float eta = 0.1f;
   float temperature = 1.0f;
@@ -134,6 +139,7 @@ struct MirostatV2Config {
 };
 
 struct DynaTempConfig {
+  static constexpr char kName[] = "dynatemp";  // the registry name
   float min_temperature = 0.5f;
   float max_temperature = 1.5f;
   float exponent = 1.0f;
@@ -141,12 +147,14 @@ struct DynaTempConfig {
 };
 
 struct TopNSigmaConfig {
+  static constexpr char kName[] = "top_n_sigma";  // the registry name
   float n = 1.0f;
   float temperature = 1.0f;
   absl::Status Validate() const;
 };
 
 struct XtcConfig {
+  static constexpr char kName[] = "xtc";  // the registry name
   float threshold = 0.1f;
   float probability = 0.5f;
   int32_t min_keep = 1;
@@ -155,6 +163,7 @@ struct XtcConfig {
 };
 
 struct DryConfig {
+  static constexpr char kName[] = "dry";  // the registry name
   float multiplier = 0.8f;
   float base = 1.75f;
   int32_t allowed_length = 2;
@@ -165,9 +174,13 @@ struct DryConfig {
 };
 
 using SamplerConfig =
-    std::variant<GreedyConfig, ChainConfig, EntropixConfig, AlphaConfig,
-                 MirostatV2Config, DynaTempConfig, TopNSigmaConfig, XtcConfig,
-                 DryConfig>;
+    std::variant<GreedyConfig, ChainConfig, EntropixConfig, AlphaConfig, MirostatV2Config,
+                 DynaTempConfig, TopNSigmaConfig, XtcConfig, DryConfig>;
+
+// The registry name of the sampler `config` selects ("entropix").
+inline std::string SamplerName(const SamplerConfig& config) {
+  return std::visit([](const auto& c) -> std::string { return c.kName; }, config);
+}
 
 }  // namespace entroserve
 

@@ -4,11 +4,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "sampler/core/row.h"
 #include "sampler/core/signals.h"
 
 namespace entroserve {
 
-absl::StatusOr<Signals> ComputeRowSignals(const RowInput& row, LogitSummary* summary) {
+absl::StatusOr<Signals> ComputeRowSignals(const Row& row, LogitSummary* summary) {
   if (row.logits.empty()) return absl::InvalidArgumentError("logits must not be empty");
   if (!row.attention.empty() &&
       (row.heads < 1 || row.keys < 1 ||

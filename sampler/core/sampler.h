@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "sampler/core/row.h"
 #include "sampler/core/types.h"
 
 namespace entroserve {
@@ -22,8 +23,7 @@ class Sampler {
   // True when a step after the first cannot be served without the state
   // returned by the previous step (penalty history, alpha window, mirostat mu).
   virtual bool NeedsState() const = 0;
-  virtual absl::StatusOr<RowOutput> Sample(const RowInput& row,
-                                           SamplerState& state) const = 0;
+  virtual absl::StatusOr<RowOutput> Sample(const Row& row, SamplerState& state) const = 0;
 };
 
 }  // namespace entroserve

@@ -45,26 +45,25 @@ struct LogitSummary {
 // CheckLogits). Outside that contract nothing crashes: empty logits give
 // H = V = 0 and argmax -1; all -inf give H = V = 0, finite 0 and
 // log_normalizer -inf. `summary` may be null.
-void ComputeLogitSignals(absl::Span<const float> logits, Signals* signals,
-                         LogitSummary* summary);
+void ComputeLogitSignals(absl::Span<const float> logits, Signals* signals, LogitSummary* summary);
 
 // Attention signals of scores [heads, keys] (row-major), all finite (see
 // CheckAttention). Sets signals->has_attention. heads, keys >= 1 and
 // scores.size() == heads * keys; otherwise the attention fields are zeroed
 // and has_attention is false.
-void ComputeAttentionSignals(absl::Span<const float> scores, int32_t heads,
-                             int32_t keys, Signals* signals);
+void ComputeAttentionSignals(absl::Span<const float> scores, int32_t heads, int32_t keys,
+                             Signals* signals);
 
 // Both of the above; attention may be empty.
-Signals ComputeSignals(absl::Span<const float> logits,
-                       absl::Span<const float> attention, int32_t heads,
-                       int32_t keys, LogitSummary* summary = nullptr);
+Signals ComputeSignals(absl::Span<const float> logits, absl::Span<const float> attention,
+                       int32_t heads, int32_t keys, LogitSummary* summary = nullptr);
 
 // The signals of a sampler's row (ComputeSignals of its logits and
 // attention), after the checks a sampler that reads them needs:
 // INVALID_ARGUMENT for empty logits, attention whose size is not
 // heads * keys, or logits that are all -inf.
-absl::StatusOr<Signals> ComputeRowSignals(const RowInput& row, LogitSummary* summary);
+struct Row;  // sampler/core/row.h
+absl::StatusOr<Signals> ComputeRowSignals(const Row& row, LogitSummary* summary);
 
 }  // namespace entroserve
 

@@ -20,11 +20,11 @@ struct Signals {
   float entropy = 0.0f;
   float varentropy = 0.0f;
   bool has_attention = false;
-  float attn_entropy = 0.0f;         // mean over heads of the per-head entropy
-  float attn_varentropy = 0.0f;      // mean over heads of the per-head varentropy
-  float attn_entropy_spread = 0.0f;  // variance across heads of the per-head entropy
-  float agreement = 0.0f;            // mean over heads and keys of |a_h - mean_h a|
-  float interaction_strength = 0.0f; // mean over heads and keys of |s|
+  float attn_entropy = 0.0f;          // mean over heads of the per-head entropy
+  float attn_varentropy = 0.0f;       // mean over heads of the per-head varentropy
+  float attn_entropy_spread = 0.0f;   // variance across heads of the per-head entropy
+  float agreement = 0.0f;             // mean over heads and keys of |a_h - mean_h a|
+  float interaction_strength = 0.0f;  // mean over heads and keys of |s|
 };
 
 // Why a token was chosen. Mirrors sampler.v1.Mode (same order, no zero).
@@ -72,16 +72,16 @@ struct SamplerState {
   // last 128; DRY looks back up to its penalty_last_n, at most this).
   static constexpr int kMaxRecentTokens = 256;
 
-  std::string sampler;                // name of the sampler that produced it
-  int64_t next_step = 0;              // the step the next row must carry
-  std::vector<int32_t> recent_tokens; // oldest first, at most kMaxRecentTokens
-  std::vector<float> alpha_window;    // AlphaSampler raw alphas, oldest first
-  bool last_inserted = false;         // entropix: last token was inserted
-  std::optional<float> mirostat_mu;   // Mirostat running mu, bits
+  std::string sampler;                 // name of the sampler that produced it
+  int64_t next_step = 0;               // the step the next row must carry
+  std::vector<int32_t> recent_tokens;  // oldest first, at most kMaxRecentTokens
+  std::vector<float> alpha_window;     // AlphaSampler raw alphas, oldest first
+  bool last_inserted = false;          // entropix: last token was inserted
+  std::optional<float> mirostat_mu;    // Mirostat running mu, bits
 
   bool empty() const {
-    return sampler.empty() && next_step == 0 && recent_tokens.empty() &&
-           alpha_window.empty() && !last_inserted && !mirostat_mu.has_value();
+    return sampler.empty() && next_step == 0 && recent_tokens.empty() && alpha_window.empty() &&
+           !last_inserted && !mirostat_mu.has_value();
   }
   // Appends a token to the history, dropping the oldest past the bound.
   void PushToken(int32_t token);
@@ -92,18 +92,6 @@ struct SpecialTokens {
   std::optional<int32_t> clarifying_question;
   std::optional<int32_t> pause;
   std::optional<int32_t> eos;
-};
-
-// One row as the sampler sees it: decoded float logits and (optionally)
-// attention scores, already validated (finite or -inf logits, V > 0).
-struct RowInput {
-  int64_t step = 0;
-  uint64_t seed = 0;
-  absl::Span<const float> logits;     // [V]
-  absl::Span<const float> attention;  // [heads, keys] row-major; empty if absent
-  int32_t heads = 0;
-  int32_t keys = 0;
-  SpecialTokens special_tokens;
 };
 
 // What a sampler returns for one row.

@@ -403,13 +403,13 @@ class AlphaSampler : public Sampler {
 
   std::string Name() const override { return "alpha"; }
   bool NeedsState() const override { return true; }
-  absl::StatusOr<RowOutput> Sample(const RowInput& row, SamplerState& state) const override;
+  absl::StatusOr<RowOutput> Sample(const Row& row, SamplerState& state) const override;
 
  private:
   const AlphaConfig config_;
 };
 
-absl::StatusOr<RowOutput> AlphaSampler::Sample(const RowInput& row, SamplerState& state) const {
+absl::StatusOr<RowOutput> AlphaSampler::Sample(const Row& row, SamplerState& state) const {
   LogitSummary summary;
   absl::StatusOr<Signals> signals = ComputeRowSignals(row, &summary);
   if (!signals.ok()) return signals.status();

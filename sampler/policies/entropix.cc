@@ -114,13 +114,13 @@ class EntropixSampler : public Sampler {
 
   std::string Name() const override { return "entropix"; }
   bool NeedsState() const override { return true; }
-  absl::StatusOr<RowOutput> Sample(const RowInput& row, SamplerState& state) const override;
+  absl::StatusOr<RowOutput> Sample(const Row& row, SamplerState& state) const override;
 
  private:
   const EntropixConfig config_;
 };
 
-absl::StatusOr<RowOutput> EntropixSampler::Sample(const RowInput& row, SamplerState& state) const {
+absl::StatusOr<RowOutput> EntropixSampler::Sample(const Row& row, SamplerState& state) const {
   LogitSummary summary;
   absl::StatusOr<Signals> signals = ComputeRowSignals(row, &summary);
   if (!signals.ok()) return signals.status();

@@ -72,7 +72,7 @@
 //     another's parameters: here everything is per row;
 //   - the HF port's "attention" hook captured the attention block's output
 //     hidden state: here the caller sends the pre-softmax scores of the
-//     decoded query over the valid keys (RowInput::attention);
+//     decoded query over the valid keys (Row::attention);
 //   - not in REFERENCE.md but in both _sample()s (JAX and torch): the top-k
 //     probabilities were flipped to ascending order before the top-p cumsum,
 //     so top_p removed the most probable tokens first: here the cumsum runs

@@ -18,7 +18,7 @@ namespace {
 
 // Checks what validation at the edge guarantees, cheaply, so that a row that
 // skipped it gets an error rather than undefined behaviour.
-absl::Status CheckRow(const RowInput& row, const LogitSummary& summary) {
+absl::Status CheckRow(const Row& row, const LogitSummary& summary) {
   if (row.logits.empty()) return absl::InvalidArgumentError("logits must not be empty");
   if (summary.argmax < 0 || summary.finite == 0) {
     return absl::InvalidArgumentError("logits have no finite value");
@@ -26,7 +26,7 @@ absl::Status CheckRow(const RowInput& row, const LogitSummary& summary) {
   return absl::OkStatus();
 }
 
-void FinishState(const std::string& name, const RowInput& row, SamplerState& state) {
+void FinishState(const std::string& name, const Row& row, SamplerState& state) {
   state.sampler = name;
   state.next_step = row.step + 1;
 }
@@ -36,7 +36,7 @@ class GreedySampler : public Sampler {
   std::string Name() const override { return "greedy"; }
   bool NeedsState() const override { return false; }
 
-  absl::StatusOr<RowOutput> Sample(const RowInput& row, SamplerState& state) const override {
+  absl::StatusOr<RowOutput> Sample(const Row& row, SamplerState& state) const override {
     RowOutput out;
     LogitSummary summary;
     if (row.logits.empty()) return absl::InvalidArgumentError("logits must not be empty");
@@ -60,7 +60,7 @@ class ChainSampler : public Sampler {
   std::string Name() const override { return name_; }
   bool NeedsState() const override { return needs_state_; }
 
-  absl::StatusOr<RowOutput> Sample(const RowInput& row, SamplerState& state) const override {
+  absl::StatusOr<RowOutput> Sample(const Row& row, SamplerState& state) const override {
     RowOutput out;
     LogitSummary summary;
     if (row.logits.empty()) return absl::InvalidArgumentError("logits must not be empty");

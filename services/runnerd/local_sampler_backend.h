@@ -1,7 +1,6 @@
 // The in-process SamplerBackend (runnerd --sampler=local): every row is
-// checked and sampled by the code samplerd runs on a decoded row
-// (sampler_convert.h's CheckRow, the proto-free twin of ParseRow's checks
-// with the same messages, and row_sampling.h's SampleParsedRow).
+// checked and sampled by the call samplerd makes on a decoded row
+// (sampler/sample_row.h's SampleRow), without any protobuf.
 //
 // Same tokens as through samplerd: before sampling, the logits and attention
 // scores are rounded through `wire_dtype`, the dtype the remote backend
@@ -31,8 +30,8 @@ class LocalSamplerBackend final : public SamplerBackend {
   explicit LocalSamplerBackend(DType wire_dtype, int workers = 1);
   ~LocalSamplerBackend() override;
 
-  absl::StatusOr<std::vector<SamplerRowResult>> Sample(absl::Span<const SamplerRow> rows,
-                                                       const SampleControl& control) override;
+  absl::StatusOr<std::vector<RowResult>> Sample(absl::Span<const Row> rows,
+                                                const SampleControl& control) override;
   std::string Describe() const override { return "local"; }
 
  private:

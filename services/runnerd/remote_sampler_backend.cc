@@ -8,7 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "services/wire/sampler_convert.h"
+#include "services/wire/row_convert.h"
 
 namespace entroserve {
 namespace {
@@ -18,37 +18,13 @@ namespace v1 = ::sampler::v1;
 // How often a wait for the channel or an answer looks at SampleControl.stop.
 constexpr absl::Duration kPollInterval = absl::Milliseconds(50);
 
-v1::DType WireDType(DType dtype) { return static_cast<v1::DType>(static_cast<int>(dtype)); }
-
-// Bytes a tensor of `n` values takes in a shared-memory region: tensors
-// start on cache-line boundaries.
-uint64_t SlotBytes(size_t n, DType dtype) {
-  const uint64_t bytes = n * static_cast<uint64_t>(ElementSize(dtype));
-  return (bytes + 63) / 64 * 64;
-}
-
-// Sets `tensor`'s bytes: `values` encoded into `data`, or into `region` at
-// *offset (then advanced) and referenced.
-void SetTensorBytes(DType wire_dtype, absl::Span<const float> values, SharedMemoryRegion* region,
-                    uint64_t* offset, v1::Tensor* tensor) {
-  if (region == nullptr) {
-    tensor->set_data(EncodeTensor(wire_dtype, values));
-    return;
-  }
-  EncodeTensorTo(wire_dtype, values, region->data() + *offset);
-  v1::SharedMemoryRef* ref = tensor->mutable_shared_memory();
-  ref->set_region(region->name());
-  ref->set_offset(*offset);
-  *offset += SlotBytes(values.size(), wire_dtype);
-}
-
 // Whether samplerd refused the step for not reading the shared memory: no
 // row succeeded and some failed with FAILED_PRECONDITION on a
 // ".shared_memory" field (samplerd is on another host, in another /dev/shm,
 // runs as another user, or with --shared_memory=false).
-bool RefusedSharedMemory(const std::vector<SamplerRowResult>& results) {
+bool RefusedSharedMemory(const std::vector<RowResult>& results) {
   bool refused = false;
-  for (const SamplerRowResult& result : results) {
+  for (const RowResult& result : results) {
     if (result.status.ok()) return false;
     refused = refused || (result.status.code() == absl::StatusCode::kFailedPrecondition &&
                           absl::StrContains(result.status.message(), ".shared_memory"));
@@ -190,73 +166,17 @@ absl::StatusOr<SamplerTransport> ParseSamplerTransport(absl::string_view name) {
       absl::StrCat("must be auto, inline or shared_memory, got \"", name, "\""));
 }
 
-uint64_t SharedMemoryBytes(absl::Span<const SamplerRow> rows, DType wire_dtype) {
-  uint64_t bytes = 0;
-  for (const SamplerRow& row : rows) {
-    bytes += SlotBytes(row.logits.size(), wire_dtype) + SlotBytes(row.attention.size(), wire_dtype);
-  }
-  return bytes;
-}
-
-void RowsToRequest(absl::Span<const SamplerRow> rows, DType wire_dtype, v1::SampleRequest* request,
-                   SharedMemoryRegion* region) {
-  uint64_t offset = 0;
-  request->Clear();
-  request->mutable_rows()->Reserve(static_cast<int>(rows.size()));
-  for (const SamplerRow& row : rows) {
-    v1::SampleRow* out = request->add_rows();
-    out->set_sequence_id(row.sequence_id);
-    out->set_step(row.step);
-    ConfigToSpec(row.config, out->mutable_spec());
-    out->set_seed(row.seed);
-    if (!row.state.empty()) StateToProto(row.state, out->mutable_state());
-    v1::Tensor* logits = out->mutable_logits();
-    logits->set_dtype(WireDType(wire_dtype));
-    logits->add_shape(static_cast<int64_t>(row.logits.size()));
-    SetTensorBytes(wire_dtype, row.logits, region, &offset, logits);
-    if (!row.attention.empty()) {
-      v1::Tensor* attention = out->mutable_attention();
-      attention->set_dtype(WireDType(wire_dtype));
-      attention->add_shape(row.heads);
-      attention->add_shape(row.keys);
-      SetTensorBytes(wire_dtype, row.attention, region, &offset, attention);
-    }
-    v1::SpecialTokens* special = out->mutable_special_tokens();
-    if (row.special_tokens.clarifying_question) {
-      special->set_clarifying_question(*row.special_tokens.clarifying_question);
-    }
-    if (row.special_tokens.pause) special->set_pause(*row.special_tokens.pause);
-    if (row.special_tokens.eos) special->set_eos(*row.special_tokens.eos);
-    out->mutable_appended_tokens()->Add(row.appended_tokens.begin(), row.appended_tokens.end());
-  }
-}
-
-absl::StatusOr<std::vector<SamplerRowResult>> ResponseToResults(
-    absl::Span<const SamplerRow> rows, const v1::SampleResponse& response) {
+absl::StatusOr<std::vector<RowResult>> ResponseToResults(absl::Span<const Row> rows,
+                                                         const v1::SampleResponse& response) {
   if (static_cast<size_t>(response.results_size()) != rows.size()) {
     return absl::InternalError(absl::StrCat("samplerd answered ", response.results_size(),
                                             " results for ", rows.size(), " rows"));
   }
-  std::vector<SamplerRowResult> results(rows.size());
+  std::vector<RowResult> results;
+  results.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
-    const v1::SampleResult& result = response.results(static_cast<int>(i));
-    const int64_t vocab_size = static_cast<int64_t>(rows[i].logits.size());
-    const std::string field = absl::StrCat("results[", i, "]");
-    absl::StatusOr<RowOutput> output = ResultToOutput(result, vocab_size, field);
-    if (!output.ok()) {
-      results[i].status = output.status();
-      continue;
-    }
-    absl::StatusOr<SamplerState> state =
-        StateFromProto(result.state(), vocab_size, absl::StrCat(field, ".state"));
-    if (!state.ok()) {
-      results[i].status = absl::InternalError(
-          absl::StrCat("samplerd returned a bad state: ", state.status().message()));
-      continue;
-    }
-    results[i].output = *std::move(output);
-    results[i].state = *std::move(state);
-    results[i].seed = result.seed();
+    results.push_back(DecodeResult(response.results(static_cast<int>(i)), rows[i].vocab_size(),
+                                   absl::StrCat("results[", i, "]")));
   }
   return results;
 }
@@ -347,8 +267,8 @@ absl::Status RemoteSamplerBackend::Connect(const SampleControl& control) {
   }
 }
 
-absl::StatusOr<std::vector<SamplerRowResult>> RemoteSamplerBackend::Sample(
-    absl::Span<const SamplerRow> rows, const SampleControl& control) {
+absl::StatusOr<std::vector<RowResult>> RemoteSamplerBackend::Sample(absl::Span<const Row> rows,
+                                                                    const SampleControl& control) {
   // The message of the last write may still be read by gRPC until its
   // OnWriteDone.
   if (stream_) stream_->AwaitWriteDone();
@@ -359,7 +279,7 @@ absl::StatusOr<std::vector<SamplerRowResult>> RemoteSamplerBackend::Sample(
       FallBackToInline(s.message());
     }
   }
-  RowsToRequest(rows, options_.wire_dtype, &request, use_shared_memory_ ? region_.get() : nullptr);
+  EncodeRows(rows, options_.wire_dtype, &request, use_shared_memory_ ? region_.get() : nullptr);
   absl::Duration backoff = options_.initial_backoff;
   std::string last_error;
   while (true) {
@@ -383,13 +303,12 @@ absl::StatusOr<std::vector<SamplerRowResult>> RemoteSamplerBackend::Sample(
             ? stream_->Await(absl::Now() + options_.response_timeout, control.stop)
             : StreamCall::Outcome::kBroken;
     if (outcome == StreamCall::Outcome::kAnswered) {
-      absl::StatusOr<std::vector<SamplerRowResult>> results =
-          ResponseToResults(rows, stream_->response());
+      absl::StatusOr<std::vector<RowResult>> results = ResponseToResults(rows, stream_->response());
       if (results.ok() && use_shared_memory_ && options_.transport == SamplerTransport::kAuto &&
           RefusedSharedMemory(*results)) {
         FallBackToInline((*results)[0].status.message());
         stream_->AwaitWriteDone();  // gRPC may hold the request until then
-        RowsToRequest(rows, options_.wire_dtype, &request);
+        EncodeRows(rows, options_.wire_dtype, &request);
         continue;
       }
       if (results.ok()) return results;

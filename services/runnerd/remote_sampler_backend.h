@@ -6,8 +6,8 @@
 // Wire format: logits and attention scores as `wire_dtype` (BF16 by default:
 // half the bytes of FLOAT32; LocalSamplerBackend rounds the same way, so both
 // backends sample from the same values), the spec with every field set
-// (ConfigToSpec), the state the engine holds, special tokens, and at step 0
-// the prompt as appended_tokens.
+// (services/wire/row_convert.h's EncodeRows), the state the engine holds, special tokens, and at
+// step 0 the prompt as appended_tokens.
 //
 // Transport of the tensor bytes (`transport`): inline in the message, or,
 // when samplerd is on this host, in a shared-memory region this backend owns
@@ -43,7 +43,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "model_runner/engine/sampler_backend.h"
@@ -80,8 +79,8 @@ class RemoteSamplerBackend final : public SamplerBackend {
   // Closes the stream (half-close, then waits for it to end).
   ~RemoteSamplerBackend() override;
 
-  absl::StatusOr<std::vector<SamplerRowResult>> Sample(absl::Span<const SamplerRow> rows,
-                                                       const SampleControl& control) override;
+  absl::StatusOr<std::vector<RowResult>> Sample(absl::Span<const Row> rows,
+                                                const SampleControl& control) override;
   std::string Describe() const override { return options_.address; }
 
   // Streams opened after a broken one (for logs and tests).
@@ -116,20 +115,11 @@ class RemoteSamplerBackend final : public SamplerBackend {
   std::atomic<int64_t> reconnects_{0};
 };
 
-// Bytes of shared memory RowsToRequest needs for `rows`' tensors.
-uint64_t SharedMemoryBytes(absl::Span<const SamplerRow> rows, DType wire_dtype);
-
-// The wire form of `rows`, logits and attention as `wire_dtype`: their bytes
-// in `data`, or with a `region` (of at least SharedMemoryBytes) written there
-// and referenced.
-void RowsToRequest(absl::Span<const SamplerRow> rows, DType wire_dtype,
-                   ::sampler::v1::SampleRequest* request, SharedMemoryRegion* region = nullptr);
-
 // The results of `response` for `rows` (which give the vocabulary sizes):
 // INTERNAL when the counts differ or a result is malformed; in-band errors
 // become row statuses.
-absl::StatusOr<std::vector<SamplerRowResult>> ResponseToResults(
-    absl::Span<const SamplerRow> rows, const ::sampler::v1::SampleResponse& response);
+absl::StatusOr<std::vector<RowResult>> ResponseToResults(
+    absl::Span<const Row> rows, const ::sampler::v1::SampleResponse& response);
 
 }  // namespace entroserve
 

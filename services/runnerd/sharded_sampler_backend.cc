@@ -7,13 +7,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "sampler/base/guarded.h"
 
 namespace entroserve {
 
 ShardedSamplerBackend::ShardedSamplerBackend(std::vector<std::unique_ptr<SamplerBackend>> shards,
                                              int min_rows_per_shard)
     : shards_(std::move(shards)), min_rows_per_shard_(std::max(1, min_rows_per_shard)) {
-  if (shards_.size() > 1) pool_ = std::make_unique<WorkerPool>(static_cast<int>(shards_.size()) - 1);
+  if (shards_.size() > 1)
+    pool_ = std::make_unique<WorkerPool>(static_cast<int>(shards_.size()) - 1);
 }
 
 int ShardedSamplerBackend::ShardCount(size_t rows) const {
@@ -57,33 +59,32 @@ bool Retryable(const absl::Status& status) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<SamplerRowResult>> ShardedSamplerBackend::Sample(
-    absl::Span<const SamplerRow> rows, const SampleControl& control) {
+absl::StatusOr<std::vector<RowResult>> ShardedSamplerBackend::Sample(absl::Span<const Row> rows,
+                                                                     const SampleControl& control) {
   const int count = ShardCount(rows.size());
   if (count == 1) return shards_[0]->Sample(rows, control);
   // Shard s gets rows [begin[s], begin[s + 1]): sizes differ by at most one.
   std::vector<size_t> begin(count + 1);
   for (int s = 0; s <= count; ++s) begin[s] = rows.size() * s / count;
-  std::vector<absl::StatusOr<std::vector<SamplerRowResult>>> outcomes(count);
+  std::vector<absl::StatusOr<std::vector<RowResult>>> outcomes(count);
   auto run = [&](int s) noexcept {
-    try {
+    absl::Status thrown = RunGuarded(absl::StrCat("sampler stream ", s), [&] {
       outcomes[s] = shards_[s]->Sample(rows.subspan(begin[s], begin[s + 1] - begin[s]), control);
-    } catch (const std::exception& e) {
-      outcomes[s] = absl::InternalError(absl::StrCat("sampler stream ", s, ": ", e.what()));
-    } catch (...) {
-      outcomes[s] = absl::InternalError(absl::StrCat("sampler stream ", s, ": unknown error"));
-    }
+      return absl::OkStatus();
+    });
+    if (!thrown.ok()) outcomes[s] = std::move(thrown);
   };
   pool_->ParallelFor(count, run);
   // A status that resending cannot fix wins over a retryable one.
   const absl::Status* failure = nullptr;
   for (const auto& outcome : outcomes) {
-    if (!outcome.ok() && (failure == nullptr || (Retryable(*failure) && !Retryable(outcome.status())))) {
+    if (!outcome.ok() &&
+        (failure == nullptr || (Retryable(*failure) && !Retryable(outcome.status())))) {
       failure = &outcome.status();
     }
   }
   if (failure != nullptr) return *failure;
-  std::vector<SamplerRowResult> results;
+  std::vector<RowResult> results;
   results.reserve(rows.size());
   for (int s = 0; s < count; ++s) {
     if (outcomes[s]->size() != begin[s + 1] - begin[s]) {
@@ -91,7 +92,7 @@ absl::StatusOr<std::vector<SamplerRowResult>> ShardedSamplerBackend::Sample(
                                               outcomes[s]->size(), " rows for ",
                                               begin[s + 1] - begin[s]));
     }
-    for (SamplerRowResult& result : *outcomes[s]) {
+    for (RowResult& result : *outcomes[s]) {
       if (!result.status.ok()) {
         result.status = OffsetRowIndex(result.status, static_cast<int>(begin[s]));
       }

@@ -34,8 +34,8 @@ class ShardedSamplerBackend final : public SamplerBackend {
   ShardedSamplerBackend(std::vector<std::unique_ptr<SamplerBackend>> shards,
                         int min_rows_per_shard = 2);
 
-  absl::StatusOr<std::vector<SamplerRowResult>> Sample(absl::Span<const SamplerRow> rows,
-                                                       const SampleControl& control) override;
+  absl::StatusOr<std::vector<RowResult>> Sample(absl::Span<const Row> rows,
+                                                const SampleControl& control) override;
   std::string Describe() const override;
 
   // How many shards `rows` rows are cut into.

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "sampler/core/row.h"
 #include "sampler/registry.h"
 #include "services/samplerd/row_sampling.h"
 #include "services/wire/sampler_convert.h"

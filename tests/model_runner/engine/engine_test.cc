@@ -17,8 +17,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model_runner/engine/served_model.h"
-#include "model_runner/tokenizer/tokenizer.h"
 #include "model_runner/model/transformer.h"
+#include "model_runner/tokenizer/tokenizer.h"
 
 namespace entroserve {
 namespace {
@@ -50,7 +50,7 @@ class ScriptedBackend : public SamplerBackend {
     std::vector<std::vector<float>> logits;
   };
 
-  std::function<int32_t(const SamplerRow&)> choose = [](const SamplerRow& row) {
+  std::function<int32_t(const Row&)> choose = [](const Row& row) {
     return static_cast<int32_t>(std::max_element(row.logits.begin(), row.logits.end()) -
                                 row.logits.begin());
   };
@@ -58,14 +58,14 @@ class ScriptedBackend : public SamplerBackend {
   absl::Duration delay = absl::ZeroDuration();
   bool record_logits = false;
 
-  absl::StatusOr<std::vector<SamplerRowResult>> Sample(absl::Span<const SamplerRow> rows,
-                                                       const SampleControl& control) override {
+  absl::StatusOr<std::vector<RowResult>> Sample(absl::Span<const Row> rows,
+                                                const SampleControl& control) override {
     int index;
     {
       absl::MutexLock lock(&mu_);
       index = static_cast<int>(calls_.size());
       Call call;
-      for (const SamplerRow& row : rows) {
+      for (const Row& row : rows) {
         call.sequences.push_back(row.sequence_id);
         call.steps.push_back(row.step);
         call.appended.push_back(row.appended_tokens.size());
@@ -77,7 +77,7 @@ class ScriptedBackend : public SamplerBackend {
       if (absl::Status s = before_call(index, control); !s.ok()) return s;
     }
     if (delay > absl::ZeroDuration()) absl::SleepFor(delay);
-    std::vector<SamplerRowResult> results(rows.size());
+    std::vector<RowResult> results(rows.size());
     for (size_t i = 0; i < rows.size(); ++i) {
       results[i].output.token = choose(rows[i]);
       results[i].output.mode = Mode::kGreedy;
@@ -243,7 +243,7 @@ TEST(EngineTest, StopStringsAreCutAndHeldBackTextIsNeverStreamed) {
   const std::vector<int32_t> ids = Tiny().tokenizer().Encode(script);
   ASSERT_GT(ids.size(), 6u);
   ScriptedBackend backend;
-  backend.choose = [&](const SamplerRow& row) { return ids[static_cast<size_t>(row.step)]; };
+  backend.choose = [&](const Row& row) { return ids[static_cast<size_t>(row.step)]; };
   Engine engine(&Tiny(), &backend, EngineOptions());
 
   GenerationRequest request = Request("x", static_cast<int32_t>(ids.size()));
@@ -276,7 +276,7 @@ TEST(EngineTest, TextDeltasNeverSplitAUtf8Character) {
   ASSERT_TRUE(lead && trail);
   const std::vector<int32_t> ids = {*lead, *trail, *lead, *trail};
   ScriptedBackend backend;
-  backend.choose = [&](const SamplerRow& row) { return ids[static_cast<size_t>(row.step)]; };
+  backend.choose = [&](const Row& row) { return ids[static_cast<size_t>(row.step)]; };
   Engine engine(&Tiny(), &backend, EngineOptions());
   auto sink = RunToEnd(engine, Request("x", 4));
   sink->Wait();
@@ -290,7 +290,7 @@ TEST(EngineTest, TextDeltasNeverSplitAUtf8Character) {
 
 TEST(EngineTest, EosAndStopTokenIdsEndTheGeneration) {
   ScriptedBackend backend;
-  backend.choose = [](const SamplerRow& row) { return row.step == 2 ? 2 : 100; };  // <|im_end|>
+  backend.choose = [](const Row& row) { return row.step == 2 ? 2 : 100; };  // <|im_end|>
   Engine engine(&Tiny(), &backend, EngineOptions());
   GenerationRequest request = Request("x", 10);
   request.ignore_eos = false;

@@ -431,8 +431,8 @@ TEST(AlphaConfigTest, ErrorsNameFieldAndValue) {
 // ---------------------------------------------------------------------------
 // The sampler.
 
-RowInput Row(const std::vector<float>& logits, uint64_t seed, int64_t step) {
-  RowInput row;
+Row MakeRow(const std::vector<float>& logits, uint64_t seed, int64_t step) {
+  Row row;
   row.logits = logits;
   row.seed = seed;
   row.step = step;
@@ -452,7 +452,7 @@ TEST(AlphaSamplerTest, SmoothsAlphaOverTheWindowCarriedInTheState) {
     for (float& v : z) v = normal(gen);
     std::vector<float> attention(4 * 64);
     for (float& v : attention) v = normal(gen);
-    RowInput row = Row(z, 1, step);
+    Row row = MakeRow(z, 1, step);
     row.attention = attention;
     row.heads = 4;
     row.keys = 64;
@@ -485,7 +485,7 @@ TEST(AlphaSamplerTest, DrawsFromTheFilteredDistributionOfTheChosenParameters) {
     state.recent_tokens = {1, 2, 3};
     state.alpha_window = {0.3f, 0.5f};
     const SamplerState before = state;
-    const absl::StatusOr<RowOutput> out = sampler->Sample(Row(z, 99, step), state);
+    const absl::StatusOr<RowOutput> out = sampler->Sample(MakeRow(z, 99, step), state);
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_EQ(out->mode, Mode::kAlpha);
     EXPECT_FALSE(out->inserted);
@@ -533,8 +533,8 @@ TEST(AlphaSamplerTest, SameInputsSameTokenAndStepsDiffer) {
   std::vector<int32_t> tokens;
   for (int64_t step = 0; step < 32; ++step) {
     SamplerState s1, s2;
-    const RowOutput a = *sampler->Sample(Row(z, 5, step), s1);
-    const RowOutput b = *sampler->Sample(Row(z, 5, step), s2);
+    const RowOutput a = *sampler->Sample(MakeRow(z, 5, step), s1);
+    const RowOutput b = *sampler->Sample(MakeRow(z, 5, step), s2);
     EXPECT_EQ(a.token, b.token);
     tokens.push_back(a.token);
   }
@@ -545,9 +545,9 @@ TEST(AlphaSamplerTest, SameInputsSameTokenAndStepsDiffer) {
 TEST(AlphaSamplerTest, RejectsMalformedRows) {
   const auto sampler = MakeAlphaSampler(AlphaConfig{});
   SamplerState state;
-  EXPECT_FALSE(sampler->Sample(RowInput{}, state).ok());
+  EXPECT_FALSE(sampler->Sample(Row{}, state).ok());
   const std::vector<float> masked = {kNegInf, kNegInf};
-  EXPECT_FALSE(sampler->Sample(Row(masked, 1, 0), state).ok());
+  EXPECT_FALSE(sampler->Sample(MakeRow(masked, 1, 0), state).ok());
   EXPECT_TRUE(state.alpha_window.empty());
 }
 

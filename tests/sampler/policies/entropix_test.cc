@@ -536,8 +536,8 @@ EntropixConfig PlainPipelineConfig(float temperature, int32_t top_k, float top_p
   return c;
 }
 
-RowInput Row(const std::vector<float>& logits, uint64_t seed, int64_t step) {
-  RowInput row;
+Row MakeRow(const std::vector<float>& logits, uint64_t seed, int64_t step) {
+  Row row;
   row.logits = logits;
   row.seed = seed;
   row.step = step;
@@ -550,7 +550,7 @@ std::vector<float> LogProbs(const std::vector<double>& p) {
   return z;
 }
 
-RowOutput MustSample(const Sampler& sampler, const RowInput& row, SamplerState& state) {
+RowOutput MustSample(const Sampler& sampler, const Row& row, SamplerState& state) {
   absl::StatusOr<RowOutput> out = sampler.Sample(row, state);
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? *out : RowOutput{};
@@ -576,7 +576,7 @@ TEST(EntropixSamplerTest, MinPRemovesTokensThatTopKAndTopPWouldKeep) {
   int drawn_rare = 0;
   for (int64_t step = 0; step < 20000; ++step) {
     SamplerState state;
-    const RowOutput out = MustSample(*sampler, Row(z, 11, step), state);
+    const RowOutput out = MustSample(*sampler, MakeRow(z, 11, step), state);
     ASSERT_EQ(out.params.candidates, 3);
     drawn_rare += out.token == 3;
   }
@@ -595,7 +595,7 @@ TEST(EntropixSamplerTest, DrawsFollowTheFilteredDistributionExactly) {
     const uint64_t seed = 1000 + static_cast<uint64_t>(i % 97);
     const int64_t step = i / 97;
     SamplerState state;
-    ++counts[static_cast<size_t>(MustSample(*sampler, Row(z, seed, step), state).token)];
+    ++counts[static_cast<size_t>(MustSample(*sampler, MakeRow(z, seed, step), state).token)];
     const CounterRng rng(seed, step);
     int best = 0;
     double best_score = -1;
@@ -623,19 +623,19 @@ TEST(EntropixSamplerTest, DifferentStepsGiveDifferentDrawsAndTheSameStepRepeats)
   std::vector<int32_t> first_run;
   for (int64_t step = 0; step < 64; ++step) {
     SamplerState state;
-    const int32_t token = MustSample(*sampler, Row(z, 42, step), state).token;
+    const int32_t token = MustSample(*sampler, MakeRow(z, 42, step), state).token;
     seen.insert(token);
     first_run.push_back(token);
   }
   EXPECT_EQ(seen.size(), 8u);  // all 8 tokens within 64 steps (a fixed key gives 1)
   for (int64_t step = 0; step < 64; ++step) {
     SamplerState state;
-    EXPECT_EQ(MustSample(*sampler, Row(z, 42, step), state).token, first_run[step]);
+    EXPECT_EQ(MustSample(*sampler, MakeRow(z, 42, step), state).token, first_run[step]);
   }
   int differs = 0;
   for (int64_t step = 0; step < 64; ++step) {
     SamplerState state;
-    differs += MustSample(*sampler, Row(z, 43, step), state).token != first_run[step];
+    differs += MustSample(*sampler, MakeRow(z, 43, step), state).token != first_run[step];
   }
   EXPECT_GT(differs, 32);  // another seed, another sequence (7/8 expected to differ)
 }
@@ -644,7 +644,7 @@ TEST(EntropixSamplerTest, DifferentStepsGiveDifferentDrawsAndTheSameStepRepeats)
 TEST(EntropixSamplerTest, ClarifyInsertsThenSamplesAndAlwaysReturnsAToken) {
   const std::vector<float> z(16, 0.5f);  // H = 4 bits, V = 0: clarify
   const auto sampler = MakeEntropixSampler(EntropixConfig{});
-  RowInput row = Row(z, 3, 0);
+  Row row = MakeRow(z, 3, 0);
   row.special_tokens.clarifying_question = 9;
   SamplerState state;
   const RowOutput inserted = MustSample(*sampler, row, state);
@@ -673,7 +673,7 @@ TEST(EntropixSamplerTest, ClarifyWithoutTokenIdsSamplesEveryStep) {
   const auto sampler = MakeEntropixSampler(EntropixConfig{});
   SamplerState state;
   for (int64_t step = 0; step < 50; ++step) {
-    const RowOutput out = MustSample(*sampler, Row(z, 8, step), state);
+    const RowOutput out = MustSample(*sampler, MakeRow(z, 8, step), state);
     EXPECT_EQ(out.mode, Mode::kClarify);
     EXPECT_FALSE(out.inserted);
     EXPECT_GE(out.token, 0);
@@ -685,7 +685,7 @@ TEST(EntropixSamplerTest, ClarifyWithoutTokenIdsSamplesEveryStep) {
 TEST(EntropixSamplerTest, InsertedTokenOutsideTheVocabularyIsAnError) {
   const std::vector<float> z(16, 0.5f);
   const auto sampler = MakeEntropixSampler(EntropixConfig{});
-  RowInput row = Row(z, 3, 0);
+  Row row = MakeRow(z, 3, 0);
   row.special_tokens.clarifying_question = 16;
   SamplerState state;
   const absl::StatusOr<RowOutput> out = sampler->Sample(row, state);
@@ -700,7 +700,7 @@ TEST(EntropixSamplerTest, FlowingTakesTheArgmax) {
   z[417] = 10.0f;  // H ~ 0, V ~ 0
   const auto sampler = MakeEntropixSampler(EntropixConfig{});
   SamplerState state;
-  const RowOutput out = MustSample(*sampler, Row(z, 1, 0), state);
+  const RowOutput out = MustSample(*sampler, MakeRow(z, 1, 0), state);
   EXPECT_EQ(out.mode, Mode::kFlowing);
   EXPECT_EQ(out.token, 417);
   EXPECT_EQ(out.params.candidates, 1);
@@ -721,8 +721,8 @@ TEST(EntropixSamplerTest, RowsAreIndependentOfEachOther) {
   for (float& v : attention) v = normal(gen);
   const auto sampler = MakeEntropixSampler(EntropixConfig{});
 
-  RowInput a = Row(peaked, 5, 7);
-  RowInput b = Row(wide, 5, 7);
+  Row a = MakeRow(peaked, 5, 7);
+  Row b = MakeRow(wide, 5, 7);
   b.attention = attention;
   b.heads = 4;
   b.keys = 32;
@@ -759,7 +759,7 @@ TEST(EntropixSamplerTest, AdaptiveKeepsTheMostProbableOfItsDraws) {
   int not_first_draw = 0;
   for (int64_t step = 0; step < 300; ++step) {
     SamplerState state;
-    const RowOutput out = MustSample(*sampler, Row(z, 77, step), state);
+    const RowOutput out = MustSample(*sampler, MakeRow(z, 77, step), state);
     ASSERT_EQ(out.mode, Mode::kAdaptive);
     ASSERT_EQ(out.params.samples, 5);
     // Redo the five draws from the parameters the sampler reports.
@@ -790,7 +790,7 @@ TEST(EntropixSamplerTest, ReportsParametersLogprobAndState) {
   const auto sampler = MakeEntropixSampler(PlainPipelineConfig(0.9f, 3, 0.7f, 0.2f));
   SamplerState state;
   state.recent_tokens = {1, 2};
-  const RowOutput out = MustSample(*sampler, Row(z, 9, 4), state);
+  const RowOutput out = MustSample(*sampler, MakeRow(z, 9, 4), state);
   EXPECT_EQ(out.mode, Mode::kAdaptive);
   EXPECT_FLOAT_EQ(*out.params.temperature, 0.9f);
   EXPECT_EQ(*out.params.top_k, 3);
@@ -815,7 +815,7 @@ TEST(EntropixSamplerTest, LargeVocabularyMatchesReferenceDraws) {
   const auto expected = ReferenceFilter(z, 1.3, 40, 0.85, 0.01);
   for (int64_t step = 0; step < 200; ++step) {
     SamplerState state;
-    const RowOutput out = MustSample(*sampler, Row(z, 5, step), state);
+    const RowOutput out = MustSample(*sampler, MakeRow(z, 5, step), state);
     ASSERT_EQ(*out.params.candidates, static_cast<int32_t>(expected.size()));
     const double u = CounterRng(5, step).Uniform(0);
     double cum = 0;
@@ -834,16 +834,16 @@ TEST(EntropixSamplerTest, LargeVocabularyMatchesReferenceDraws) {
 TEST(EntropixSamplerTest, RejectsMalformedRows) {
   const auto sampler = MakeEntropixSampler(EntropixConfig{});
   SamplerState state;
-  EXPECT_FALSE(sampler->Sample(RowInput{}, state).ok());
+  EXPECT_FALSE(sampler->Sample(Row{}, state).ok());
   const std::vector<float> z = {0.0f, 1.0f};
   const std::vector<float> attention = {1.0f, 2.0f, 3.0f};
-  RowInput row = Row(z, 1, 0);
+  Row row = MakeRow(z, 1, 0);
   row.attention = attention;
   row.heads = 2;
   row.keys = 2;
   EXPECT_EQ(sampler->Sample(row, state).status().code(), absl::StatusCode::kInvalidArgument);
   const std::vector<float> masked = {kNegInf, kNegInf};
-  EXPECT_FALSE(sampler->Sample(Row(masked, 1, 0), state).ok());
+  EXPECT_FALSE(sampler->Sample(MakeRow(masked, 1, 0), state).ok());
 }
 
 }  // namespace

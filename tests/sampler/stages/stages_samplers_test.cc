@@ -13,8 +13,8 @@
 #include "gtest/gtest.h"
 #include "sampler/core/configs.h"
 #include "sampler/core/sampler.h"
-#include "sampler/stages/samplers.h"
 #include "sampler/core/types.h"
+#include "sampler/stages/samplers.h"
 
 namespace entroserve {
 namespace {
@@ -29,15 +29,15 @@ double LogSumExp(const std::vector<float>& z) {
   return max + std::log(sum);
 }
 
-RowInput Row(const std::vector<float>& logits, uint64_t seed, int64_t step) {
-  RowInput row;
+Row MakeRow(const std::vector<float>& logits, uint64_t seed, int64_t step) {
+  Row row;
   row.logits = logits;
   row.seed = seed;
   row.step = step;
   return row;
 }
 
-RowOutput SampleOk(const Sampler& sampler, const RowInput& row, SamplerState& state) {
+RowOutput SampleOk(const Sampler& sampler, const Row& row, SamplerState& state) {
   absl::StatusOr<RowOutput> out = sampler.Sample(row, state);
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? *out : RowOutput();
@@ -51,7 +51,7 @@ TEST(GreedySamplerTest, PicksTheLowestIdOfTheMaximumAndPushesIt) {
   EXPECT_FALSE(sampler->NeedsState());
   const std::vector<float> logits = {1.0f, 3.0f, 3.0f, 2.0f, kNegInf};
   SamplerState state;
-  const RowOutput out = SampleOk(*sampler, Row(logits, 1, 7), state);
+  const RowOutput out = SampleOk(*sampler, MakeRow(logits, 1, 7), state);
   EXPECT_EQ(out.token, 1);
   EXPECT_EQ(out.mode, Mode::kGreedy);
   EXPECT_FALSE(out.inserted);
@@ -70,8 +70,8 @@ TEST(ChainSamplerTest, SameSeedAndStepGiveTheSameTokenAndStepsDiffer) {
   std::set<int32_t> tokens;
   for (int64_t step = 0; step < 32; ++step) {
     SamplerState a, b;
-    const RowOutput first = SampleOk(*sampler, Row(logits, 42, step), a);
-    const RowOutput again = SampleOk(*sampler, Row(logits, 42, step), b);
+    const RowOutput first = SampleOk(*sampler, MakeRow(logits, 42, step), a);
+    const RowOutput again = SampleOk(*sampler, MakeRow(logits, 42, step), b);
     EXPECT_EQ(first.token, again.token) << "step " << step;
     EXPECT_EQ(a.recent_tokens, b.recent_tokens);
     tokens.insert(first.token);
@@ -86,8 +86,8 @@ TEST(ChainSamplerTest, DifferentSeedsGiveDifferentSequences) {
   int same = 0;
   for (int64_t step = 0; step < 20; ++step) {
     SamplerState a, b;
-    same += SampleOk(*sampler, Row(logits, 1, step), a).token ==
-            SampleOk(*sampler, Row(logits, 2, step), b).token;
+    same += SampleOk(*sampler, MakeRow(logits, 1, step), a).token ==
+            SampleOk(*sampler, MakeRow(logits, 2, step), b).token;
   }
   EXPECT_LT(same, 3);
 }
@@ -102,7 +102,7 @@ TEST(ChainSamplerTest, ReportsParametersSignalsAndUnfilteredLogprob) {
   EXPECT_FALSE(sampler->NeedsState());
   const std::vector<float> logits = {0.0f, 0.0f, 0.0f, 0.0f};
   SamplerState state;
-  const RowOutput out = SampleOk(*sampler, Row(logits, 5, 0), state);
+  const RowOutput out = SampleOk(*sampler, MakeRow(logits, 5, 0), state);
   EXPECT_EQ(out.mode, Mode::kSample);
   // Uniform over 4 tokens: 2 bits, no varentropy.
   EXPECT_NEAR(out.signals.entropy, 2.0f, 1e-5);
@@ -129,7 +129,7 @@ TEST(ChainSamplerTest, PenalisesTheHistoryAndPushesEachTokenOnce) {
   const std::vector<float> logits = {5.0f, 4.0f, 0.0f};
   SamplerState state;
   state.recent_tokens = {0};
-  const RowOutput out = SampleOk(*sampler, Row(logits, 9, 3), state);
+  const RowOutput out = SampleOk(*sampler, MakeRow(logits, 9, 3), state);
   EXPECT_EQ(out.token, 1);  // token 0's 5 became 5e-6
   EXPECT_EQ(state.recent_tokens, (std::vector<int32_t>{0, 1}));
 }
@@ -142,7 +142,7 @@ TEST(ChainSamplerTest, NoRepeatNGramNeedsStateAndBans) {
   EXPECT_TRUE(sampler->NeedsState());
   SamplerState state;
   state.recent_tokens = {0, 1, 0};  // "0 1" seen; ends in 0 -> 1 banned
-  const RowOutput out = SampleOk(*sampler, Row({0.0f, 3.0f, 2.0f}, 1, 0), state);
+  const RowOutput out = SampleOk(*sampler, MakeRow({0.0f, 3.0f, 2.0f}, 1, 0), state);
   EXPECT_EQ(out.token, 2);
 }
 
@@ -151,7 +151,7 @@ TEST(ChainSamplerTest, BanningEveryTokenIsAnErrorForTheRow) {
   config.logit_bias = {{0, kNegInf}, {1, kNegInf}};
   const auto sampler = MakeChainSampler(config);
   SamplerState state;
-  const absl::StatusOr<RowOutput> out = sampler->Sample(Row({1.0f, 2.0f}, 1, 0), state);
+  const absl::StatusOr<RowOutput> out = sampler->Sample(MakeRow({1.0f, 2.0f}, 1, 0), state);
   EXPECT_EQ(out.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(state.recent_tokens.empty());
 }
@@ -171,7 +171,7 @@ TEST(ChainSamplerTest, HandlesALargeVocabulary) {
   const auto sampler = MakeChainSampler(config);
   SamplerState state;
   for (int64_t step = 0; step < 4; ++step) {
-    const RowOutput out = SampleOk(*sampler, Row(logits, 11, step), state);
+    const RowOutput out = SampleOk(*sampler, MakeRow(logits, 11, step), state);
     ASSERT_GE(out.token, 0);
     ASSERT_LT(out.token, kVocab);
     EXPECT_LE(*out.params.candidates, 40);
@@ -180,7 +180,7 @@ TEST(ChainSamplerTest, HandlesALargeVocabulary) {
 
   ChainConfig nucleus;  // top_p alone on the whole vocabulary
   nucleus.top_p = 0.95f;
-  const RowOutput out = SampleOk(*MakeChainSampler(nucleus), Row(logits, 11, 0), state);
+  const RowOutput out = SampleOk(*MakeChainSampler(nucleus), MakeRow(logits, 11, 0), state);
   EXPECT_GT(*out.params.candidates, 40);
 }
 
@@ -193,14 +193,14 @@ TEST(MirostatV2SamplerTest, CarriesMuInTheState) {
   EXPECT_TRUE(sampler->NeedsState());
   const std::vector<float> logits = Uniform(8);  // surprise 3 bits each
   SamplerState state;
-  const RowOutput first = SampleOk(*sampler, Row(logits, 1, 0), state);
+  const RowOutput first = SampleOk(*sampler, MakeRow(logits, 1, 0), state);
   EXPECT_EQ(first.params.mirostat_mu, 6.0f);  // 2 * tau
   EXPECT_EQ(first.params.temperature, 1.0f);
   // Uniform over 8: surprise = tau, so mu does not move.
   ASSERT_TRUE(state.mirostat_mu.has_value());
   EXPECT_NEAR(*state.mirostat_mu, 6.0f, 1e-5);
   state.mirostat_mu = 2.0f;  // now every token (3 bits) exceeds mu
-  const RowOutput second = SampleOk(*sampler, Row(logits, 1, 1), state);
+  const RowOutput second = SampleOk(*sampler, MakeRow(logits, 1, 1), state);
   EXPECT_EQ(second.params.mirostat_mu, 2.0f);
   EXPECT_EQ(second.token, 0);  // only the most probable (lowest id) is kept
   EXPECT_NEAR(*state.mirostat_mu, 2.0f + 0.1f * 3.0f, 1e-5);
@@ -214,7 +214,7 @@ TEST(OtherSamplersTest, HaveTheirNamesStateNeedsAndParameters) {
     EXPECT_EQ(sampler->Name(), "dynatemp");
     EXPECT_FALSE(sampler->NeedsState());
     SamplerState state;
-    const RowOutput out = SampleOk(*sampler, Row(logits, 1, 0), state);
+    const RowOutput out = SampleOk(*sampler, MakeRow(logits, 1, 0), state);
     EXPECT_GT(*out.params.temperature, 0.5f);
     EXPECT_LT(*out.params.temperature, 1.5f);
   }
@@ -223,7 +223,7 @@ TEST(OtherSamplersTest, HaveTheirNamesStateNeedsAndParameters) {
     EXPECT_EQ(sampler->Name(), "top_n_sigma");
     EXPECT_FALSE(sampler->NeedsState());
     SamplerState state;
-    const RowOutput out = SampleOk(*sampler, Row(logits, 1, 0), state);
+    const RowOutput out = SampleOk(*sampler, MakeRow(logits, 1, 0), state);
     EXPECT_EQ(out.params.top_n_sigma, 1.0f);
     // mean 2.5, sigma 1.118: keeps z >= 2.88, token 3 only.
     EXPECT_EQ(out.token, 3);
@@ -237,7 +237,7 @@ TEST(OtherSamplersTest, HaveTheirNamesStateNeedsAndParameters) {
     EXPECT_FALSE(sampler->NeedsState());
     SamplerState state;
     // p = {0.032, 0.087, 0.237, 0.644}: 2 and 3 reach 0.1; 3 is removed.
-    const RowOutput out = SampleOk(*sampler, Row(logits, 1, 0), state);
+    const RowOutput out = SampleOk(*sampler, MakeRow(logits, 1, 0), state);
     EXPECT_NE(out.token, 3);
     EXPECT_EQ(out.params.xtc_probability, 1.0f);
   }
@@ -249,7 +249,7 @@ TEST(OtherSamplersTest, HaveTheirNamesStateNeedsAndParameters) {
     config.multiplier = 0;
     EXPECT_FALSE(MakeDrySampler(config)->NeedsState());
     SamplerState state;
-    const RowOutput out = SampleOk(*sampler, Row(logits, 1, 0), state);
+    const RowOutput out = SampleOk(*sampler, MakeRow(logits, 1, 0), state);
     EXPECT_EQ(out.params.dry_multiplier, 0.8f);
   }
 }

@@ -17,13 +17,14 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "runner/v1/runner.pb.h"
-#include "sampler/registry.h"
 #include "sampler/core/tensor.h"
+#include "sampler/registry.h"
 #include "services/runnerd/local_sampler_backend.h"
 #include "services/runnerd/remote_sampler_backend.h"
-#include "services/samplerd/row_sampling.h"
 #include "services/runnerd/runner_convert.h"
 #include "services/runnerd/sharded_sampler_backend.h"
+#include "services/samplerd/row_sampling.h"
+#include "services/wire/row_convert.h"
 #include "services/wire/sampler_convert.h"
 
 namespace entroserve {
@@ -39,7 +40,7 @@ struct OwnedRow {
   std::vector<float> logits;
   std::vector<float> attention;
   std::vector<int32_t> prompt;
-  SamplerRow row;
+  Row row;
 };
 
 // A row of `config` at `step` with random logits and attention, peaked on a
@@ -55,7 +56,7 @@ OwnedRow RandomRow(const SamplerConfig& config, int64_t step, uint64_t seed,
   owned.attention.resize(static_cast<size_t>(kHeads * keys));
   for (float& a : owned.attention) a = normal(rng);
   owned.prompt = {1, 2, 3, 37, 74};
-  SamplerRow& row = owned.row;
+  Row& row = owned.row;
   row.sequence_id = absl::StrCat("seq-", seed);
   row.step = step;
   row.config = config;
@@ -73,8 +74,8 @@ OwnedRow RandomRow(const SamplerConfig& config, int64_t step, uint64_t seed,
 }
 
 // The rows of `owned`, their spans pointing at the vectors' current storage.
-std::vector<SamplerRow> RowsOf(std::vector<OwnedRow>& owned) {
-  std::vector<SamplerRow> rows;
+std::vector<Row> RowsOf(std::vector<OwnedRow>& owned) {
+  std::vector<Row> rows;
   for (OwnedRow& o : owned) {
     o.row.logits = o.logits;
     o.row.attention = o.attention;
@@ -85,19 +86,19 @@ std::vector<SamplerRow> RowsOf(std::vector<OwnedRow>& owned) {
 }
 
 // What samplerd answers for the rows: the wire form, SampleOneRow, back.
-std::vector<SamplerRowResult> ThroughSamplerdCode(absl::Span<const SamplerRow> rows, DType dtype) {
+std::vector<RowResult> ThroughSamplerdCode(absl::Span<const Row> rows, DType dtype) {
   sampler::v1::SampleRequest request;
-  RowsToRequest(rows, dtype, &request);
+  EncodeRows(rows, dtype, &request);
   sampler::v1::SampleResponse response;
   for (int i = 0; i < request.rows_size(); ++i) {
     SampleOneRow(request.rows(i), i, response.add_results());
   }
-  absl::StatusOr<std::vector<SamplerRowResult>> results = ResponseToResults(rows, response);
+  absl::StatusOr<std::vector<RowResult>> results = ResponseToResults(rows, response);
   EXPECT_TRUE(results.ok()) << results.status();
-  return results.ok() ? *results : std::vector<SamplerRowResult>();
+  return results.ok() ? *results : std::vector<RowResult>();
 }
 
-void ExpectSameResult(const SamplerRowResult& a, const SamplerRowResult& b) {
+void ExpectSameResult(const RowResult& a, const RowResult& b) {
   ASSERT_EQ(a.status, b.status);
   if (!a.status.ok()) return;
   EXPECT_EQ(a.output.token, b.output.token);
@@ -127,9 +128,9 @@ TEST(LocalSamplerBackendTest, EverySamplerGivesWhatSamplerdsCodeGivesOverTheWire
       for (int64_t step = 0; step < 6; ++step) {
         OwnedRow a = RandomRow(description.defaults, step, 42, local_state);
         OwnedRow b = RandomRow(description.defaults, step, 42, wire_state);
-        absl::StatusOr<std::vector<SamplerRowResult>> got = local.Sample({&a.row, 1}, {});
+        absl::StatusOr<std::vector<RowResult>> got = local.Sample({&a.row, 1}, {});
         ASSERT_TRUE(got.ok()) << got.status();
-        std::vector<SamplerRowResult> want = ThroughSamplerdCode({&b.row, 1}, dtype);
+        std::vector<RowResult> want = ThroughSamplerdCode({&b.row, 1}, dtype);
         ASSERT_EQ(got->size(), 1u);
         ASSERT_EQ(want.size(), 1u);
         ASSERT_TRUE((*got)[0].status.ok()) << (*got)[0].status;
@@ -150,10 +151,10 @@ TEST(LocalSamplerBackendTest, BadRowsGetSamplerdsInBandErrors) {
   stale.row.state.next_step = 1;
   OwnedRow missing = RandomRow(MirostatV2Config(), 3, 1, SamplerState());
   OwnedRow good = RandomRow(GreedyConfig(), 0, 1, SamplerState());
-  const std::vector<SamplerRow> rows = {nan.row, stale.row, missing.row, good.row};
-  absl::StatusOr<std::vector<SamplerRowResult>> got = local.Sample(rows, {});
+  const std::vector<Row> rows = {nan.row, stale.row, missing.row, good.row};
+  absl::StatusOr<std::vector<RowResult>> got = local.Sample(rows, {});
   ASSERT_TRUE(got.ok());
-  const std::vector<SamplerRowResult> want = ThroughSamplerdCode(rows, DType::kBFloat16);
+  const std::vector<RowResult> want = ThroughSamplerdCode(rows, DType::kBFloat16);
   ASSERT_EQ(got->size(), 4u);
   for (size_t i = 0; i < rows.size(); ++i) {
     SCOPED_TRACE(i);
@@ -179,12 +180,12 @@ TEST(LocalSamplerBackendTest, RowsSampledOnWorkersEqualRowsSampledInTurn) {
   owned.push_back(RandomRow(GreedyConfig(), 0, 9, SamplerState()));
   owned.back().logits[5] = std::numeric_limits<float>::infinity();
   std::rotate(owned.begin() + owned.size() / 2, owned.end() - 1, owned.end());  // to the middle
-  const std::vector<SamplerRow> rows = RowsOf(owned);
-  absl::StatusOr<std::vector<SamplerRowResult>> want = serial.Sample(rows, {});
+  const std::vector<Row> rows = RowsOf(owned);
+  absl::StatusOr<std::vector<RowResult>> want = serial.Sample(rows, {});
   ASSERT_TRUE(want.ok());
   int errors = 0;
   for (int repeat = 0; repeat < 5; ++repeat) {
-    absl::StatusOr<std::vector<SamplerRowResult>> got = parallel.Sample(rows, {});
+    absl::StatusOr<std::vector<RowResult>> got = parallel.Sample(rows, {});
     ASSERT_TRUE(got.ok());
     ASSERT_EQ(got->size(), rows.size());
     for (size_t i = 0; i < rows.size(); ++i) {
@@ -200,11 +201,11 @@ TEST(LocalSamplerBackendTest, RowsSampledOnWorkersEqualRowsSampledInTurn) {
 // it was given.
 class FailingBackend final : public SamplerBackend {
  public:
-  explicit FailingBackend(absl::Status status = absl::UnavailableError(
-                              "samplerd at 127.0.0.1:1 is unreachable"))
+  explicit FailingBackend(
+      absl::Status status = absl::UnavailableError("samplerd at 127.0.0.1:1 is unreachable"))
       : status_(std::move(status)) {}
-  absl::StatusOr<std::vector<SamplerRowResult>> Sample(absl::Span<const SamplerRow> rows,
-                                                       const SampleControl&) override {
+  absl::StatusOr<std::vector<RowResult>> Sample(absl::Span<const Row> rows,
+                                                const SampleControl&) override {
     rows_seen += static_cast<int>(rows.size());
     return status_;
   }
@@ -221,19 +222,20 @@ TEST(ShardedSamplerBackendTest, ShardsGiveTheRowsResultsInOrderWithTheirOwnIndic
     owned.push_back(RandomRow(EntropixConfig(), 0, seed, SamplerState()));
   }
   owned[4].logits[2] = std::numeric_limits<float>::quiet_NaN();
-  const std::vector<SamplerRow> rows = RowsOf(owned);
+  const std::vector<Row> rows = RowsOf(owned);
   LocalSamplerBackend whole(DType::kBFloat16);
-  absl::StatusOr<std::vector<SamplerRowResult>> want = whole.Sample(rows, {});
+  absl::StatusOr<std::vector<RowResult>> want = whole.Sample(rows, {});
   ASSERT_TRUE(want.ok());
   std::vector<std::unique_ptr<SamplerBackend>> shards;
-  for (int i = 0; i < 3; ++i) shards.push_back(std::make_unique<LocalSamplerBackend>(DType::kBFloat16));
+  for (int i = 0; i < 3; ++i)
+    shards.push_back(std::make_unique<LocalSamplerBackend>(DType::kBFloat16));
   ShardedSamplerBackend sharded(std::move(shards), /*min_rows_per_shard=*/2);
   EXPECT_EQ(sharded.ShardCount(1), 1);
   EXPECT_EQ(sharded.ShardCount(3), 1);
   EXPECT_EQ(sharded.ShardCount(4), 2);
   EXPECT_EQ(sharded.ShardCount(7), 3);
   EXPECT_EQ(sharded.ShardCount(64), 3);
-  absl::StatusOr<std::vector<SamplerRowResult>> got = sharded.Sample(rows, {});
+  absl::StatusOr<std::vector<RowResult>> got = sharded.Sample(rows, {});
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->size(), rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -252,14 +254,15 @@ TEST(ShardedSamplerBackendTest, AShardThatFailsFailsTheStepWithItsStatus) {
   shards.push_back(std::move(failing));
   ShardedSamplerBackend sharded(std::move(shards), 1);
   std::vector<OwnedRow> owned;
-  for (uint64_t seed = 1; seed <= 4; ++seed) owned.push_back(RandomRow(GreedyConfig(), 0, seed, {}));
-  const std::vector<SamplerRow> rows = RowsOf(owned);
-  absl::StatusOr<std::vector<SamplerRowResult>> got = sharded.Sample(rows, {});
+  for (uint64_t seed = 1; seed <= 4; ++seed)
+    owned.push_back(RandomRow(GreedyConfig(), 0, seed, {}));
+  const std::vector<Row> rows = RowsOf(owned);
+  absl::StatusOr<std::vector<RowResult>> got = sharded.Sample(rows, {});
   EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(got.status().message()), HasSubstr("unreachable"));
   EXPECT_EQ(failing_ptr->rows_seen, 2);
   // One row is never split.
-  absl::StatusOr<std::vector<SamplerRowResult>> one = sharded.Sample({&rows[0], 1}, {});
+  absl::StatusOr<std::vector<RowResult>> one = sharded.Sample({&rows[0], 1}, {});
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(failing_ptr->rows_seen, 2);
 }
@@ -272,9 +275,10 @@ TEST(ShardedSamplerBackendTest, AStatusResendingCannotFixWinsOverARetryableOne) 
   ShardedSamplerBackend sharded(std::move(shards), 1);
   EXPECT_EQ(sharded.Describe(), "failing");  // ModelInfo's sampler: the address alone
   std::vector<OwnedRow> owned;
-  for (uint64_t seed = 1; seed <= 2; ++seed) owned.push_back(RandomRow(GreedyConfig(), 0, seed, {}));
-  const std::vector<SamplerRow> rows = RowsOf(owned);
-  absl::StatusOr<std::vector<SamplerRowResult>> got = sharded.Sample(rows, {});
+  for (uint64_t seed = 1; seed <= 2; ++seed)
+    owned.push_back(RandomRow(GreedyConfig(), 0, seed, {}));
+  const std::vector<Row> rows = RowsOf(owned);
+  absl::StatusOr<std::vector<RowResult>> got = sharded.Sample(rows, {});
   EXPECT_EQ(got.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
@@ -284,10 +288,10 @@ TEST(ShardedSamplerBackendTest, OffsetRowIndexRenamesALeadingRowOrAResultIndex) 
   EXPECT_EQ(OffsetRowIndex(absl::InvalidArgumentError("rows[1].x"), 4).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(OffsetRowIndex(absl::InternalError("stream broke"), 4).message(), "stream broke");
-  EXPECT_EQ(OffsetRowIndex(absl::InternalError("samplerd returned a bad state: results[2].state x"),
-                           3)
-                .message(),
-            "samplerd returned a bad state: results[5].state x");
+  EXPECT_EQ(
+      OffsetRowIndex(absl::InternalError("samplerd returned a bad state: results[2].state x"), 3)
+          .message(),
+      "samplerd returned a bad state: results[5].state x");
   EXPECT_EQ(OffsetRowIndex(absl::InternalError("see rows[1]"), 3).message(), "see rows[1]");
   EXPECT_EQ(OffsetRowIndex(absl::InvalidArgumentError("rows[2].x"), 0).message(), "rows[2].x");
 }
@@ -308,7 +312,7 @@ TEST(LocalSamplerBackendTest, Bfloat16RoundingIsTheWiresAndFloat32KeepsTheValues
 TEST(RemoteSamplerBackendTest, TheWireFormRoundTrips) {
   OwnedRow a = RandomRow(EntropixConfig(), 0, 3, SamplerState());
   sampler::v1::SampleRequest request;
-  RowsToRequest({&a.row, 1}, DType::kBFloat16, &request);
+  EncodeRows({&a.row, 1}, DType::kBFloat16, &request);
   ASSERT_EQ(request.rows_size(), 1);
   const sampler::v1::SampleRow& row = request.rows(0);
   EXPECT_EQ(row.sequence_id(), "seq-3");
@@ -335,7 +339,7 @@ TEST(RemoteSamplerBackendTest, AnUnreachableSamplerdIsWaitedForUntilTheDeadlineO
   SampleControl control;
   control.deadline = absl::Now() + absl::Milliseconds(300);
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::vector<SamplerRowResult>> got = remote.Sample({&a.row, 1}, control);
+  absl::StatusOr<std::vector<RowResult>> got = remote.Sample({&a.row, 1}, control);
   EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
   EXPECT_THAT(std::string(got.status().message()), HasSubstr("127.0.0.1:1"));
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(290));

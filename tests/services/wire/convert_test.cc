@@ -1,6 +1,8 @@
 // The edge of the sampler service (services/wire/sampler_convert.h,
-// services/samplerd/row_sampling.h, services/common/status_util.h): every validation
-// message names the field and the value it got.
+// services/wire/row_convert.h, services/samplerd/row_sampling.h,
+// services/common/status_util.h): every validation message names the field
+// and the value it got, whether the wire decoding or the row's validation
+// (sampler/core/row.h) finds it.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -16,11 +18,12 @@
 #include "google/protobuf/message.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
-#include "sampler/registry.h"
 #include "sampler/core/tensor.h"
-#include "services/samplerd/row_sampling.h"
-#include "services/wire/sampler_convert.h"
+#include "sampler/registry.h"
 #include "services/common/status_util.h"
+#include "services/samplerd/row_sampling.h"
+#include "services/wire/row_convert.h"
+#include "services/wire/sampler_convert.h"
 
 namespace entroserve {
 namespace {
@@ -54,10 +57,22 @@ v1::SampleRow GoodRow() {
   return row;
 }
 
-// The status of parsing `row` as rows[0].
-absl::Status Parse(const v1::SampleRow& row, ParsedRow* parsed = nullptr) {
-  ParsedRow local;
-  return ParseRow(row, "rows[0].", 0, parsed ? parsed : &local);
+// What samplerd makes of `row` (as `prefix`) before sampling it: the wire
+// decoding, then the row's validation. The decoded row in *parsed.
+absl::Status Parse(const v1::SampleRow& row, OwnedRow* parsed = nullptr,
+                   const std::string& prefix = "rows[0].") {
+  absl::StatusOr<OwnedRow> decoded = DecodeRow(row, prefix, 0);
+  if (!decoded.ok()) return decoded.status();
+  absl::Status valid = ValidateRow(decoded->row, prefix);
+  if (parsed != nullptr) *parsed = *std::move(decoded);
+  return valid;
+}
+
+// Parse of a valid row whose logits are `logits`.
+absl::Status ParseLogits(const v1::Tensor& logits, const std::string& prefix = "rows[0].") {
+  v1::SampleRow row = GoodRow();
+  *row.mutable_logits() = logits;
+  return Parse(row, nullptr, prefix);
 }
 
 MATCHER_P2(StatusIs, code, message, "") {
@@ -368,8 +383,7 @@ TEST(DecodeLogitsTest, RankOtherThanOneIsRejectedWithTheShape) {
 }
 
 TEST(DecodeLogitsTest, EmptyLogitsAreRejected) {
-  std::vector<float> out;
-  EXPECT_THAT(DecodeLogits(Float32Tensor({0}, {}), "rows[5].logits", &out),
+  EXPECT_THAT(ParseLogits(Float32Tensor({0}, {}), "rows[5]."),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "rows[5].logits is empty: shape [0], but V must be >= 1"));
 }
@@ -402,17 +416,15 @@ TEST(DecodeLogitsTest, DataSizeNotMatchingShapeNamesBothSizes) {
 }
 
 TEST(DecodeLogitsTest, NaNAndPlusInfAreRejectedWithTheirIndex) {
-  std::vector<float> out;
-  absl::Status nan = DecodeLogits(Float32Tensor({3}, {1, kNaN, 2}), "rows[0].logits", &out);
+  absl::Status nan = ParseLogits(Float32Tensor({3}, {1, kNaN, 2}));
   EXPECT_THAT(nan, StatusHas(absl::StatusCode::kInvalidArgument, "rows[0].logits[1] is NaN"));
-  absl::Status inf = DecodeLogits(Float32Tensor({3}, {1, 2, kInf}), "rows[0].logits", &out);
+  absl::Status inf = ParseLogits(Float32Tensor({3}, {1, 2, kInf}));
   EXPECT_THAT(inf, StatusHas(absl::StatusCode::kInvalidArgument, "rows[0].logits[2] is +inf"));
 }
 
 TEST(DecodeLogitsTest, MinusInfMasksButAllMaskedIsRejected) {
-  std::vector<float> out;
-  EXPECT_TRUE(DecodeLogits(Float32Tensor({2}, {-kInf, 0}), "rows[0].logits", &out).ok());
-  EXPECT_THAT(DecodeLogits(Float32Tensor({2}, {-kInf, -kInf}), "rows[0].logits", &out),
+  EXPECT_TRUE(ParseLogits(Float32Tensor({2}, {-kInf, 0})).ok());
+  EXPECT_THAT(ParseLogits(Float32Tensor({2}, {-kInf, -kInf})),
               StatusHas(absl::StatusCode::kInvalidArgument, "rows[0].logits has no finite value"));
 }
 
@@ -459,11 +471,10 @@ TEST(DecodeAttentionTest, HugeShapeDoesNotOverflowTheSizeCheck) {
 }
 
 TEST(DecodeAttentionTest, NonFiniteScoresAreRejected) {
-  std::vector<float> out;
-  int32_t heads = 0, keys = 0;
-  EXPECT_THAT(
-      DecodeAttention(Float32Tensor({1, 2}, {0, -kInf}), "rows[0].attention", &out, &heads, &keys),
-      StatusHas(absl::StatusCode::kInvalidArgument, "rows[0].attention[1] is -inf"));
+  v1::SampleRow row = GoodRow();
+  *row.mutable_attention() = Float32Tensor({1, 2}, {0, -kInf});
+  EXPECT_THAT(Parse(row),
+              StatusHas(absl::StatusCode::kInvalidArgument, "rows[0].attention[1] is -inf"));
 }
 
 // ---------------------------------------------------------------------------
@@ -548,27 +559,28 @@ TEST(StateTest, NonFiniteFloatsAreRejected) {
 // Rows
 
 TEST(ParseRowTest, GoodRowParses) {
-  ParsedRow parsed;
+  OwnedRow parsed;
   ASSERT_TRUE(Parse(GoodRow(), &parsed).ok());
-  EXPECT_EQ(parsed.sampler_name, "greedy");
-  EXPECT_EQ(parsed.seed, 7u);
+  EXPECT_EQ(SamplerName(parsed.row.config), "greedy");
+  EXPECT_EQ(parsed.row.sequence_id, "seq");
+  EXPECT_EQ(parsed.row.seed, 7u);
   EXPECT_EQ(parsed.logits.size(), 8u);
   EXPECT_TRUE(parsed.attention.empty());
-  EXPECT_FALSE(parsed.state_sent);
-  RowInput input = parsed.input();
-  EXPECT_EQ(input.logits.size(), 8u);
-  EXPECT_EQ(input.seed, 7u);
+  EXPECT_TRUE(parsed.row.state.empty());
+  EXPECT_EQ(parsed.row.logits.data(), parsed.logits.data());
+  EXPECT_EQ(parsed.row.logits.size(), 8u);
 }
 
 TEST(ParseRowTest, MissingSeedTakesTheOnePickedAtTheEdge) {
   v1::SampleRow row = GoodRow();
   row.clear_seed();
-  ParsedRow parsed;
-  ASSERT_TRUE(ParseRow(row, "rows[0].", 12345, &parsed).ok());
-  EXPECT_EQ(parsed.seed, 12345u);
+  absl::StatusOr<OwnedRow> parsed = DecodeRow(row, "rows[0].", 12345);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->row.seed, 12345u);
   row.set_seed(0);  // present, even if zero
-  ASSERT_TRUE(ParseRow(row, "rows[0].", 12345, &parsed).ok());
-  EXPECT_EQ(parsed.seed, 0u);
+  parsed = DecodeRow(row, "rows[0].", 12345);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->row.seed, 0u);
 }
 
 TEST(ParseRowTest, NegativeStepIsRejected) {
@@ -588,11 +600,11 @@ TEST(ParseRowTest, MissingLogitsAreRejected) {
 TEST(ParseRowTest, AttentionIsDecodedWhenSent) {
   v1::SampleRow row = GoodRow();
   *row.mutable_attention() = Float32Tensor({2, 3}, {1, 2, 3, 4, 5, 6});
-  ParsedRow parsed;
+  OwnedRow parsed;
   ASSERT_TRUE(Parse(row, &parsed).ok());
-  EXPECT_EQ(parsed.heads, 2);
-  EXPECT_EQ(parsed.keys, 3);
-  EXPECT_EQ(parsed.input().attention.size(), 6u);
+  EXPECT_EQ(parsed.row.heads, 2);
+  EXPECT_EQ(parsed.row.keys, 3);
+  EXPECT_EQ(parsed.row.attention.size(), 6u);
 }
 
 TEST(ParseRowTest, AttentionOfTheWrongRankIsRejected) {
@@ -631,10 +643,13 @@ TEST(ParseRowTest, MatchingStateIsAcceptedAndAppendedTokensJoinTheHistory) {
   row.mutable_state()->add_recent_tokens(2);
   row.add_appended_tokens(5);
   row.add_appended_tokens(6);
-  ParsedRow parsed;
-  ASSERT_TRUE(Parse(row, &parsed).ok());
-  EXPECT_TRUE(parsed.state_sent);
-  EXPECT_EQ(parsed.state.recent_tokens, (std::vector<int32_t>{2, 5, 6}));
+  ASSERT_TRUE(Parse(row).ok());
+  // The history the sampler saw: the state's, then the appended tokens; then
+  // greedy's token, the argmax 7.
+  v1::SampleResult result;
+  SampleOneRow(row, 0, &result);
+  ASSERT_FALSE(result.has_error()) << result.error().message();
+  EXPECT_THAT(result.state().recent_tokens(), testing::ElementsAre(2, 5, 6, 7));
 }
 
 TEST(ParseRowTest, AppendedTokensOutsideTheVocabularyAreRejected) {
@@ -667,11 +682,11 @@ TEST(ParseRowTest, SpecialTokensOutsideTheVocabularyAreRejected) {
   row = GoodRow();
   row.mutable_special_tokens()->set_pause(0);
   row.mutable_special_tokens()->set_eos(7);
-  ParsedRow parsed;
+  OwnedRow parsed;
   ASSERT_TRUE(Parse(row, &parsed).ok());
-  EXPECT_EQ(parsed.special_tokens.pause, 0);
-  EXPECT_EQ(parsed.special_tokens.eos, 7);
-  EXPECT_FALSE(parsed.special_tokens.clarifying_question.has_value());
+  EXPECT_EQ(parsed.row.special_tokens.pause, 0);
+  EXPECT_EQ(parsed.row.special_tokens.eos, 7);
+  EXPECT_FALSE(parsed.row.special_tokens.clarifying_question.has_value());
 }
 
 TEST(ParseRowTest, LogitBiasForTokensOutsideTheVocabularyIsRejected) {
@@ -705,28 +720,13 @@ TEST(ParseRowTest, DrySequenceBreakersOutsideTheVocabularyAreRejected) {
                                    "vocabulary [0, 8)"));
 }
 
-TEST(CheckStateSentTest, MissingStateForAStatefulSamplerPastStepZero) {
-  ParsedRow parsed;
-  parsed.sampler_name = "alpha";
-  parsed.step = 3;
-  EXPECT_THAT(CheckStateSent(parsed, /*needs_state=*/true, "rows[0]."),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       "rows[0].state is required at step 3 for sampler alpha: send back the "
-                       "state returned with step 2"));
-  EXPECT_TRUE(CheckStateSent(parsed, /*needs_state=*/false, "rows[0].").ok());
-  parsed.step = 0;
-  EXPECT_TRUE(CheckStateSent(parsed, /*needs_state=*/true, "rows[0].").ok());
-  parsed.step = 3;
-  parsed.state_sent = true;
-  EXPECT_TRUE(CheckStateSent(parsed, /*needs_state=*/true, "rows[0].").ok());
-}
-
-TEST(OutputToResultTest, FillsEveryFieldAndStampsTheState) {
-  ParsedRow row;
-  row.sampler_name = "entropix";
+TEST(EncodeResultTest, FillsEveryField) {
+  Row row;
+  row.sequence_id = "s";
   row.step = 4;
-  row.seed = 99;
-  RowOutput output;
+  RowResult sampled;
+  sampled.seed = 99;
+  RowOutput& output = sampled.output;
   output.token = 3;
   output.mode = Mode::kExplore;
   output.signals.entropy = 1.5f;
@@ -738,13 +738,17 @@ TEST(OutputToResultTest, FillsEveryFieldAndStampsTheState) {
   output.params.top_k = 12;
   output.inserted = true;
   output.logprob = -0.5f;
-  SamplerState state;
+  SamplerState& state = sampled.state;
+  state.sampler = "entropix";
+  state.next_step = 5;
   state.recent_tokens = {1, 3};
   state.last_inserted = true;
 
   v1::SampleResult result;
-  OutputToResult(output, row, state, &result);
+  EncodeResult(row, sampled, &result);
   EXPECT_FALSE(result.has_error());
+  EXPECT_EQ(result.sequence_id(), "s");
+  EXPECT_EQ(result.step(), 4);
   EXPECT_EQ(result.token_id(), 3);
   EXPECT_EQ(result.mode(), v1::MODE_EXPLORE);
   EXPECT_EQ(result.signals().entropy(), 1.5f);
@@ -767,10 +771,9 @@ TEST(OutputToResultTest, FillsEveryFieldAndStampsTheState) {
   EXPECT_TRUE(result.state().last_inserted());
 }
 
-TEST(OutputToResultTest, EveryParameterAndSignalIsCopied) {
-  ParsedRow row;
-  row.sampler_name = "alpha";
-  RowOutput output;
+TEST(EncodeResultTest, EveryParameterAndSignalIsCopied) {
+  RowResult sampled;
+  RowOutput& output = sampled.output;
   output.token = 1;
   output.mode = Mode::kAlpha;
   output.signals.has_attention = true;
@@ -797,7 +800,7 @@ TEST(OutputToResultTest, EveryParameterAndSignalIsCopied) {
   p.smoothed_alpha = 17;
   p.candidates = 18;
   v1::SampleResult result;
-  OutputToResult(output, row, SamplerState(), &result);
+  EncodeResult(Row(), sampled, &result);
   // Each proto field carries the value of its field number.
   const Descriptor* d = v1::SamplingParams::descriptor();
   const Reflection* r = result.params().GetReflection();
@@ -816,17 +819,32 @@ TEST(OutputToResultTest, EveryParameterAndSignalIsCopied) {
   EXPECT_EQ(result.mode(), v1::MODE_ALPHA);
 }
 
-TEST(OutputToResultTest, AttentionSignalsAreUnsetWithoutAttention) {
-  ParsedRow row;
-  row.sampler_name = "greedy";
-  RowOutput output;
-  output.token = 0;
-  output.mode = Mode::kGreedy;
+TEST(EncodeResultTest, AttentionSignalsAreUnsetWithoutAttention) {
+  RowResult sampled;
+  sampled.output.token = 0;
+  sampled.output.mode = Mode::kGreedy;
   v1::SampleResult result;
-  OutputToResult(output, row, SamplerState(), &result);
+  EncodeResult(Row(), sampled, &result);
   EXPECT_EQ(result.mode(), v1::MODE_GREEDY);
   EXPECT_FALSE(result.signals().has_attn_entropy());
   EXPECT_FALSE(result.signals().has_interaction_strength());
+}
+
+TEST(EncodeResultTest, AFailedRowGetsItsIdsAndTheErrorOnly) {
+  Row row;
+  row.sequence_id = "s";
+  row.step = 2;
+  RowResult sampled;
+  sampled.status = absl::FailedPreconditionError("rows[0].state is for step 4");
+  sampled.output.token = 3;
+  v1::SampleResult result;
+  EncodeResult(row, sampled, &result);
+  EXPECT_EQ(result.sequence_id(), "s");
+  EXPECT_EQ(result.step(), 2);
+  EXPECT_EQ(result.error().code(), static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  EXPECT_EQ(result.error().message(), "rows[0].state is for step 4");
+  EXPECT_EQ(result.token_id(), 0);
+  EXPECT_FALSE(result.has_state());
 }
 
 TEST(ModeTest, DomainModesHaveTheWireNumbers) {

@@ -26,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sampler/core/tensor.h"
+#include "services/wire/row_convert.h"
 #include "services/wire/sampler_convert.h"
 
 namespace entroserve {
@@ -470,13 +471,13 @@ TEST(SharedMemoryConvertTest, LogitsInSharedMemoryDecodeLikeInlineData) {
   // BF16 of these values (multiples of 1/8 in [-6, 6.5]) is exact.
   EXPECT_THAT(from_shm, ElementsAreArray(values));
 
-  ParsedRow by_inline, by_shm;
-  ASSERT_TRUE(ParseRow(RowWithLogits(inline_tensor), "rows[0].", 0, &by_inline).ok());
-  absl::Status status = ParseRow(RowWithLogits(shm_tensor), "rows[0].", 0, &by_shm, &reader);
-  ASSERT_TRUE(status.ok()) << status;
-  EXPECT_THAT(by_shm.logits, ElementsAreArray(by_inline.logits));
-  EXPECT_EQ(by_shm.sampler_name, "greedy");
-  EXPECT_EQ(by_shm.seed, 7u);
+  absl::StatusOr<OwnedRow> by_inline = DecodeRow(RowWithLogits(inline_tensor), "rows[0].", 0);
+  ASSERT_TRUE(by_inline.ok()) << by_inline.status();
+  absl::StatusOr<OwnedRow> by_shm = DecodeRow(RowWithLogits(shm_tensor), "rows[0].", 0, &reader);
+  ASSERT_TRUE(by_shm.ok()) << by_shm.status();
+  EXPECT_THAT(by_shm->logits, ElementsAreArray(by_inline->logits));
+  EXPECT_EQ(SamplerName(by_shm->row.config), "greedy");
+  EXPECT_EQ(by_shm->row.seed, 7u);
 }
 
 TEST(SharedMemoryConvertTest, AttentionInSharedMemory) {
@@ -516,8 +517,7 @@ TEST(SharedMemoryConvertTest, SharedMemoryWithoutReaderIsFailedPrecondition) {
   tensor.set_dtype(v1::DTYPE_BFLOAT16);
   tensor.add_shape(8);
   tensor.mutable_shared_memory()->set_region("/entroserve-anything");
-  ParsedRow parsed;
-  absl::Status status = ParseRow(RowWithLogits(tensor), "rows[0].", 0, &parsed, nullptr);
+  absl::Status status = DecodeRow(RowWithLogits(tensor), "rows[0].", 0, nullptr).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_THAT(std::string(status.message()),
               StartsWith("rows[0].logits.shared_memory: this server reads no shared memory"));
@@ -534,10 +534,9 @@ TEST(SharedMemoryConvertTest, DataAndSharedMemoryTogetherAreInvalidArgument) {
   tensor.set_data(EncodeTensor(DType::kBFloat16, Logits(8)));
   tensor.mutable_shared_memory()->set_region("/entroserve-anything");
   SharedMemoryReader reader;
-  ParsedRow parsed;
   // With or without a reader: the request is malformed either way.
   for (SharedMemoryReader* shm : {&reader, static_cast<SharedMemoryReader*>(nullptr)}) {
-    EXPECT_THAT(ParseRow(RowWithLogits(tensor), "rows[0].", 0, &parsed, shm),
+    EXPECT_THAT(DecodeRow(RowWithLogits(tensor), "rows[0].", 0, shm).status(),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          "rows[0].logits has both data (16 bytes) and shared_memory; send one"));
   }
@@ -550,9 +549,8 @@ TEST(SharedMemoryConvertTest, MissingRegionNamesTheField) {
   const std::string name = absl::StrCat("/entroserve-test-", getpid(), "-absent");
   tensor.mutable_shared_memory()->set_region(name);
   SharedMemoryReader reader;
-  ParsedRow parsed;
   EXPECT_THAT(
-      ParseRow(RowWithLogits(tensor), "rows[0].", 0, &parsed, &reader),
+      DecodeRow(RowWithLogits(tensor), "rows[0].", 0, &reader).status(),
       StatusStartsWith(absl::StatusCode::kFailedPrecondition,
                        absl::StrCat("rows[0].logits.shared_memory.region: cannot open ", name)));
 }

@@ -1,0 +1,68 @@
+#include "sampler/sample_row.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "sampler/base/guarded.h"
+#include "sampler/base/status_macros.h"
+#include "sampler/core/sampler.h"
+#include "sampler/registry.h"
+
+namespace entroserve {
+namespace {
+
+// FAILED_PRECONDITION when a sampler that `needs_state` gets a row past step
+// 0 without the state returned by the previous step.
+absl::Status CheckStateSent(const Row& row, bool needs_state, absl::string_view prefix) {
+  if (needs_state && row.step > 0 && row.state.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        prefix, "state is required at step ", row.step, " for sampler ", SamplerName(row.config),
+        ": send back the state returned with step ", row.step - 1));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Sample(const Row& row, absl::string_view prefix, RowResult* result) {
+  RETURN_IF_ERROR(ValidateRow(row, prefix));
+  absl::StatusOr<std::unique_ptr<Sampler>> sampler = CreateSampler(row.config);
+  if (!sampler.ok()) {
+    return absl::Status(sampler.status().code(),
+                        absl::StrCat(prefix, "spec: ", sampler.status().message()));
+  }
+  RETURN_IF_ERROR(CheckStateSent(row, (*sampler)->NeedsState(), prefix));
+  result->state = row.state;
+  for (int32_t token : row.appended_tokens) result->state.PushToken(token);
+  absl::StatusOr<RowOutput> output = (*sampler)->Sample(row, result->state);
+  const std::string name = SamplerName(row.config);
+  if (!output.ok()) {
+    return absl::Status(output.status().code(),
+                        absl::StrCat(prefix, "sampler ", name, ": ", output.status().message()));
+  }
+  if (output->token < 0 || output->token >= row.vocab_size()) {
+    return absl::InternalError(absl::StrCat(prefix, "sampler ", name, " returned token ",
+                                            output->token, ", outside the vocabulary [0, ",
+                                            row.vocab_size(), ")"));
+  }
+  result->output = *std::move(output);
+  result->state.sampler = name;
+  result->state.next_step = row.step + 1;
+  result->seed = row.seed;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+RowResult SampleRow(const Row& row, absl::string_view prefix) {
+  RowResult result;
+  absl::Status status = RunGuarded(absl::StrCat(prefix, "internal error"),
+                                   [&] { return Sample(row, prefix, &result); });
+  if (!status.ok()) {
+    result = RowResult();
+    result.status = std::move(status);
+  }
+  return result;
+}
+
+}  // namespace entroserve

@@ -1,0 +1,22 @@
+// Sampling one row end to end, the one call behind every path: samplerd's
+// rows (services/samplerd/row_sampling.h) and runnerd's in-process sampler
+// (services/runnerd/local_sampler_backend.h).
+#ifndef ENTROSERVE_SAMPLER_SAMPLE_ROW_H_
+#define ENTROSERVE_SAMPLER_SAMPLE_ROW_H_
+
+#include "absl/strings/string_view.h"
+#include "sampler/core/row.h"
+
+namespace entroserve {
+
+// Checks `row` (ValidateRow), creates its sampler, checks that a sampler
+// that needs its state got it, pushes the appended tokens onto the state,
+// samples and checks the token. The result's state is the sequence's new
+// state (stamped with the sampler's name and next_step = step + 1), its seed
+// the row's. Errors name `prefix` ("rows[3]."). Never throws: an exception
+// becomes an INTERNAL status. Thread-safe; a pure function of the row.
+RowResult SampleRow(const Row& row, absl::string_view prefix);
+
+}  // namespace entroserve
+
+#endif  // ENTROSERVE_SAMPLER_SAMPLE_ROW_H_

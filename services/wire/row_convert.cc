@@ -1,0 +1,325 @@
+#include "services/wire/row_convert.h"
+
+#include <limits>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "sampler/base/status_macros.h"
+#include "services/common/status_util.h"
+#include "services/wire/sampler_convert.h"
+
+namespace entroserve {
+namespace {
+
+namespace v1 = ::sampler::v1;
+
+// Largest dimension of a wire tensor: token ids, heads and keys are int32.
+constexpr int64_t kMaxDimension = std::numeric_limits<int32_t>::max();
+
+std::string ShapeString(const v1::Tensor& tensor) {
+  return absl::StrCat("[", absl::StrJoin(tensor.shape(), ", "), "]");
+}
+
+// The dtype of `tensor`, which must be one this server decodes.
+absl::StatusOr<DType> TensorDType(const v1::Tensor& tensor, const std::string& field) {
+  const int dtype = tensor.dtype();
+  if (dtype == v1::DTYPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field,
+                     ".dtype is DTYPE_UNSPECIFIED; set DTYPE_FLOAT32, "
+                     "DTYPE_FLOAT16 or DTYPE_BFLOAT16"));
+  }
+  if (!v1::DType_IsValid(dtype)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".dtype is ", dtype,
+                     ", not a known dtype; set DTYPE_FLOAT32, DTYPE_FLOAT16 or "
+                     "DTYPE_BFLOAT16"));
+  }
+  return static_cast<DType>(dtype);
+}
+
+// Every dimension in [0, kMaxDimension].
+absl::Status CheckDimensions(const v1::Tensor& tensor, const std::string& field) {
+  for (int i = 0; i < tensor.shape_size(); ++i) {
+    const int64_t dim = tensor.shape(i);
+    if (dim < 0 || dim > kMaxDimension) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ".shape[", i, "] is ", dim, "; dimensions must be in [0, ", kMaxDimension, "]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Reads `want` bytes of a tensor in shared memory through `shm`, then decodes.
+absl::Status DecodeShared(const v1::Tensor& tensor, DType dtype, uint64_t numel, uint64_t want,
+                          const std::string& field, std::vector<float>* out,
+                          SharedMemoryReader* shm) {
+  const std::string ref = absl::StrCat(field, ".shared_memory");
+  if (!tensor.data().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " has both data (", tensor.data().size(),
+                                                   " bytes) and shared_memory; send one"));
+  }
+  if (shm == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        ref,
+        ": this server reads no shared memory from this client (samplerd "
+        "--shared_memory=false, or a client not on samplerd's host); send the bytes in "
+        "data"));
+  }
+  // Reused per thread: a row's bytes are decoded right after they are read.
+  thread_local std::string bytes;
+  RETURN_IF_ERROR(shm->Read(tensor.shared_memory().region(), tensor.shared_memory().offset(), want,
+                            ref, &bytes));
+  absl::Status decoded = DecodeTensor(dtype, bytes, static_cast<int64_t>(numel), field, out);
+  if (bytes.capacity() > (16u << 20)) std::string().swap(bytes);  // not kept per worker
+  return decoded;
+}
+
+// Decodes a tensor of `numel` elements (at most 2^62, so that the byte count
+// fits in a uint64) after checking the data size; its bytes are `data` or,
+// with `shared_memory` set, read through `shm`.
+absl::Status DecodeChecked(const v1::Tensor& tensor, DType dtype, uint64_t numel,
+                           const std::string& field, std::vector<float>* out,
+                           SharedMemoryReader* shm) {
+  const uint64_t want = numel * static_cast<uint64_t>(ElementSize(dtype));
+  if (tensor.has_shared_memory()) return DecodeShared(tensor, dtype, numel, want, field, out, shm);
+  if (tensor.data().size() != want) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".data has ", tensor.data().size(),
+                                                   " bytes, but shape ", ShapeString(tensor),
+                                                   " of ", DTypeName(dtype), " needs ", want));
+  }
+  return DecodeTensor(dtype, tensor.data(), static_cast<int64_t>(numel), field, out);
+}
+
+// The state as sent, its version checked; its values are ValidateRow's.
+absl::StatusOr<SamplerState> ConvertState(const v1::SamplerState& proto, const std::string& field) {
+  if (proto.version() > kSamplerStateVersion) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".version is ", proto.version(),
+                                                   "; this server reads versions 0 and ",
+                                                   kSamplerStateVersion));
+  }
+  SamplerState state;
+  state.sampler = proto.sampler();
+  state.next_step = proto.next_step();
+  // Only the newest kMaxRecentTokens matter; PushToken keeps that bound.
+  for (int32_t token : proto.recent_tokens()) state.PushToken(token);
+  state.alpha_window.assign(proto.alpha_window().begin(), proto.alpha_window().end());
+  state.last_inserted = proto.last_inserted();
+  if (proto.has_mirostat_mu()) state.mirostat_mu = proto.mirostat_mu();
+  return state;
+}
+
+SpecialTokens SpecialTokensFromProto(const v1::SpecialTokens& proto) {
+  SpecialTokens special;
+  if (proto.has_clarifying_question()) special.clarifying_question = proto.clarifying_question();
+  if (proto.has_pause()) special.pause = proto.pause();
+  if (proto.has_eos()) special.eos = proto.eos();
+  return special;
+}
+
+void SpecialTokensToProto(const SpecialTokens& special, v1::SpecialTokens* proto) {
+  if (special.clarifying_question) proto->set_clarifying_question(*special.clarifying_question);
+  if (special.pause) proto->set_pause(*special.pause);
+  if (special.eos) proto->set_eos(*special.eos);
+}
+
+v1::DType WireDType(DType dtype) { return static_cast<v1::DType>(static_cast<int>(dtype)); }
+
+// Bytes a tensor of `n` values takes in a shared-memory region: tensors
+// start on cache-line boundaries.
+uint64_t SlotBytes(size_t n, DType dtype) {
+  const uint64_t bytes = n * static_cast<uint64_t>(ElementSize(dtype));
+  return (bytes + 63) / 64 * 64;
+}
+
+// `tensor` of `shape` holding `values` as `dtype`: encoded into `data`, or
+// into `region` at *offset (then advanced) and referenced.
+void EncodeTensorField(DType dtype, std::initializer_list<int64_t> shape,
+                       absl::Span<const float> values, SharedMemoryRegion* region, uint64_t* offset,
+                       v1::Tensor* tensor) {
+  tensor->set_dtype(WireDType(dtype));
+  for (int64_t dim : shape) tensor->add_shape(dim);
+  if (region == nullptr) {
+    tensor->set_data(EncodeTensor(dtype, values));
+    return;
+  }
+  EncodeTensorTo(dtype, values, region->data() + *offset);
+  v1::SharedMemoryRef* ref = tensor->mutable_shared_memory();
+  ref->set_region(region->name());
+  ref->set_offset(*offset);
+  *offset += SlotBytes(values.size(), dtype);
+}
+
+void EncodeRow(const Row& row, DType dtype, SharedMemoryRegion* region, uint64_t* offset,
+               v1::SampleRow* out) {
+  out->set_sequence_id(row.sequence_id);
+  out->set_step(row.step);
+  ConfigToSpec(row.config, out->mutable_spec());
+  out->set_seed(row.seed);
+  if (!row.state.empty()) StateToProto(row.state, out->mutable_state());
+  EncodeTensorField(dtype, {row.vocab_size()}, row.logits, region, offset, out->mutable_logits());
+  if (!row.attention.empty()) {
+    EncodeTensorField(dtype, {row.heads, row.keys}, row.attention, region, offset,
+                      out->mutable_attention());
+  }
+  SpecialTokensToProto(row.special_tokens, out->mutable_special_tokens());
+  out->mutable_appended_tokens()->Add(row.appended_tokens.begin(), row.appended_tokens.end());
+}
+
+// The result's token, mode and outputs, checked (see DecodeResult).
+absl::Status DecodeOutput(const v1::SampleResult& result, int64_t vocab_size,
+                          const std::string& field, RowOutput* output) {
+  if (result.token_id() < 0 || result.token_id() >= vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".token_id is ", result.token_id(),
+                                                   ", outside the vocabulary [0, ", vocab_size,
+                                                   ")"));
+  }
+  const int mode = result.mode();
+  if (mode < static_cast<int>(Mode::kGreedy) || mode > static_cast<int>(Mode::kAlpha)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".mode is ", mode, ", not a known mode"));
+  }
+  output->token = result.token_id();
+  output->mode = static_cast<Mode>(mode);
+  output->signals = SignalsFromProto(result.signals());
+  output->params = ParamsFromProto(result.params());
+  output->inserted = result.inserted();
+  output->logprob = result.logprob();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status DecodeLogits(const v1::Tensor& tensor, const std::string& field,
+                          std::vector<float>* logits, SharedMemoryReader* shm) {
+  ASSIGN_OR_RETURN(const DType dtype, TensorDType(tensor, field));
+  if (tensor.shape_size() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must have shape [V], got ", ShapeString(tensor)));
+  }
+  RETURN_IF_ERROR(CheckDimensions(tensor, field));
+  return DecodeChecked(tensor, dtype, tensor.shape(0), field, logits, shm);
+}
+
+absl::Status DecodeAttention(const v1::Tensor& tensor, const std::string& field,
+                             std::vector<float>* scores, int32_t* heads, int32_t* keys,
+                             SharedMemoryReader* shm) {
+  ASSIGN_OR_RETURN(const DType dtype, TensorDType(tensor, field));
+  if (tensor.shape_size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(field,
+                                                   " must have shape [heads, keys], got rank ",
+                                                   tensor.shape_size(), " ", ShapeString(tensor)));
+  }
+  RETURN_IF_ERROR(CheckDimensions(tensor, field));
+  if (tensor.shape(0) == 0 || tensor.shape(1) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must have shape [heads, keys] with both >= 1, got ", ShapeString(tensor)));
+  }
+  const uint64_t numel =
+      static_cast<uint64_t>(tensor.shape(0)) * static_cast<uint64_t>(tensor.shape(1));
+  RETURN_IF_ERROR(DecodeChecked(tensor, dtype, numel, field, scores, shm));
+  *heads = static_cast<int32_t>(tensor.shape(0));
+  *keys = static_cast<int32_t>(tensor.shape(1));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SamplerState> StateFromProto(const v1::SamplerState& proto, int64_t vocab_size,
+                                            const std::string& field) {
+  ASSIGN_OR_RETURN(SamplerState state, ConvertState(proto, field));
+  RETURN_IF_ERROR(CheckStateValues(state, vocab_size, field));
+  return state;
+}
+
+void StateToProto(const SamplerState& state, v1::SamplerState* proto) {
+  proto->Clear();
+  proto->set_version(kSamplerStateVersion);
+  proto->set_sampler(state.sampler);
+  proto->set_next_step(state.next_step);
+  proto->mutable_recent_tokens()->Add(state.recent_tokens.begin(), state.recent_tokens.end());
+  proto->mutable_alpha_window()->Add(state.alpha_window.begin(), state.alpha_window.end());
+  proto->set_last_inserted(state.last_inserted);
+  if (state.mirostat_mu.has_value()) proto->set_mirostat_mu(*state.mirostat_mu);
+}
+
+absl::StatusOr<OwnedRow> DecodeRow(const v1::SampleRow& row, const std::string& prefix,
+                                   uint64_t seed_if_absent, SharedMemoryReader* shm) {
+  OwnedRow owned;
+  Row& out = owned.row;
+  out.sequence_id = row.sequence_id();
+  out.step = row.step();
+  ASSIGN_OR_RETURN(out.config, SpecToConfig(row.spec(), prefix));
+  if (!row.has_logits()) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix, "logits is required"));
+  }
+  RETURN_IF_ERROR(DecodeLogits(row.logits(), absl::StrCat(prefix, "logits"), &owned.logits, shm));
+  if (row.has_attention()) {
+    RETURN_IF_ERROR(DecodeAttention(row.attention(), absl::StrCat(prefix, "attention"),
+                                    &owned.attention, &out.heads, &out.keys, shm));
+  }
+  out.special_tokens = SpecialTokensFromProto(row.special_tokens());
+  ASSIGN_OR_RETURN(out.state, ConvertState(row.state(), absl::StrCat(prefix, "state")));
+  owned.appended_tokens.assign(row.appended_tokens().begin(), row.appended_tokens().end());
+  out.seed = row.has_seed() ? row.seed() : seed_if_absent;
+  owned.Bind();
+  return owned;
+}
+
+uint64_t SharedMemoryBytes(absl::Span<const Row> rows, DType dtype) {
+  uint64_t bytes = 0;
+  for (const Row& row : rows) {
+    bytes += SlotBytes(row.logits.size(), dtype) + SlotBytes(row.attention.size(), dtype);
+  }
+  return bytes;
+}
+
+void EncodeRows(absl::Span<const Row> rows, DType dtype, v1::SampleRequest* request,
+                SharedMemoryRegion* region) {
+  uint64_t offset = 0;
+  request->Clear();
+  request->mutable_rows()->Reserve(static_cast<int>(rows.size()));
+  for (const Row& row : rows) EncodeRow(row, dtype, region, &offset, request->add_rows());
+}
+
+void EncodeResult(const Row& row, const RowResult& sampled, v1::SampleResult* result) {
+  result->Clear();
+  result->set_sequence_id(row.sequence_id);
+  result->set_step(row.step);
+  if (!sampled.status.ok()) {
+    SetRowError(sampled.status, result->mutable_error());
+    return;
+  }
+  const RowOutput& output = sampled.output;
+  result->set_token_id(output.token);
+  result->set_mode(static_cast<v1::Mode>(static_cast<int>(output.mode)));
+  SignalsToProto(output.signals, result->mutable_signals());
+  ParamsToProto(output.params, result->mutable_params());
+  result->set_inserted(output.inserted);
+  result->set_logprob(output.logprob);
+  StateToProto(sampled.state, result->mutable_state());
+  result->set_seed(sampled.seed);
+}
+
+RowResult DecodeResult(const v1::SampleResult& result, int64_t vocab_size,
+                       const std::string& field) {
+  RowResult decoded;
+  if (result.has_error()) {
+    decoded.status = absl::Status(static_cast<absl::StatusCode>(result.error().code()),
+                                  result.error().message());
+    return decoded;
+  }
+  decoded.status = DecodeOutput(result, vocab_size, field, &decoded.output);
+  if (!decoded.status.ok()) return decoded;
+  absl::StatusOr<SamplerState> state =
+      StateFromProto(result.state(), vocab_size, absl::StrCat(field, ".state"));
+  if (!state.ok()) {
+    decoded.status = absl::InternalError(
+        absl::StrCat("samplerd returned a bad state: ", state.status().message()));
+    return decoded;
+  }
+  decoded.state = *std::move(state);
+  decoded.seed = result.seed();
+  return decoded;
+}
+
+}  // namespace entroserve
