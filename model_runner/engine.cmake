@@ -9,7 +9,7 @@ add_library(entroserve_engine STATIC
   ${CMAKE_CURRENT_LIST_DIR}/served_model.cc)
 target_compile_options(entroserve_engine PRIVATE -Wall -Wextra -Wno-unused-parameter)
 target_link_libraries(entroserve_engine
-  PUBLIC entroserve_model entroserve_tokenizer entroserve_sampler_core
+  PUBLIC entroserve_model entroserve_tokenizer entroserve_sampler_core entroserve_sampler
          absl::status absl::statusor absl::strings absl::str_format absl::synchronization
          absl::time absl::span Threads::Threads
   PRIVATE nlohmann_json::nlohmann_json)

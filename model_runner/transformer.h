@@ -125,6 +125,22 @@ struct ModelOptions {
   // than it saves (measured in docs/PERFORMANCE.md). Ignored with
   // batch_invariant. Same results either way up to rounding.
   std::optional<bool> group_decode_attention;
+  // Decode steps of sequences whose cache fits a row of a static KV cache
+  // run as recorded device graphs (CUDA graphs: one launch per step instead
+  // of ~500 kernels; decode_graphs.h, docs/GPU.md). Unset means on CUDA; on
+  // the CPU (tests) the recorded step is run again instead of replayed. Off
+  // with batch_invariant. Same results up to rounding.
+  std::optional<bool> decode_graphs;
+  // The static KV cache of the decode graphs, allocated at the first cache
+  // that fits: rows (sequences at once; <= 0: 64) of static_cache_positions
+  // positions each (<= 0: 4096; at most max_sequence_length). Longer
+  // sequences, and those beyond the rows, keep caches of their own and run
+  // eagerly.
+  int64_t static_cache_rows = 0;
+  int64_t static_cache_positions = 0;
+  // q/k/v and gate/up projections as one matrix product each (their weights
+  // concatenated at load). Unset means on CUDA.
+  std::optional<bool> fuse_projections;
 };
 
 // The keys and values of one sequence, every layer. Cheap to construct;

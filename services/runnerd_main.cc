@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -109,6 +110,12 @@ ABSL_FLAG(std::string, group_decode, "auto",
           "Decode steps of the batch attend together, a few kernels per layer for the "
           "batch instead of ~10 per sequence: auto (on with CUDA, where launches bound a "
           "step; off on the CPU, where gathering the caches costs more), on, off.");
+ABSL_FLAG(std::string, decode_graphs, "auto",
+          "Decode steps run as CUDA graphs over a static KV cache of --max_batch rows "
+          "(docs/GPU.md): auto (on with CUDA), on, off.");
+ABSL_FLAG(std::string, fuse_projections, "auto",
+          "q/k/v and gate/up projections as one matrix product each: auto (on with "
+          "CUDA), on, off.");
 ABSL_FLAG(int32_t, max_message_mb, 64,
           "Largest gRPC message in MiB, served and sent to samplerd (at most 2047).");
 ABSL_FLAG(std::string, default_sampler, "entropix",
@@ -160,9 +167,13 @@ std::string FlagError() {
   if (absl::GetFlag(FLAGS_max_context) < 0) {
     return absl::StrCat("--max_context must be >= 0, got ", absl::GetFlag(FLAGS_max_context));
   }
-  if (const std::string g = absl::GetFlag(FLAGS_group_decode); g != "auto" && g != "on" &&
-                                                                 g != "off") {
-    return absl::StrCat("--group_decode must be auto, on or off, got \"", g, "\"");
+  for (const auto& [name, value] :
+       {std::pair<const char*, std::string>{"group_decode", absl::GetFlag(FLAGS_group_decode)},
+        {"decode_graphs", absl::GetFlag(FLAGS_decode_graphs)},
+        {"fuse_projections", absl::GetFlag(FLAGS_fuse_projections)}}) {
+    if (value != "auto" && value != "on" && value != "off") {
+      return absl::StrCat("--", name, " must be auto, on or off, got \"", value, "\"");
+    }
   }
   if (absl::GetFlag(FLAGS_sampler_streams) < 1 || absl::GetFlag(FLAGS_sampler_streams) > 64) {
     return absl::StrCat("--sampler_streams must be in [1, 64], got ",
@@ -255,6 +266,13 @@ int Run() {
   if (absl::GetFlag(FLAGS_group_decode) != "auto") {
     model_options.group_decode_attention = absl::GetFlag(FLAGS_group_decode) == "on";
   }
+  if (absl::GetFlag(FLAGS_decode_graphs) != "auto") {
+    model_options.decode_graphs = absl::GetFlag(FLAGS_decode_graphs) == "on";
+  }
+  if (absl::GetFlag(FLAGS_fuse_projections) != "auto") {
+    model_options.fuse_projections = absl::GetFlag(FLAGS_fuse_projections) == "on";
+  }
+  model_options.static_cache_rows = absl::GetFlag(FLAGS_max_batch);
   model_options.max_sequence_length = absl::GetFlag(FLAGS_max_context);
   EngineOptions engine_options;
   engine_options.max_batch = absl::GetFlag(FLAGS_max_batch);
