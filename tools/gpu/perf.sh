@@ -3,7 +3,7 @@
 # command on the GPU machine, from the repository root (device tool: carry
 # [".device"]; docs/GPU.md):
 #
-#   PHASES="build tokens model bench conformance hf" bash tools/gpu/perf.sh
+#   PHASES="build tokens model bench benchoff conformance hf" bash tools/gpu/perf.sh
 #
 # build        samplerd, runnerd, model_tool, generate_bench (tools/gpu/build.sh)
 # tokens       F32 greedy tokens with decode graphs and fused projections
@@ -13,20 +13,21 @@
 # model        model_tool decode tokens/s, BF16 1B shape, batch 1/8/32, each
 #              with the graphs on and off
 # bench        generate_bench (runnerd, sampler local vs samplerd), BF16 1B
-#              shape, 1/8/32 concurrent requests; then again with the graphs
-#              and fusion off (RUNNERD_OFF_FLAGS)
+#              shape, 1/8/32 concurrent requests
+# benchoff     the same with the graphs and fusion off (the runner before them)
 # conformance  tools/hf_conformance/compare.py on the model_tool just built
 # hf           transformers on the same 1B checkpoint (tools/gpu/hf_speed.py)
 #
-# Environment, all optional: PHASES (default: all of the above), OUT (logs;
-# the device tool's $OUT), BUILD_DIR (default /tmp/entroserve-build, outside
+# Environment, all optional: PHASES (default: all of the above), OUT (where
+# the logs go, as one perf-logs.tgz: the device tool's $OUT), BUILD_DIR (default /tmp/entroserve-build, outside
 # the tree so that a later call on the same machine reuses it), ROUNDS (5),
 # NEW_TOKENS (128), BENCH_ARGS (more generate_bench.sh arguments), HF_ARGS.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-PHASES="${PHASES:-build tokens model bench conformance hf}"
-OUT="${OUT:-$ROOT/build-gpu/perf}"
+PHASES="${PHASES:-build tokens model bench benchoff conformance hf}"
+FINAL_OUT="${OUT:-$ROOT/build-gpu/perf}"
+OUT=/tmp/entroserve-perf-logs
 export BUILD_DIR="${BUILD_DIR:-/tmp/entroserve-build}"
 export WITH_GRPC=ON PYTHONUNBUFFERED=1
 ROUNDS="${ROUNDS:-5}"
@@ -35,7 +36,7 @@ OFF_FLAGS="--decode_graphs=off --fuse_projections=off"
 WORK=/tmp/entroserve-bench
 MODEL_1B="$WORK/llama-3.2-1b-shape-bfloat16"
 source "$ROOT/tools/gpu/build.sh"
-mkdir -p "$OUT" "$WORK"
+mkdir -p "$OUT" "$WORK" "$FINAL_OUT"
 libdir="$PREFIX/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)"
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 BIN="$BUILD_DIR/bin"
@@ -50,7 +51,7 @@ if has build; then
     grep -E "error|Error" "$OUT/build.log" | head -40
     tail -20 "$OUT/build.log"
     echo "==> build failed (log: $OUT/build.log)"
-    exit 1
+    cp "$OUT/build.log" "$FINAL_OUT/"; exit 1
   fi
   grep -E "decode steps can run as CUDA graphs" "$OUT/build.log" || echo "warning: no CUDA graphs"
   echo "built in ${SECONDS}s"
@@ -102,10 +103,8 @@ bench() {  # $1: label, rest: more generate_bench flags
     --rounds "$ROUNDS" --new_tokens "$NEW_TOKENS" "$@" ${BENCH_ARGS:-} \
     2>&1 | tee "$OUT/bench_$label.txt" | grep -vE "^  round|^==> round" || status=1
 }
-if has bench; then
-  bench graphs
-  bench off "--runnerd_flags=$OFF_FLAGS"
-fi
+has bench && bench graphs
+has benchoff && bench off "--runnerd_flags=$OFF_FLAGS"
 
 if has conformance; then
   step "conformance: tools/hf_conformance/compare.py"
@@ -124,5 +123,7 @@ if has hf; then
     ${HF_ARGS:-} 2>&1 | tee "$OUT/hf_speed.txt" | grep -vE "Warning|warn" || status=1
 fi
 
-echo "==> perf.sh exit status $status; logs in $OUT"
+mkdir -p "$FINAL_OUT"
+tar -czf "$FINAL_OUT/perf-logs.tgz" -C "$OUT" .
+echo "==> perf.sh exit status $status; logs in $FINAL_OUT/perf-logs.tgz"
 exit "$status"
