@@ -9,6 +9,8 @@
 
 #include "model_runner/device_graph.h"
 
+#include <ATen/Parallel.h>
+
 namespace entroserve {
 namespace {
 
@@ -174,32 +176,35 @@ void DecodeGraphs::Body(Graph& g) const {
     masked = at::logical_or(masked, key_index <= positions.unsqueeze(1) - *c.sliding_window);
   }
   masked = masked.unsqueeze(1);
-  // Flat [*, head_dim] index of (row, layer 0, keys, head h, position) in
-  // the pool: [batch, kv_heads].
+  // Flat [*, head_dim] index, in the pool, of (row, layer l, keys or values,
+  // head h, position) for every layer and kind: [layers * 2, batch * kv_heads].
   const int64_t per_row = c.num_hidden_layers * 2 * m_.kv_heads();
   const at::Tensor base =
       ((rows * per_row).unsqueeze(1) + at::arange(m_.kv_heads(), index_options).unsqueeze(0)) *
           row_positions_ +
       positions.unsqueeze(1);
+  const at::Tensor write_index =
+      base.view({1, -1}) + at::arange(2 * c.num_hidden_layers, index_options).unsqueeze(1) *
+                               (m_.kv_heads() * row_positions_);
   at::Tensor x = m_.embed.index_select(0, g.inputs[0]);  // [batch, hidden]
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    x = LayerStep(g, l, x, rotary, masked, base);
+    x = LayerStep(g, l, x, rotary, masked, write_index);
   }
   const at::Tensor logits = Logits(m_, RmsNorm(x, m_.final_norm, c.rms_norm_eps));
   g.out.narrow(1, 0, c.vocab_size).copy_(logits);
 }
 
 at::Tensor DecodeGraphs::LayerStep(Graph& g, int64_t l, const at::Tensor& x, const Rotary& rotary,
-                                   const at::Tensor& masked, const at::Tensor& base) const {
+                                   const at::Tensor& masked,
+                                   const at::Tensor& write_index) const {
   const Layer& layer = m_.layers[static_cast<size_t>(l)];
   const QueryKeyValue qkv =
       ProjectQkv(m_, layer, RmsNorm(x, layer.input_norm, m_.config.rms_norm_eps), rotary);
   // The new key and value of every member into its row.
   const int64_t Dh = m_.head_dim();
-  const int64_t kind_stride = m_.kv_heads() * row_positions_;
   at::Tensor flat = pool_.view({-1, Dh});
-  flat.index_copy_(0, (base + (2 * l) * kind_stride).view({-1}), qkv.k.reshape({-1, Dh}));
-  flat.index_copy_(0, (base + (2 * l + 1) * kind_stride).view({-1}), qkv.v.reshape({-1, Dh}));
+  flat.index_copy_(0, write_index[2 * l], qkv.k.reshape({-1, Dh}));
+  flat.index_copy_(0, write_index[2 * l + 1], qkv.v.reshape({-1, Dh}));
   return FinishLayer(m_, layer, x, Attend(g, l, qkv.q, masked));
 }
 
@@ -208,9 +213,11 @@ at::Tensor DecodeGraphs::Attend(Graph& g, int64_t l, const at::Tensor& q,
                                 const at::Tensor& masked) const {
   const int64_t B = g.batch, H = m_.heads(), KVH = m_.kv_heads(), Dh = m_.head_dim();
   const at::Tensor rows = g.inputs[2];
-  const at::Tensor layer_kv = pool_.select(1, l);  // [rows + 1, 2, KVH, positions, Dh]
-  const at::Tensor key = layer_kv.select(1, 0).narrow(2, 0, g.keys).index_select(0, rows);
-  const at::Tensor value = layer_kv.select(1, 1).narrow(2, 0, g.keys).index_select(0, rows);
+  // The members' keys and values in one gather: [2, B, KVH, keys, Dh].
+  const at::Tensor kv =
+      pool_.select(1, l).narrow(3, 0, g.keys).transpose(0, 1).index_select(1, rows);
+  const at::Tensor key = kv[0];
+  const at::Tensor value = kv[1];
   // Query heads grouped by the key head they read: [B, KVH, G, Dh].
   const at::Tensor query = q.reshape({B, KVH, H / KVH, Dh});
   at::Tensor scores =
@@ -226,40 +233,49 @@ at::Tensor DecodeGraphs::Attend(Graph& g, int64_t l, const at::Tensor& q,
   return at::matmul(probs.view({B, KVH, H / KVH, g.keys}), value).reshape({B, H * Dh});
 }
 
-// One copy of the members' rows to the host, then each member's logits and
-// the scores of the layers it asked for, over exactly its keys.
+// One copy of the members' rows to the host, then each member's outputs.
 void DecodeGraphs::ReadOutputs(Graph& g, const std::vector<Slot>& slots,
                                const std::vector<size_t>& members,
                                std::vector<SequenceOutput>* outputs) const {
   const int64_t B = static_cast<int64_t>(members.size());
-  const int64_t V = m_.config.vocab_size, H = m_.heads(), width = g.out.size(1);
+  const int64_t width = g.out.size(1);
   at::Tensor host = g.host_out.narrow(0, 0, B);
   host.copy_(g.out.narrow(0, 0, B));
   const float* data = host.data_ptr<float>();
-  for (int64_t b = 0; b < B; ++b) {
-    const Slot& s = slots[members[static_cast<size_t>(b)]];
-    const float* row = data + b * width;
-    SequenceOutput& out = (*outputs)[members[static_cast<size_t>(b)]];
-    out.logits.assign(row, row + V);
-    const int64_t keys = s.past + 1;
-    const int64_t first_key =
-        m_.config.sliding_window ? std::max<int64_t>(0, keys - *m_.config.sliding_window) : 0;
-    for (int layer : s.capture_layers) {
-      const int64_t j =
-          std::find(g.layers.begin(), g.layers.end(), layer) - g.layers.begin();
-      AttentionScores a;
-      a.layer = layer;
-      a.heads = H;
-      a.keys = keys - first_key;
-      a.first_key = first_key;
-      a.scores.resize(static_cast<size_t>(H * a.keys));
-      const float* scores = row + V + j * H * g.keys;
-      for (int64_t h = 0; h < H; ++h) {
-        std::memcpy(a.scores.data() + h * a.keys, scores + h * g.keys + first_key,
-                    static_cast<size_t>(a.keys) * sizeof(float));
-      }
-      out.attention.push_back(std::move(a));
+  // Megabytes of logits at large batches: copied out on up to 4 threads
+  // (intra-op threads spin a while after a parallel region: few of them).
+  at::parallel_for(0, B, std::max<int64_t>(4, (B + 3) / 4), [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      ReadMember(g, slots[members[static_cast<size_t>(b)]], data + b * width,
+                 &(*outputs)[members[static_cast<size_t>(b)]]);
     }
+  });
+}
+
+// A member's logits and the scores of the layers it asked for, over exactly
+// its keys, from its row of g.out on the host.
+void DecodeGraphs::ReadMember(const Graph& g, const Slot& s, const float* row,
+                              SequenceOutput* out) const {
+  const int64_t V = m_.config.vocab_size, H = m_.heads();
+  out->logits.assign(row, row + V);
+  const int64_t keys = s.past + 1;
+  const int64_t first_key =
+      m_.config.sliding_window ? std::max<int64_t>(0, keys - *m_.config.sliding_window) : 0;
+  for (int layer : s.capture_layers) {
+    const int64_t j =
+        std::find(g.layers.begin(), g.layers.end(), layer) - g.layers.begin();
+    AttentionScores a;
+    a.layer = layer;
+    a.heads = H;
+    a.keys = keys - first_key;
+    a.first_key = first_key;
+    a.scores.resize(static_cast<size_t>(H * a.keys));
+    const float* scores = row + V + j * H * g.keys;
+    for (int64_t h = 0; h < H; ++h) {
+      std::memcpy(a.scores.data() + h * a.keys, scores + h * g.keys + first_key,
+                  static_cast<size_t>(a.keys) * sizeof(float));
+    }
+    out->attention.push_back(std::move(a));
   }
 }
 

@@ -90,8 +90,9 @@ class DecodeGraphs {
   void FillInputs(Graph& g, const std::vector<Slot>& slots, const std::vector<size_t>& members);
   void Body(Graph& g) const;
   at::Tensor LayerStep(Graph& g, int64_t l, const at::Tensor& x, const Rotary& rotary,
-                       const at::Tensor& masked, const at::Tensor& base) const;
+                       const at::Tensor& masked, const at::Tensor& write_index) const;
   at::Tensor Attend(Graph& g, int64_t l, const at::Tensor& q, const at::Tensor& masked) const;
+  void ReadMember(const Graph& g, const Slot& s, const float* row, SequenceOutput* out) const;
   void ReadOutputs(Graph& g, const std::vector<Slot>& slots, const std::vector<size_t>& members,
                    std::vector<SequenceOutput>* outputs) const;
 
