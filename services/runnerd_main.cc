@@ -245,19 +245,8 @@ std::unique_ptr<SamplerBackend> MakeBackend(DType wire_dtype, int max_message_by
   return std::make_unique<ShardedSamplerBackend>(std::move(shards));
 }
 
-int Run() {
-  // SIGTERM and SIGINT are blocked in every thread (gRPC's, libtorch's and
-  // the engine's inherit this mask) and taken synchronously by sigwait()
-  // below. SIGUSR1 is the loading thread's "the model failed to load".
-  const sigset_t signals = BlockStopSignals({SIGUSR1});
-  // Each step allocates the batch's logits on the host (32 rows of a 128k
-  // vocabulary: 16 MB of float32, twice) and frees them: keep that memory in
-  // the heap rather than giving it back and faulting it in again per step.
-  TuneMallocForLargeMessages();
-
-  const int max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) * (1 << 20);
-  const DType wire_dtype = *ParseSamplerDType(absl::GetFlag(FLAGS_sampler_dtype));
-
+// The model's options from the flags (checked by FlagError).
+ModelOptions ModelOptionsFromFlags() {
   ModelOptions model_options;
   model_options.device = absl::GetFlag(FLAGS_device);
   model_options.dtype = *ParseComputeDType(absl::GetFlag(FLAGS_dtype));
@@ -274,12 +263,34 @@ int Run() {
   }
   model_options.static_cache_rows = absl::GetFlag(FLAGS_max_batch);
   model_options.max_sequence_length = absl::GetFlag(FLAGS_max_context);
+  return model_options;
+}
+
+EngineOptions EngineOptionsFromFlags() {
   EngineOptions engine_options;
   engine_options.max_batch = absl::GetFlag(FLAGS_max_batch);
   engine_options.max_queue = absl::GetFlag(FLAGS_max_queue);
   engine_options.max_kv_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_max_kv_mb)) << 20;
   engine_options.prefill_chunk = absl::GetFlag(FLAGS_prefill_chunk);
   engine_options.sampler_wait = absl::Seconds(absl::GetFlag(FLAGS_sampler_wait_s));
+  return engine_options;
+}
+
+int Run() {
+  // SIGTERM and SIGINT are blocked in every thread (gRPC's, libtorch's and
+  // the engine's inherit this mask) and taken synchronously by sigwait()
+  // below. SIGUSR1 is the loading thread's "the model failed to load".
+  const sigset_t signals = BlockStopSignals({SIGUSR1});
+  // Each step allocates the batch's logits on the host (32 rows of a 128k
+  // vocabulary: 16 MB of float32, twice) and frees them: keep that memory in
+  // the heap rather than giving it back and faulting it in again per step.
+  TuneMallocForLargeMessages();
+
+  const int max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) * (1 << 20);
+  const DType wire_dtype = *ParseSamplerDType(absl::GetFlag(FLAGS_sampler_dtype));
+
+  const ModelOptions model_options = ModelOptionsFromFlags();
+  const EngineOptions engine_options = EngineOptionsFromFlags();
 
   // Destroyed after the server (declared first): the model, the backend and
   // the engine outlive every call.
