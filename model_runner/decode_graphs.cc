@@ -1,5 +1,7 @@
 #include "model_runner/decode_graphs.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -8,8 +10,6 @@
 #include <utility>
 
 #include "model_runner/device_graph.h"
-
-#include <ATen/Parallel.h>
 
 namespace entroserve {
 namespace {
@@ -62,9 +62,9 @@ bool DecodeGraphs::AllocateLocked() {
   if (pool_.defined()) return true;
   if (failed_) return false;
   try {
-    pool_ = at::zeros({rows_ + 1, m_.config.num_hidden_layers, 2, m_.kv_heads(), row_positions_,
-                       m_.head_dim()},
-                      at::TensorOptions().dtype(m_.dtype).device(m_.device));
+    pool_ = at::zeros(
+        {rows_ + 1, m_.config.num_hidden_layers, 2, m_.kv_heads(), row_positions_, m_.head_dim()},
+        at::TensorOptions().dtype(m_.dtype).device(m_.device));
   } catch (const std::exception& e) {
     failed_ = true;
     std::fprintf(stderr,
@@ -117,8 +117,8 @@ DecodeGraphs::Graph& DecodeGraphs::GraphFor(const Key& key) {
   const auto on_device = at::TensorOptions().device(m_.device);
   g->inputs = at::zeros({3, g->batch}, on_device.dtype(at::kLong));
   g->host_inputs = HostBuffer({3, g->batch}, at::kLong, m_.device);
-  const int64_t width = m_.config.vocab_size +
-                        static_cast<int64_t>(g->layers.size()) * m_.heads() * g->keys;
+  const int64_t width =
+      m_.config.vocab_size + static_cast<int64_t>(g->layers.size()) * m_.heads() * g->keys;
   g->out = at::zeros({g->batch, width}, on_device.dtype(at::kFloat));
   g->host_out = HostBuffer({g->batch, width}, at::kFloat, m_.device);
   slot = std::move(g);
@@ -195,8 +195,7 @@ void DecodeGraphs::Body(Graph& g) const {
 }
 
 at::Tensor DecodeGraphs::LayerStep(Graph& g, int64_t l, const at::Tensor& x, const Rotary& rotary,
-                                   const at::Tensor& masked,
-                                   const at::Tensor& write_index) const {
+                                   const at::Tensor& masked, const at::Tensor& write_index) const {
   const Layer& layer = m_.layers[static_cast<size_t>(l)];
   const QueryKeyValue qkv =
       ProjectQkv(m_, layer, RmsNorm(x, layer.input_norm, m_.config.rms_norm_eps), rotary);
@@ -220,8 +219,7 @@ at::Tensor DecodeGraphs::Attend(Graph& g, int64_t l, const at::Tensor& q,
   const at::Tensor value = kv[1];
   // Query heads grouped by the key head they read: [B, KVH, G, Dh].
   const at::Tensor query = q.reshape({B, KVH, H / KVH, Dh});
-  at::Tensor scores =
-      (at::matmul(query, key.transpose(2, 3)) * m_.scale()).view({B, H, g.keys});
+  at::Tensor scores = (at::matmul(query, key.transpose(2, 3)) * m_.scale()).view({B, H, g.keys});
   const auto at_layer = std::find(g.layers.begin(), g.layers.end(), static_cast<int>(l));
   if (at_layer != g.layers.end()) {
     const int64_t j = at_layer - g.layers.begin();
@@ -262,8 +260,7 @@ void DecodeGraphs::ReadMember(const Graph& g, const Slot& s, const float* row,
   const int64_t first_key =
       m_.config.sliding_window ? std::max<int64_t>(0, keys - *m_.config.sliding_window) : 0;
   for (int layer : s.capture_layers) {
-    const int64_t j =
-        std::find(g.layers.begin(), g.layers.end(), layer) - g.layers.begin();
+    const int64_t j = std::find(g.layers.begin(), g.layers.end(), layer) - g.layers.begin();
     AttentionScores a;
     a.layer = layer;
     a.heads = H;

@@ -100,9 +100,9 @@ class DecodeGraphs {
   const int64_t rows_;
   const int64_t row_positions_;
   std::shared_ptr<KvRowList> free_;
-  std::mutex mu_;         // the pool's allocation, the graphs, runs
-  bool failed_ = false;   // the pool could not be allocated: no rows
-  at::Tensor pool_;       // [rows + 1, layers, 2, kv_heads, row_positions, head_dim]
+  std::mutex mu_;        // the pool's allocation, the graphs, runs
+  bool failed_ = false;  // the pool could not be allocated: no rows
+  at::Tensor pool_;      // [rows + 1, layers, 2, kv_heads, row_positions, head_dim]
   std::map<Key, std::unique_ptr<Graph>> graphs_;
 };
 

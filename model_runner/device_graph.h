@@ -28,8 +28,7 @@ class DeviceGraph {
   // All graphs of a process share one memory pool: a graph's intermediate
   // tensors may be reused by another's, so read a graph's outputs before
   // replaying another. The caller's pending device work finishes first.
-  static std::unique_ptr<DeviceGraph> Record(const at::Device& device,
-                                             std::function<void()> body);
+  static std::unique_ptr<DeviceGraph> Record(const at::Device& device, std::function<void()> body);
 };
 
 // True when this libtorch was built with CUDA and CUDA graphs are compiled in.

@@ -305,8 +305,7 @@ bool ParseModelOptions(ModelOptions* options) {
        {std::tuple<const char*, std::string, std::optional<bool>*>{
             "group_decode", absl::GetFlag(FLAGS_group_decode), &options->group_decode_attention},
         {"decode_graphs", absl::GetFlag(FLAGS_decode_graphs), &options->decode_graphs},
-        {"fuse_projections", absl::GetFlag(FLAGS_fuse_projections),
-         &options->fuse_projections}}) {
+        {"fuse_projections", absl::GetFlag(FLAGS_fuse_projections), &options->fuse_projections}}) {
     if (value == "on" || value == "off") {
       *option = value == "on";
     } else if (value != "auto") {
@@ -414,10 +413,11 @@ int DecodeSteps(const Model& m, const std::vector<int32_t>& forced, size_t total
     for (double s : step_s) total += s;
     std::sort(step_s.begin(), step_s.end());
     const double median = step_s[step_s.size() / 2];
-    std::printf("decode: %zu steps x %zu sequences in %.3f s: %.2f ms/step, %.1f tokens/s; "
-                "median step %.2f ms, %.1f tokens/s\n",
-                step_s.size(), batch, total, 1e3 * total / step_s.size(),
-                step_s.size() * batch / total, 1e3 * median, batch / median);
+    std::printf(
+        "decode: %zu steps x %zu sequences in %.3f s: %.2f ms/step, %.1f tokens/s; "
+        "median step %.2f ms, %.1f tokens/s\n",
+        step_s.size(), batch, total, 1e3 * total / step_s.size(), step_s.size() * batch / total,
+        1e3 * median, batch / median);
   }
   return 0;
 }
@@ -428,8 +428,8 @@ int Generate(const Model& m, const std::vector<int32_t>& prompt,
   const int batch = absl::GetFlag(FLAGS_batch);
   std::vector<int> attention_layers;
   if (absl::GetFlag(FLAGS_attention)) {
-    absl::StatusOr<std::vector<int>> layers = ParseAttentionLayers(
-        absl::GetFlag(FLAGS_attention_layers), m.config().num_hidden_layers);
+    absl::StatusOr<std::vector<int>> layers =
+        ParseAttentionLayers(absl::GetFlag(FLAGS_attention_layers), m.config().num_hidden_layers);
     if (!layers.ok()) {
       std::fprintf(stderr, "%s\n", std::string(layers.status().message()).c_str());
       return 2;
@@ -462,8 +462,8 @@ int Generate(const Model& m, const std::vector<int32_t>& prompt,
   const size_t total_steps =
       teacher_forcing ? forced.size() + 1 : static_cast<size_t>(absl::GetFlag(FLAGS_new_tokens));
   const std::string dump_path = absl::GetFlag(FLAGS_dump_json);
-  if (int status = DecodeSteps(m, forced, total_steps, !dump_path.empty(), inputs, records,
-                               std::move(out));
+  if (int status =
+          DecodeSteps(m, forced, total_steps, !dump_path.empty(), inputs, records, std::move(out));
       status != 0) {
     return status;
   }

@@ -37,7 +37,10 @@
 // Device: CPU by default. ModelOptions.device = "cuda" (or "cuda:N") works
 // with the same code when built against a CUDA libtorch: weights, caches and
 // activations live on that device, and each Forward() copies its outputs to
-// the host in one transfer. Debian's libtorch 1.13 is CPU-only.
+// the host in one transfer. Debian's libtorch 1.13 is CPU-only. On CUDA,
+// decode steps run by default as CUDA graphs over a static KV cache, with
+// fused projections (ModelOptions.decode_graphs, fuse_projections;
+// decode_graphs.h, docs/GPU.md).
 //
 // Precision: float32 (default) or bfloat16 on CPU; float16 only on CUDA
 // (libtorch 1.13 lacks CPU half matrix products). Checkpoint weights of F32,
