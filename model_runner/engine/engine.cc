@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "model_runner/tokenizer/tokenizer.h"
+#include "sampler/registry.h"
 
 namespace entroserve {
 namespace {
@@ -53,6 +54,16 @@ size_t FindStop(const std::string& text, size_t from, const std::vector<std::str
   return best;
 }
 
+// Whether `config`'s sampler reads attention scores (entropix, alpha): the
+// others' tokens and outputs do not depend on them, so none are captured.
+bool SamplerReadsAttention(const SamplerConfig& config) {
+  const std::string name = SamplerName(config);
+  for (const SamplerDescription& d : ListSamplers()) {
+    if (d.name == name) return d.uses_attention;
+  }
+  return true;
+}
+
 }  // namespace
 
 const char* FinishReasonName(FinishReason reason) {
@@ -86,6 +97,8 @@ struct Engine::Sequence {
   const std::shared_ptr<GenerationHandle> handle;
   // EOS ids (unless ignore_eos) and the request's stop_token_ids.
   std::vector<int32_t> stop_ids;
+  // The last layer's attention scores go to the sampler (it reads them).
+  bool capture_attention = true;
   int64_t kv_bytes = 0;
   // Counted in running_count_ and kv_bytes_ (from admission to its end).
   bool counted = false;
@@ -190,6 +203,8 @@ absl::StatusOr<std::shared_ptr<GenerationHandle>> Engine::Submit(
   auto sequence = std::make_unique<Sequence>(next_id_++, std::move(request), std::move(sink),
                                              model_->tokenizer());
   sequence->kv_bytes = kv_bytes;
+  sequence->capture_attention =
+      options_.capture_attention && SamplerReadsAttention(sequence->request.sampler);
   if (!sequence->request.ignore_eos) sequence->stop_ids = model_->eos_token_ids();
   sequence->stop_ids.insert(sequence->stop_ids.end(), sequence->request.stop_token_ids.begin(),
                             sequence->request.stop_token_ids.end());
@@ -322,11 +337,11 @@ void Engine::RemoveEnded() {
                  running_.end());  // frees the caches
 }
 
-void Engine::Step() {
-  std::vector<Sequence*> in_step;
-  std::vector<SequenceInput> inputs;
-  const std::vector<int> capture =
-      options_.capture_attention ? std::vector<int>{-1} : std::vector<int>{};
+// The model's input for each running sequence: its next prompt chunk (at most
+// prefill_chunk prompt tokens per step in all) or its last sampled token.
+// Attention is captured only for sequences whose sampler reads it.
+void Engine::StepInputs(std::vector<Sequence*>* in_step, std::vector<SequenceInput>* inputs) {
+  const std::vector<int> last_layer = {-1};
   int64_t prefill_budget = options_.prefill_chunk;
   bool any_prefill = false;
   for (std::unique_ptr<Sequence>& owned : running_) {
@@ -334,6 +349,7 @@ void Engine::Step() {
     if (s->ended) continue;
     SequenceInput input;
     input.cache = &s->cache;
+    const std::vector<int>& capture = s->capture_attention ? last_layer : std::vector<int>{};
     if (s->prefilling()) {
       // Chunks start at multiples of prefill_chunk whatever else runs.
       const int64_t remaining = static_cast<int64_t>(s->request.prompt.size() - s->prefilled);
@@ -349,9 +365,43 @@ void Engine::Step() {
       input.tokens = absl::MakeConstSpan(&s->pending_token, 1);
       input.attention_layers = capture;
     }
-    in_step.push_back(s);
-    inputs.push_back(std::move(input));
+    in_step->push_back(s);
+    inputs->push_back(std::move(input));
   }
+}
+
+// A sampler row for each sequence of the step with a token to draw.
+void Engine::StepRows(const std::vector<Sequence*>& in_step, const StepOutput& output,
+                      std::vector<Sequence*>* sampling, std::vector<Row>* rows) {
+  for (size_t i = 0; i < in_step.size(); ++i) {
+    Sequence* s = in_step[i];
+    s->prefilled += s->chunk;
+    if (s->prefilling()) continue;  // more prompt to feed first
+    const SequenceOutput& out = output.sequences[i];
+    Row row;
+    row.sequence_id = s->name;
+    row.step = s->step;
+    row.config = s->request.sampler;
+    row.seed = s->request.seed;
+    row.state = s->state;
+    row.logits = out.logits;
+    if (!out.attention.empty()) {
+      const AttentionScores& a = out.attention.front();
+      row.attention = a.scores;
+      row.heads = static_cast<int32_t>(a.heads);
+      row.keys = static_cast<int32_t>(a.keys);
+    }
+    row.special_tokens = model_->special_tokens();
+    if (s->step == 0) row.appended_tokens = s->request.prompt;
+    sampling->push_back(s);
+    rows->push_back(std::move(row));
+  }
+}
+
+void Engine::Step() {
+  std::vector<Sequence*> in_step;
+  std::vector<SequenceInput> inputs;
+  StepInputs(&in_step, &inputs);
   if (inputs.empty()) return;
 
   const absl::Time forward_start = absl::Now();
@@ -373,29 +423,7 @@ void Engine::Step() {
 
   std::vector<Sequence*> sampling;
   std::vector<Row> rows;
-  for (size_t i = 0; i < in_step.size(); ++i) {
-    Sequence* s = in_step[i];
-    s->prefilled += s->chunk;
-    if (s->prefilling()) continue;  // more prompt to feed first
-    const SequenceOutput& out = output->sequences[i];
-    Row row;
-    row.sequence_id = s->name;
-    row.step = s->step;
-    row.config = s->request.sampler;
-    row.seed = s->request.seed;
-    row.state = s->state;
-    row.logits = out.logits;
-    if (!out.attention.empty()) {
-      const AttentionScores& a = out.attention.front();
-      row.attention = a.scores;
-      row.heads = static_cast<int32_t>(a.heads);
-      row.keys = static_cast<int32_t>(a.keys);
-    }
-    row.special_tokens = model_->special_tokens();
-    if (s->step == 0) row.appended_tokens = s->request.prompt;
-    sampling.push_back(s);
-    rows.push_back(std::move(row));
-  }
+  StepRows(in_step, *output, &sampling, &rows);
   if (rows.empty()) return;
 
   std::vector<RowResult> results;

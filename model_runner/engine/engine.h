@@ -96,7 +96,8 @@ struct EngineOptions {
   // Prompt tokens prefilled per step in all (>= 1); a prompt is fed in
   // chunks of at most this many tokens.
   int prefill_chunk = 512;
-  // Send the last layer's attention scores with each row.
+  // Send the last layer's attention scores with each row whose sampler
+  // reads them (entropix, alpha; the registry's uses_attention).
   bool capture_attention = true;
   // How long a step waits for an unreachable sampler on behalf of a request
   // without a deadline before it ends with UNAVAILABLE.
@@ -219,6 +220,9 @@ class Engine {
   void AdmitAndDrop(std::vector<std::unique_ptr<Sequence>>* admitted,
                     std::vector<std::unique_ptr<Sequence>>* dropped);
   void Step();
+  void StepInputs(std::vector<Sequence*>* in_step, std::vector<SequenceInput>* inputs);
+  void StepRows(const std::vector<Sequence*>& in_step, const StepOutput& output,
+                std::vector<Sequence*>* sampling, std::vector<Row>* rows);
   // Samples the step's rows (retrying while the sampler is unreachable);
   // fills results[i] for rows that were sampled, ends the sequences that
   // could not wait any longer.

@@ -1,8 +1,10 @@
-// The only translation unit of the model runner library that includes ATen.
+// Loading and the eager forward pass of the model runner (libtorch);
+// decode_graphs.cc runs decode steps as recorded device graphs.
 #include "model_runner/model/transformer.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/version.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <dlfcn.h>
@@ -27,6 +29,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model_runner/checkpoint/checkpoint.h"
+#include "model_runner/model/decode_graphs.h"
+#include "model_runner/model/transformer_internal.h"
+
+// at::rms_norm (PyTorch >= 2.4; a fused CUDA kernel in recent releases).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define ENTROSERVE_FUSED_RMS_NORM 1
+#else
+#define ENTROSERVE_FUSED_RMS_NORM 0
+#endif
 
 namespace entroserve {
 
@@ -34,18 +45,6 @@ namespace entroserve {
 // Weights and state.
 
 namespace {
-
-struct Linear {
-  at::Tensor weight;  // [out, in]
-  at::Tensor bias;    // [out], or undefined
-};
-
-struct Layer {
-  at::Tensor input_norm;  // [hidden]
-  Linear q, k, v, o;
-  at::Tensor post_norm;  // [hidden]
-  Linear gate, up, down;
-};
 
 // Smallest cache allocation, in positions (growth doubles from here).
 constexpr int64_t kMinCachePositions = 64;
@@ -56,46 +55,19 @@ constexpr uintptr_t kWeightAlignment = 64;
 constexpr int64_t kMatVecMaxRows = 4;
 // Python's math.pi, as transformers' rope code uses it.
 constexpr double kPi = 3.141592653589793;
+// The static KV cache of the decode graphs (decode_graphs.h), by default:
+// rows (sequences) and positions per row.
+constexpr int64_t kDefaultStaticCacheRows = 64;
+constexpr int64_t kDefaultStaticCachePositions = 4096;
 
 }  // namespace
 
-struct Model::Impl {
-  ModelConfig config;
-  ModelOptions options;
-  at::Device device{at::kCPU};
-  at::ScalarType dtype = at::kFloat;
-  int threads = 1;
-  int64_t max_sequence_length = 0;
+Model::Impl::Impl() = default;
+Model::Impl::~Impl() = default;
+double Model::Impl::scale() const { return 1.0 / std::sqrt(static_cast<double>(head_dim())); }
 
-  at::Tensor embed;  // [vocab, hidden]
-  std::vector<Layer> layers;
-  at::Tensor final_norm;
-  at::Tensor lm_head;   // [vocab, hidden]; the embedding itself when tied
-  at::Tensor inv_freq;  // float32 [head_dim / 2], on the device
-  std::vector<WeightInfo> weight_infos;
-  int64_t parameter_count = 0;
-
-  int64_t heads() const { return config.num_attention_heads; }
-  int64_t kv_heads() const { return config.num_key_value_heads; }
-  int64_t head_dim() const { return config.head_dim; }
-};
-
-// Keys and values of all layers in one tensor [layers, 2, kv_heads,
-// capacity, head_dim] (index 0 keys, 1 values) of the compute dtype.
-struct SequenceCache::State {
-  const Model::Impl* owner = nullptr;
-  at::Tensor kv;
-  int64_t length = 0;
-
-  int64_t capacity() const { return kv.defined() ? kv.size(3) : 0; }
-};
-
-using CacheState = SequenceCache::State;
-
-// The model's window into a cache's state.
-struct SequenceCacheAccess {
-  static CacheState* Get(const SequenceCache* cache) { return cache->state_.get(); }
-};
+SequenceCache::State::State() = default;
+SequenceCache::State::~State() = default;
 
 SequenceCache::SequenceCache() : state_(std::make_unique<State>()) {}
 SequenceCache::~SequenceCache() = default;
@@ -166,8 +138,25 @@ void SetThreads(int threads) {
   }
 }
 
+// rotate_half: cat(-x2, x1) over the last dimension.
+at::Tensor RotateHalf(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+}  // namespace
+
 // RMSNorm as LlamaRMSNorm: in float32, then weight * x.to(input dtype).
 at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+#if ENTROSERVE_FUSED_RMS_NORM
+  // On CUDA in 16-bit dtypes: the same float32 math in one kernel (fewer
+  // launches per decode step) instead of six; float32 keeps the op-by-op
+  // path, whose sums the conformance figures and F32 tokens were taken with.
+  if (x.is_cuda() && x.scalar_type() != at::kFloat) {
+    at::Tensor h = at::rms_norm(x.to(at::kFloat), {x.size(-1)}, c10::nullopt, eps);
+    return weight * h.to(x.scalar_type());
+  }
+#endif
   at::Tensor h = x.to(at::kFloat);
   at::Tensor variance = h.pow(2).mean(-1, /*keepdim=*/true);
   h = h * at::rsqrt(variance + eps);
@@ -201,11 +190,54 @@ at::Tensor Apply(const Linear& linear, const at::Tensor& x, bool batch_invariant
                     linear.bias.defined() ? c10::optional<at::Tensor>(linear.bias) : c10::nullopt);
 }
 
-// rotate_half: cat(-x2, x1) over the last dimension.
-at::Tensor RotateHalf(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+Rotary RotaryTables(const Model::Impl& m, const at::Tensor& positions) {
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(1) * m.inv_freq.unsqueeze(0);
+  at::Tensor angles = at::cat({freqs, freqs}, -1);
+  return {angles.cos().to(m.dtype).unsqueeze(1), angles.sin().to(m.dtype).unsqueeze(1)};
 }
+
+at::Tensor ApplyRotary(const at::Tensor& x, const Rotary& rotary) {
+  return x * rotary.cos + RotateHalf(x) * rotary.sin;
+}
+
+QueryKeyValue ProjectQkv(const Model::Impl& m, const Layer& layer, const at::Tensor& h,
+                         const Rotary& rotary) {
+  const int64_t T = h.size(0), H = m.heads(), KVH = m.kv_heads(), Dh = m.head_dim();
+  if (layer.qkv.weight.defined()) {
+    // Queries and keys side by side: one rotation for both.
+    at::Tensor qkv = Apply(layer.qkv, h, m.rowwise());
+    at::Tensor qk = ApplyRotary(qkv.narrow(1, 0, (H + KVH) * Dh).view({T, H + KVH, Dh}), rotary);
+    return {qk.narrow(1, 0, H), qk.narrow(1, H, KVH),
+            qkv.narrow(1, (H + KVH) * Dh, KVH * Dh).view({T, KVH, Dh})};
+  }
+  at::Tensor q = Apply(layer.q, h, m.rowwise());
+  at::Tensor k = Apply(layer.k, h, m.rowwise());
+  at::Tensor v = Apply(layer.v, h, m.rowwise());
+  return {ApplyRotary(q.view({T, H, Dh}), rotary), ApplyRotary(k.view({T, KVH, Dh}), rotary),
+          v.view({T, KVH, Dh})};
+}
+
+at::Tensor FinishLayer(const Model::Impl& m, const Layer& layer, const at::Tensor& x,
+                       const at::Tensor& attention) {
+  const bool rowwise = m.rowwise();
+  at::Tensor y = x + Apply(layer.o, attention, rowwise);
+  at::Tensor h = RmsNorm(y, layer.post_norm, m.config.rms_norm_eps);
+  at::Tensor gated;
+  if (layer.gate_up.weight.defined()) {
+    const int64_t I = m.config.intermediate_size;
+    at::Tensor gate_up = Apply(layer.gate_up, h, rowwise);
+    gated = at::silu(gate_up.narrow(1, 0, I)) * gate_up.narrow(1, I, I);
+  } else {
+    gated = at::silu(Apply(layer.gate, h, rowwise)) * Apply(layer.up, h, rowwise);
+  }
+  return y + Apply(layer.down, gated, rowwise);
+}
+
+at::Tensor Logits(const Model::Impl& m, const at::Tensor& last) {
+  return Apply(Linear{m.lm_head, {}}, last, m.rowwise()).to(at::kFloat);
+}
+
+namespace {
 
 at::Tensor InverseFrequencies(const ModelConfig& config) {
   // _compute_default_rope_parameters:
@@ -304,14 +336,61 @@ absl::Status Configure(const ModelConfig& config, const ModelOptions& options, M
   impl->max_sequence_length = options.max_sequence_length > 0 ? options.max_sequence_length
                                                               : config.max_position_embeddings;
   impl->options.max_sequence_length = impl->max_sequence_length;
+  const bool cuda = impl->device.is_cuda();
+  impl->options.fuse_projections = options.fuse_projections.value_or(cuda);
+  impl->options.decode_graphs = options.decode_graphs.value_or(cuda) && !options.batch_invariant;
   impl->layers.resize(static_cast<size_t>(config.num_hidden_layers));
   SetThreads(impl->threads);
   return absl::OkStatus();
 }
 
+// One weight for `parts` (stacked along the output dimension); each part
+// becomes a view into it.
+Linear FuseLinears(const std::vector<Linear*>& parts) {
+  std::vector<at::Tensor> weights, biases;
+  for (const Linear* p : parts) {
+    weights.push_back(p->weight);
+    if (p->bias.defined()) biases.push_back(p->bias);
+  }
+  Linear fused;
+  fused.weight = at::cat(weights, 0);
+  if (biases.size() == parts.size()) fused.bias = at::cat(biases, 0);
+  int64_t row = 0;
+  for (Linear* p : parts) {
+    const int64_t n = p->weight.size(0);
+    p->weight = fused.weight.narrow(0, row, n);
+    if (fused.bias.defined()) p->bias = fused.bias.narrow(0, row, n);
+    row += n;
+  }
+  return fused;
+}
+
+// The options that change the loaded weights' layout or add state: fused
+// projections, the decode graphs and their static KV cache.
+void PrepareForDecode(Model::Impl* impl) {
+  const ModelOptions& o = impl->options;
+  if (o.fuse_projections.value_or(false)) {
+    for (Layer& l : impl->layers) {
+      // Mixed biases (some parts with, some without) stay unfused.
+      if (l.q.bias.defined() == l.k.bias.defined() && l.k.bias.defined() == l.v.bias.defined()) {
+        l.qkv = FuseLinears({&l.q, &l.k, &l.v});
+      }
+      if (l.gate.bias.defined() == l.up.bias.defined()) l.gate_up = FuseLinears({&l.gate, &l.up});
+    }
+  }
+  if (o.decode_graphs.value_or(false)) {
+    const int64_t rows = o.static_cache_rows > 0 ? o.static_cache_rows : kDefaultStaticCacheRows;
+    const int64_t positions = std::min(
+        impl->max_sequence_length,
+        o.static_cache_positions > 0 ? o.static_cache_positions : kDefaultStaticCachePositions);
+    impl->graphs = std::make_unique<DecodeGraphs>(*impl, rows, positions);
+  }
+}
+
 void Finish(Model::Impl* impl) {
   if (impl->config.tie_word_embeddings) impl->lm_head = impl->embed;
   impl->inv_freq = InverseFrequencies(impl->config).to(impl->device);
+  PrepareForDecode(impl);
   int64_t count = 0;
   for (const WeightInfo& w : impl->weight_infos) {
     int64_t n = 1;
@@ -527,15 +606,6 @@ int64_t Model::parameter_count() const { return impl_->parameter_count; }
 
 namespace {
 
-// One sequence of a batch, resolved.
-struct Slot {
-  CacheState* cache;
-  int64_t past;                     // tokens already cached
-  int64_t count;                    // new tokens
-  int64_t offset;                   // first row in the packed [tokens, ...] activations
-  std::vector<int> capture_layers;  // resolved, non-negative
-};
-
 // A capture waiting for the device-to-host copy.
 struct PendingCapture {
   size_t sequence;
@@ -673,7 +743,7 @@ absl::Status Validate(const Model::Impl& impl, absl::Span<const SequenceInput> i
                                 " new tokens exceed max_sequence_length ",
                                 impl.max_sequence_length));
     }
-    Slot slot{state, state->length, count, offset, {}};
+    Slot slot{state, state->length, count, offset, {}, in.tokens};
     for (int layer : in.attention_layers) {
       int resolved = layer < 0 ? layer + static_cast<int>(layers) : layer;
       if (resolved < 0 || resolved >= layers) {
@@ -699,7 +769,10 @@ int64_t GrownCapacity(const Model::Impl& impl, int64_t capacity, int64_t needed)
 
 // Makes room for `needed` positions, keeping what is cached. New memory only:
 // the old tensor stays intact until replaced, so a failure changes nothing.
+// With decode graphs, a cache that fits goes into a row of the static KV
+// cache (decode_graphs.h) and one that outgrows its row leaves it.
 void Reserve(const Model::Impl& impl, CacheState* state, int64_t needed) {
+  if (impl.graphs && impl.graphs->Place(state, needed)) return;
   if (state->capacity() >= needed) return;
   const int64_t capacity = GrownCapacity(impl, state->capacity(), needed);
   at::Tensor kv =
@@ -709,6 +782,197 @@ void Reserve(const Model::Impl& impl, CacheState* state, int64_t needed) {
     kv.narrow(3, 0, state->length).copy_(state->kv.narrow(3, 0, state->length));
   }
   state->kv = std::move(kv);
+  state->row.reset();  // out of the static cache's row, if it was in one
+}
+
+// The packed token ids, last rows and rotary tables of an eager pass.
+struct Packed {
+  at::Tensor ids;        // [tokens] on the device
+  at::Tensor last_rows;  // [sequences]: the row of each one's last new token
+  Rotary rotary;
+};
+
+Packed PackInputs(const Model::Impl& m, const std::vector<Slot>& slots) {
+  const auto index_options = at::TensorOptions().dtype(at::kLong);
+  int64_t total = 0;
+  for (const Slot& s : slots) total += s.count;
+  at::Tensor ids = at::empty({total}, index_options);
+  at::Tensor positions = at::empty({total}, index_options);
+  at::Tensor last_rows = at::empty({static_cast<int64_t>(slots.size())}, index_options);
+  int64_t* id = ids.data_ptr<int64_t>();
+  int64_t* pos = positions.data_ptr<int64_t>();
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const Slot& s = slots[i];
+    for (int64_t t = 0; t < s.count; ++t) {
+      id[s.offset + t] = s.tokens[static_cast<size_t>(t)];
+      pos[s.offset + t] = s.past + t;
+    }
+    last_rows.data_ptr<int64_t>()[i] = s.offset + s.count - 1;
+  }
+  return {ids.to(m.device), last_rows.to(m.device), RotaryTables(m, positions.to(m.device))};
+}
+
+// Decode steps (one new token) of two or more sequences run their attention
+// together (DecodeGroup), unless every sequence must be computed alone
+// (batch_invariant). The others run one by one.
+std::optional<DecodeGroup> MakeGroup(const Model::Impl& m, const std::vector<Slot>& slots) {
+  std::vector<size_t> members;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].count == 1) members.push_back(i);
+  }
+  const bool grouped = m.options.group_decode_attention.value_or(m.device.is_cuda()) &&
+                       !m.rowwise();
+  std::optional<DecodeGroup> group;
+  if (grouped && members.size() >= 2) group.emplace(m, slots, std::move(members));
+  return group;
+}
+
+// Causal mask (and the sliding window) of queries at positions past...keys-1
+// over keys 0...keys-1: query at position p attends to keys k <= p (and
+// k > p - window). [queries, keys], true where masked.
+at::Tensor CausalMask(const Model::Impl& m, int64_t past, int64_t keys) {
+  const auto index_options = at::TensorOptions().dtype(at::kLong).device(m.device);
+  at::Tensor key_pos = at::arange(keys, index_options).unsqueeze(0);
+  at::Tensor query_pos = at::arange(past, keys, index_options).unsqueeze(1);
+  at::Tensor masked = key_pos > query_pos;
+  if (m.config.sliding_window) {
+    masked = at::logical_or(masked, key_pos <= query_pos - *m.config.sliding_window);
+  }
+  return masked;
+}
+
+// Sequence i's attention at layer l over exactly its keys, after appending
+// its new keys and values to its cache: [count, heads * head_dim].
+at::Tensor AttendOne(const Model::Impl& m, int64_t l, const std::vector<Slot>& slots, size_t i,
+                     const QueryKeyValue& qkv, std::vector<PendingCapture>* captures) {
+  const int64_t H = m.heads(), KVH = m.kv_heads(), G = H / KVH, Dh = m.head_dim();
+  const Slot& s = slots[i];
+  const int64_t n = s.count;
+  const int64_t keys = s.past + n;
+  at::Tensor layer_kv = s.cache->kv[l];  // [2, KVH, capacity, Dh]
+  layer_kv[0].narrow(1, s.past, n).copy_(qkv.k.narrow(0, s.offset, n).transpose(0, 1));
+  layer_kv[1].narrow(1, s.past, n).copy_(qkv.v.narrow(0, s.offset, n).transpose(0, 1));
+  at::Tensor key = layer_kv[0].narrow(1, 0, keys);    // [KVH, keys, Dh]
+  at::Tensor value = layer_kv[1].narrow(1, 0, keys);  // [KVH, keys, Dh]
+  // Query heads grouped by the key head they read: [KVH, G * n, Dh].
+  at::Tensor query = qkv.q.narrow(0, s.offset, n).transpose(0, 1).reshape({KVH, G * n, Dh});
+  at::Tensor scores = (at::matmul(query, key.transpose(1, 2)) * m.scale()).view({H, n, keys});
+
+  int64_t first_key = 0;  // of the last query's window
+  if (m.config.sliding_window) first_key = std::max<int64_t>(0, keys - *m.config.sliding_window);
+  for (int capture_layer : s.capture_layers) {
+    if (capture_layer != l) continue;
+    captures->push_back({i, capture_layer, keys - first_key, first_key,
+                         scores.select(1, n - 1)
+                             .narrow(1, first_key, keys - first_key)
+                             .to(at::kFloat)
+                             .contiguous()});
+  }
+  if (n > 1 || first_key > 0) {
+    scores = scores.masked_fill(CausalMask(m, s.past, keys).unsqueeze(0),
+                                -std::numeric_limits<double>::infinity());
+  }
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(m.dtype);
+  at::Tensor out = at::matmul(probs.view({KVH, G * n, keys}), value);  // [KVH, G*n, Dh]
+  return out.view({H, n, Dh}).transpose(0, 1).reshape({n, H * Dh});
+}
+
+// Layer l of an eager pass over every slot's new tokens.
+at::Tensor EagerLayer(const Model::Impl& m, int64_t l, const at::Tensor& x, const Packed& packed,
+                      const std::vector<Slot>& slots, DecodeGroup* group,
+                      std::vector<PendingCapture>* captures) {
+  const Layer& layer = m.layers[static_cast<size_t>(l)];
+  const QueryKeyValue qkv =
+      ProjectQkv(m, layer, RmsNorm(x, layer.input_norm, m.config.rms_norm_eps), packed.rotary);
+  std::vector<at::Tensor> outputs(slots.size());
+  if (group) group->Attend(m, l, qkv.q, qkv.k, qkv.v, m.scale(), slots, &outputs, captures);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!outputs[i].defined()) outputs[i] = AttendOne(m, l, slots, i, qkv, captures);
+  }
+  at::Tensor attention = outputs.size() == 1 ? outputs[0] : at::cat(outputs, 0);
+  return FinishLayer(m, layer, x, attention);
+}
+
+// Captures were made layer by layer; give them in the order asked.
+void OrderCaptures(const std::vector<Slot>& slots, std::vector<SequenceOutput>* outputs) {
+  for (size_t i = 0; i < slots.size(); ++i) {
+    std::vector<AttentionScores>& got = (*outputs)[i].attention;
+    std::vector<AttentionScores> ordered;
+    ordered.reserve(slots[i].capture_layers.size());
+    for (int layer : slots[i].capture_layers) {
+      for (const AttentionScores& a : got) {
+        if (a.layer == layer) {
+          ordered.push_back(a);
+          break;
+        }
+      }
+    }
+    got = std::move(ordered);
+  }
+}
+
+// One device-to-host copy of everything the caller reads.
+std::vector<SequenceOutput> CopyOutputs(const Model::Impl& m, const at::Tensor& logits,
+                                        const std::vector<PendingCapture>& captures,
+                                        const std::vector<Slot>& slots) {
+  std::vector<at::Tensor> parts = {logits.reshape({-1})};
+  for (const PendingCapture& p : captures) parts.push_back(p.scores.reshape({-1}));
+  at::Tensor host = (parts.size() == 1 ? parts[0] : at::cat(parts, 0)).to(at::kCPU).contiguous();
+  const float* data = host.data_ptr<float>();
+  std::vector<SequenceOutput> outputs(slots.size());
+  const int64_t V = m.config.vocab_size;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    outputs[i].logits.assign(data + i * V, data + (i + 1) * V);
+  }
+  data += slots.size() * V;
+  for (const PendingCapture& p : captures) {
+    AttentionScores a;
+    a.layer = p.layer;
+    a.heads = m.heads();
+    a.keys = p.keys;
+    a.first_key = p.first_key;
+    a.scores.assign(data, data + m.heads() * p.keys);
+    data += m.heads() * p.keys;
+    outputs[p.sequence].attention.push_back(std::move(a));
+  }
+  OrderCaptures(slots, &outputs);
+  return outputs;
+}
+
+// The forward pass op by op (every sequence's projections and MLP as one
+// matrix product over the packed new tokens; attention per sequence or in a
+// DecodeGroup), for `slots` whose offsets index their own packed tokens.
+std::vector<SequenceOutput> EagerForward(const Model::Impl& m, const std::vector<Slot>& slots) {
+  const Packed packed = PackInputs(m, slots);
+  std::optional<DecodeGroup> group = MakeGroup(m, slots);
+  std::vector<PendingCapture> captures;
+  at::Tensor x = m.embed.index_select(0, packed.ids);  // [T, hidden]
+  for (int64_t l = 0; l < m.config.num_hidden_layers; ++l) {
+    x = EagerLayer(m, l, x, packed, slots, group ? &*group : nullptr, &captures);
+  }
+  at::Tensor last = RmsNorm(x.index_select(0, packed.last_rows), m.final_norm,
+                            m.config.rms_norm_eps);
+  std::vector<SequenceOutput> outputs = CopyOutputs(m, Logits(m, last), captures, slots);
+  if (group) group->WriteBack(slots);
+  return outputs;
+}
+
+// The slots not in `taken` (ascending indices), with offsets into their own
+// packed tokens; (*index)[k] is the k-th one's index in `slots`.
+std::vector<Slot> OtherSlots(const std::vector<Slot>& slots, const std::vector<size_t>& taken,
+                             std::vector<size_t>* index) {
+  std::vector<bool> skip(slots.size(), false);
+  for (size_t i : taken) skip[i] = true;
+  std::vector<Slot> rest;
+  int64_t offset = 0;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (skip[i]) continue;
+    rest.push_back(slots[i]);
+    rest.back().offset = offset;
+    offset += slots[i].count;
+    index->push_back(i);
+  }
+  return rest;
 }
 
 }  // namespace
@@ -750,164 +1014,21 @@ absl::StatusOr<StepOutput> Model::Forward(absl::Span<const SequenceInput> inputs
 
   try {
     c10::InferenceMode inference_mode;
-    const ModelConfig& c = m.config;
-    const int64_t H = m.heads();
-    const int64_t KVH = m.kv_heads();
-    const int64_t G = H / KVH;
-    const int64_t Dh = m.head_dim();
-    const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));  // head_dim ** -0.5
-    const bool rowwise = m.options.batch_invariant;
-    const auto index_options = at::TensorOptions().dtype(at::kLong);
-
-    // Packed token ids and positions of every new token, on the host first.
-    int64_t total = 0;
-    for (const Slot& s : slots) total += s.count;
-    at::Tensor ids = at::empty({total}, index_options);
-    at::Tensor positions = at::empty({total}, index_options);
-    at::Tensor last_rows = at::empty({static_cast<int64_t>(slots.size())}, index_options);
-    {
-      int64_t* id = ids.data_ptr<int64_t>();
-      int64_t* pos = positions.data_ptr<int64_t>();
-      for (size_t i = 0; i < slots.size(); ++i) {
-        const Slot& s = slots[i];
-        for (int64_t t = 0; t < s.count; ++t) {
-          id[s.offset + t] = inputs[i].tokens[static_cast<size_t>(t)];
-          pos[s.offset + t] = s.past + t;
-        }
-        last_rows.data_ptr<int64_t>()[i] = s.offset + s.count - 1;
-      }
-    }
-    ids = ids.to(m.device);
-    last_rows = last_rows.to(m.device);
-
-    // Rotary tables (LlamaRotaryEmbedding): float32 angles, cast to the
-    // compute dtype; [tokens, 1, head_dim] to broadcast over heads.
-    at::Tensor freqs = positions.to(m.device).to(at::kFloat).unsqueeze(1) * m.inv_freq.unsqueeze(0);
-    at::Tensor angles = at::cat({freqs, freqs}, -1);
-    at::Tensor cos = angles.cos().to(m.dtype).unsqueeze(1);
-    at::Tensor sin = angles.sin().to(m.dtype).unsqueeze(1);
-
     // Room in every cache before any is written.
     for (const Slot& s : slots) Reserve(m, s.cache, s.past + s.count);
-
-    // Decode steps (one new token) of two or more sequences run their
-    // attention together (DecodeGroup), unless every sequence must be
-    // computed alone (batch_invariant). The others run one by one.
-    std::optional<DecodeGroup> group;
-    {
-      std::vector<size_t> members;
-      for (size_t i = 0; i < slots.size(); ++i) {
-        if (slots[i].count == 1) members.push_back(i);
-      }
-      const bool grouped =
-          m.options.group_decode_attention.value_or(m.device.is_cuda()) && !rowwise;
-      if (grouped && members.size() >= 2) group.emplace(m, slots, std::move(members));
-    }
-
-    std::vector<PendingCapture> captures;
-    at::Tensor x = m.embed.index_select(0, ids);  // [T, hidden]
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-      const Layer& layer = m.layers[static_cast<size_t>(l)];
-      at::Tensor h = RmsNorm(x, layer.input_norm, c.rms_norm_eps);
-      at::Tensor q = Apply(layer.q, h, rowwise).view({total, H, Dh});
-      at::Tensor k = Apply(layer.k, h, rowwise).view({total, KVH, Dh});
-      at::Tensor v = Apply(layer.v, h, rowwise).view({total, KVH, Dh});
-      q = q * cos + RotateHalf(q) * sin;
-      k = k * cos + RotateHalf(k) * sin;
-
-      std::vector<at::Tensor> outputs(slots.size());
-      if (group) group->Attend(m, l, q, k, v, scale, slots, &outputs, &captures);
-      for (size_t i = 0; i < slots.size(); ++i) {
-        if (outputs[i].defined()) continue;  // done by the decode group
-        const Slot& s = slots[i];
-        const int64_t n = s.count;
-        const int64_t keys = s.past + n;
-        at::Tensor layer_kv = s.cache->kv[l];  // [2, KVH, capacity, Dh]
-        layer_kv[0].narrow(1, s.past, n).copy_(k.narrow(0, s.offset, n).transpose(0, 1));
-        layer_kv[1].narrow(1, s.past, n).copy_(v.narrow(0, s.offset, n).transpose(0, 1));
-        at::Tensor key = layer_kv[0].narrow(1, 0, keys);    // [KVH, keys, Dh]
-        at::Tensor value = layer_kv[1].narrow(1, 0, keys);  // [KVH, keys, Dh]
-        // Query heads grouped by the key head they read: [KVH, G * n, Dh].
-        at::Tensor query = q.narrow(0, s.offset, n).transpose(0, 1).reshape({KVH, G * n, Dh});
-        at::Tensor scores = (at::matmul(query, key.transpose(1, 2)) * scale).view({H, n, keys});
-
-        int64_t first_key = 0;  // of the last query's window
-        if (c.sliding_window) first_key = std::max<int64_t>(0, keys - *c.sliding_window);
-        for (int capture_layer : s.capture_layers) {
-          if (capture_layer != l) continue;
-          captures.push_back({i, capture_layer, keys - first_key, first_key,
-                              scores.select(1, n - 1)
-                                  .narrow(1, first_key, keys - first_key)
-                                  .to(at::kFloat)
-                                  .contiguous()});
-        }
-        // Causal mask (and the sliding window): query j at position past + j
-        // attends to keys k <= past + j (and k > past + j - window).
-        if (n > 1 || first_key > 0) {
-          at::Tensor key_pos = at::arange(keys, index_options.device(m.device)).unsqueeze(0);
-          at::Tensor query_pos =
-              at::arange(s.past, keys, index_options.device(m.device)).unsqueeze(1);
-          at::Tensor masked = key_pos > query_pos;
-          if (c.sliding_window) {
-            masked = at::logical_or(masked, key_pos <= query_pos - *c.sliding_window);
-          }
-          scores =
-              scores.masked_fill(masked.unsqueeze(0), -std::numeric_limits<double>::infinity());
-        }
-        at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(m.dtype);
-        at::Tensor out = at::matmul(probs.view({KVH, G * n, keys}), value);  // [KVH, G*n, Dh]
-        outputs[i] = out.view({H, n, Dh}).transpose(0, 1).reshape({n, H * Dh});
-      }
-      at::Tensor attention = outputs.size() == 1 ? outputs[0] : at::cat(outputs, 0);
-      x = x + Apply(layer.o, attention, rowwise);
-      h = RmsNorm(x, layer.post_norm, c.rms_norm_eps);
-      x = x + Apply(layer.down,
-                    at::silu(Apply(layer.gate, h, rowwise)) * Apply(layer.up, h, rowwise), rowwise);
-    }
-    at::Tensor last = RmsNorm(x.index_select(0, last_rows), m.final_norm, c.rms_norm_eps);
-    at::Tensor logits = Apply(Linear{m.lm_head, {}}, last, rowwise).to(at::kFloat);  // [B, vocab]
-
-    // One device-to-host copy of everything the caller reads.
-    std::vector<at::Tensor> parts = {logits.reshape({-1})};
-    for (const PendingCapture& p : captures) parts.push_back(p.scores.reshape({-1}));
-    at::Tensor host = (parts.size() == 1 ? parts[0] : at::cat(parts, 0)).to(at::kCPU).contiguous();
-    const float* data = host.data_ptr<float>();
-
     StepOutput output;
     output.sequences.resize(slots.size());
-    const int64_t V = c.vocab_size;
-    for (size_t i = 0; i < slots.size(); ++i) {
-      output.sequences[i].logits.assign(data + i * V, data + (i + 1) * V);
+    // Decode steps in rows of the static KV cache: one recorded graph
+    // (decode_graphs.h). Everything else: the eager pass.
+    const std::vector<size_t> graphed =
+        m.graphs ? m.graphs->Eligible(slots) : std::vector<size_t>{};
+    if (!graphed.empty()) m.graphs->Run(slots, graphed, &output.sequences);
+    std::vector<size_t> index;
+    const std::vector<Slot> rest = OtherSlots(slots, graphed, &index);
+    if (!rest.empty()) {
+      std::vector<SequenceOutput> eager = EagerForward(m, rest);
+      for (size_t k = 0; k < rest.size(); ++k) output.sequences[index[k]] = std::move(eager[k]);
     }
-    data += slots.size() * V;
-    for (const PendingCapture& p : captures) {
-      AttentionScores a;
-      a.layer = p.layer;
-      a.heads = H;
-      a.keys = p.keys;
-      a.first_key = p.first_key;
-      a.scores.assign(data, data + H * p.keys);
-      data += H * p.keys;
-      output.sequences[p.sequence].attention.push_back(std::move(a));
-    }
-    // Captures were made layer by layer; give them in the order asked.
-    for (size_t i = 0; i < slots.size(); ++i) {
-      std::vector<AttentionScores>& got = output.sequences[i].attention;
-      std::vector<AttentionScores> ordered;
-      ordered.reserve(slots[i].capture_layers.size());
-      for (int layer : slots[i].capture_layers) {
-        for (const AttentionScores& a : got) {
-          if (a.layer == layer) {
-            ordered.push_back(a);
-            break;
-          }
-        }
-      }
-      got = std::move(ordered);
-    }
-
-    if (group) group->WriteBack(slots);
-
     // Commit: only now do the caches grow.
     for (const Slot& s : slots) {
       s.cache->owner = &m;

@@ -37,7 +37,10 @@
 // Device: CPU by default. ModelOptions.device = "cuda" (or "cuda:N") works
 // with the same code when built against a CUDA libtorch: weights, caches and
 // activations live on that device, and each Forward() copies its outputs to
-// the host in one transfer. Debian's libtorch 1.13 is CPU-only.
+// the host in one transfer. Debian's libtorch 1.13 is CPU-only. On CUDA,
+// decode steps run by default as CUDA graphs over a static KV cache, with
+// fused projections (ModelOptions.decode_graphs, fuse_projections;
+// decode_graphs.h, docs/GPU.md).
 //
 // Precision: float32 (default) or bfloat16 on CPU; float16 only on CUDA
 // (libtorch 1.13 lacks CPU half matrix products). Checkpoint weights of F32,
@@ -125,6 +128,22 @@ struct ModelOptions {
   // than it saves (measured in docs/PERFORMANCE.md). Ignored with
   // batch_invariant. Same results either way up to rounding.
   std::optional<bool> group_decode_attention;
+  // Decode steps of sequences whose cache fits a row of a static KV cache
+  // run as recorded device graphs (CUDA graphs: one launch per step instead
+  // of ~500 kernels; decode_graphs.h, docs/GPU.md). Unset means on CUDA; on
+  // the CPU (tests) the recorded step is run again instead of replayed. Off
+  // with batch_invariant. Same results up to rounding.
+  std::optional<bool> decode_graphs;
+  // The static KV cache of the decode graphs, allocated at the first cache
+  // that fits: rows (sequences at once; <= 0: 64) of static_cache_positions
+  // positions each (<= 0: 4096; at most max_sequence_length). Longer
+  // sequences, and those beyond the rows, keep caches of their own and run
+  // eagerly.
+  int64_t static_cache_rows = 0;
+  int64_t static_cache_positions = 0;
+  // q/k/v and gate/up projections as one matrix product each (their weights
+  // concatenated at load). Unset means on CUDA.
+  std::optional<bool> fuse_projections;
 };
 
 // The keys and values of one sequence, every layer. Cheap to construct;

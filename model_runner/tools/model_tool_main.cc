@@ -40,7 +40,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -67,6 +69,11 @@ ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
 ABSL_FLAG(int, threads, 0, "Intra-op threads; 0: all cores");
 ABSL_FLAG(std::string, group_decode, "auto",
           "Decode steps of a batch attend together: auto (on CUDA), on, off");
+ABSL_FLAG(std::string, decode_graphs, "auto",
+          "Decode steps as recorded device graphs over a static KV cache: auto (on CUDA), "
+          "on, off");
+ABSL_FLAG(std::string, fuse_projections, "auto",
+          "q/k/v and gate/up as one matrix product each: auto (on CUDA), on, off");
 ABSL_FLAG(bool, map_weights, false,
           "Use checkpoint weights in place from the file mapping where the dtype matches");
 ABSL_FLAG(std::string, tokens, "1,2,3,4,5,6,7,8", "Prompt token ids, comma-separated");
@@ -285,63 +292,49 @@ absl::Status WriteDumpJson(const std::string& path, const Model& model, bool tea
   return absl::OkStatus();
 }
 
-int Run() {
+// The model options the flags ask for; false (after printing why) on a bad flag.
+bool ParseModelOptions(ModelOptions* options) {
   absl::StatusOr<ComputeDType> dtype = ParseComputeDType(absl::GetFlag(FLAGS_dtype));
   if (!dtype.ok()) {
     std::fprintf(stderr, "--dtype: %s\n", dtype.status().ToString().c_str());
-    return 2;
+    return false;
   }
-  ModelOptions options;
-  options.dtype = *dtype;
-  options.device = absl::GetFlag(FLAGS_device);
-  if (const std::string g = absl::GetFlag(FLAGS_group_decode); g == "on" || g == "off") {
-    options.group_decode_attention = g == "on";
-  } else if (g != "auto") {
-    std::fprintf(stderr, "--group_decode: \"%s\" is not auto, on or off\n", g.c_str());
-    return 2;
-  }
-  options.threads = absl::GetFlag(FLAGS_threads);
-  options.map_weights = absl::GetFlag(FLAGS_map_weights);
-
-  absl::StatusOr<std::vector<int32_t>> prompt =
-      ParseTokenIds("tokens", absl::GetFlag(FLAGS_tokens));
-  absl::StatusOr<std::vector<int32_t>> forced =
-      ParseTokenIds("force_tokens", absl::GetFlag(FLAGS_force_tokens));
-  for (const auto* ids : {&prompt, &forced}) {
-    if (!ids->ok()) {
-      std::fprintf(stderr, "%s\n", std::string(ids->status().message()).c_str());
-      return 2;
+  options->dtype = *dtype;
+  options->device = absl::GetFlag(FLAGS_device);
+  for (const auto& [name, value, option] :
+       {std::tuple<const char*, std::string, std::optional<bool>*>{
+            "group_decode", absl::GetFlag(FLAGS_group_decode), &options->group_decode_attention},
+        {"decode_graphs", absl::GetFlag(FLAGS_decode_graphs), &options->decode_graphs},
+        {"fuse_projections", absl::GetFlag(FLAGS_fuse_projections), &options->fuse_projections}}) {
+    if (value == "on" || value == "off") {
+      *option = value == "on";
+    } else if (value != "auto") {
+      std::fprintf(stderr, "--%s: \"%s\" is not auto, on or off\n", name, value.c_str());
+      return false;
     }
   }
-  const bool teacher_forcing = !forced->empty();
-  const int batch = absl::GetFlag(FLAGS_batch);
-  const int new_tokens = absl::GetFlag(FLAGS_new_tokens);
-  if (prompt->empty() || batch < 1 || new_tokens < 0) {
-    std::fprintf(stderr, "need --tokens, --batch >= 1 and --new_tokens >= 0\n");
-    return 2;
-  }
-  const std::string dump_path = absl::GetFlag(FLAGS_dump_json);
+  options->threads = absl::GetFlag(FLAGS_threads);
+  options->map_weights = absl::GetFlag(FLAGS_map_weights);
+  return true;
+}
 
-  Clock::time_point start = Clock::now();
+// --random or --model; prints the model and its load time.
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const ModelOptions& options) {
+  const Clock::time_point start = Clock::now();
   absl::StatusOr<std::unique_ptr<Model>> model;
   if (!absl::GetFlag(FLAGS_random).empty()) {
     absl::StatusOr<ModelConfig> config = PresetConfig(absl::GetFlag(FLAGS_random));
     if (!config.ok()) {
-      std::fprintf(stderr, "--random: %s\n", config.status().ToString().c_str());
-      return 1;
+      return absl::InvalidArgumentError(absl::StrCat("--random: ", config.status().ToString()));
     }
     model = Model::CreateRandom(*config, options, absl::GetFlag(FLAGS_seed));
   } else if (!absl::GetFlag(FLAGS_model).empty()) {
     model = Model::Load(absl::GetFlag(FLAGS_model), options);
   } else {
-    std::fprintf(stderr, "give --model=DIR or --random=PRESET|config.json (see --help)\n");
-    return 2;
+    return absl::InvalidArgumentError(
+        "give --model=DIR or --random=PRESET|config.json (see --help)");
   }
-  if (!model.ok()) {
-    std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
-    return 1;
-  }
-  const double load_s = Seconds(start);
+  if (!model.ok()) return model.status();
   const Model& m = **model;
   const ModelConfig& c = m.config();
   std::printf("model: %s, %lld layers, hidden %lld, heads %lld/%lld, vocab %lld, %.1fM params\n",
@@ -350,52 +343,109 @@ int Run() {
               static_cast<long long>(c.num_key_value_heads), static_cast<long long>(c.vocab_size),
               m.parameter_count() / 1e6);
   std::printf("compute: %s on %s, %d threads; loaded in %.2f s\n", ComputeDTypeName(m.dtype()),
-              m.device().c_str(), m.threads(), load_s);
+              m.device().c_str(), m.threads(), Seconds(start));
+  return model;
+}
+
+// --info or --save: true when one of them was asked for (*status: its exit status).
+bool InfoOrSave(const Model& m, int* status) {
+  *status = 0;
   if (absl::GetFlag(FLAGS_info)) {
-    std::printf("%s\n", ModelConfigToJson(c).c_str());
+    std::printf("%s\n", ModelConfigToJson(m.config()).c_str());
     for (const WeightInfo& w : m.weights()) {
       std::printf("  %-48s [%s] %s%s\n", w.name.c_str(), absl::StrJoin(w.shape, ", ").c_str(),
                   w.stored_dtype.c_str(), w.mapped ? " (mapped)" : "");
     }
-    return 0;
+    return true;
   }
+  const std::string dir = absl::GetFlag(FLAGS_save);
+  if (dir.empty()) return false;
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  const Clock::time_point start = Clock::now();
+  absl::Status saved = m.Save(dir);
+  if (!saved.ok()) {
+    std::fprintf(stderr, "--save: %s\n", saved.ToString().c_str());
+    *status = 1;
+  } else {
+    std::printf("saved to %s in %.2f s\n", dir.c_str(), Seconds(start));
+  }
+  return true;
+}
 
-  if (const std::string dir = absl::GetFlag(FLAGS_save); !dir.empty()) {
-    std::error_code error;
-    std::filesystem::create_directories(dir, error);
-    start = Clock::now();
-    absl::Status status = m.Save(dir);
-    if (!status.ok()) {
-      std::fprintf(stderr, "--save: %s\n", status.ToString().c_str());
+// The greedy (or teacher-forced) steps after the prefill `out`: records each
+// step's argmax (and output, for --dump_json) and prints the decode timings:
+// the mean over every step, and the median step (which leaves out one-off
+// costs such as recording a decode graph).
+int DecodeSteps(const Model& m, const std::vector<int32_t>& forced, size_t total_steps,
+                bool keep_outputs, std::vector<SequenceInput>& inputs,
+                std::vector<SequenceRecord>& records, absl::StatusOr<StepOutput> out) {
+  const size_t batch = records.size();
+  std::vector<int32_t> next(batch);
+  std::vector<double> step_s;
+  for (size_t step = 0; step < total_steps; ++step) {
+    for (size_t b = 0; b < batch; ++b) {
+      SequenceRecord& r = records[b];
+      const int argmax = ArgMax(out->sequences[b].logits);
+      r.argmax.push_back(argmax);
+      if (keep_outputs) {
+        r.steps.push_back(StepRecord{inputs[b].cache->length() - 1,
+                                     step == 0 ? static_cast<int64_t>(r.prompt.size()) : 1, argmax,
+                                     std::move(out->sequences[b])});
+      }
+      next[b] = step < forced.size() ? forced[step] : argmax;
+    }
+    if (step + 1 == total_steps) break;  // the last step's output needs no further pass
+    for (size_t b = 0; b < batch; ++b) {
+      records[b].fed.push_back(next[b]);
+      inputs[b].tokens = absl::Span<const int32_t>(&next[b], 1);
+    }
+    const Clock::time_point start = Clock::now();
+    out = m.Forward(inputs);
+    step_s.push_back(Seconds(start));
+    if (!out.ok()) {
+      std::fprintf(stderr, "decode step %zu: %s\n", step + 1, out.status().ToString().c_str());
       return 1;
     }
-    std::printf("saved to %s in %.2f s\n", dir.c_str(), Seconds(start));
-    return 0;
   }
+  if (!step_s.empty()) {
+    double total = 0;
+    for (double s : step_s) total += s;
+    std::sort(step_s.begin(), step_s.end());
+    const double median = step_s[step_s.size() / 2];
+    std::printf(
+        "decode: %zu steps x %zu sequences in %.3f s: %.2f ms/step, %.1f tokens/s; "
+        "median step %.2f ms, %.1f tokens/s\n",
+        step_s.size(), batch, total, 1e3 * total / step_s.size(), step_s.size() * batch / total,
+        1e3 * median, batch / median);
+  }
+  return 0;
+}
 
+// Prefill, decode, print and dump, for the prompt and flags given.
+int Generate(const Model& m, const std::vector<int32_t>& prompt,
+             const std::vector<int32_t>& forced) {
+  const int batch = absl::GetFlag(FLAGS_batch);
   std::vector<int> attention_layers;
   if (absl::GetFlag(FLAGS_attention)) {
     absl::StatusOr<std::vector<int>> layers =
-        ParseAttentionLayers(absl::GetFlag(FLAGS_attention_layers), c.num_hidden_layers);
+        ParseAttentionLayers(absl::GetFlag(FLAGS_attention_layers), m.config().num_hidden_layers);
     if (!layers.ok()) {
       std::fprintf(stderr, "%s\n", std::string(layers.status().message()).c_str());
       return 2;
     }
     attention_layers = *std::move(layers);
   }
-
   // Sequence b drops its first b % len tokens: different lengths in a batch.
   std::vector<SequenceRecord> records(batch);
-  for (int b = 0; b < batch; ++b) {
-    size_t drop = static_cast<size_t>(b) % prompt->size();
-    records[b].prompt.assign(prompt->begin() + static_cast<ptrdiff_t>(drop), prompt->end());
-  }
   std::vector<SequenceCache> caches(batch);
   std::vector<SequenceInput> inputs(batch);
   for (int b = 0; b < batch; ++b) {
+    size_t drop = static_cast<size_t>(b) % prompt.size();
+    records[b].prompt.assign(prompt.begin() + static_cast<ptrdiff_t>(drop), prompt.end());
     inputs[b] = SequenceInput{&caches[b], records[b].prompt, attention_layers};
   }
-  start = Clock::now();
+  const Clock::time_point start = Clock::now();
   absl::StatusOr<StepOutput> out = m.Forward(inputs);
   if (!out.ok()) {
     std::fprintf(stderr, "prefill: %s\n", out.status().ToString().c_str());
@@ -408,56 +458,59 @@ int Run() {
               prompt_tokens / prefill_s);
 
   // Step 0 is the prefill; every later step feeds one token.
-  const size_t total_steps = teacher_forcing ? forced->size() + 1 : static_cast<size_t>(new_tokens);
-  std::vector<int32_t> next(batch);
-  double decode_s = 0;
-  int decode_steps = 0;
-  for (size_t step = 0; step < total_steps; ++step) {
-    for (int b = 0; b < batch; ++b) {
-      SequenceRecord& r = records[b];
-      const int argmax = ArgMax(out->sequences[b].logits);
-      r.argmax.push_back(argmax);
-      if (!dump_path.empty()) {
-        r.steps.push_back(StepRecord{caches[b].length() - 1,
-                                     step == 0 ? static_cast<int64_t>(r.prompt.size()) : 1, argmax,
-                                     std::move(out->sequences[b])});
-      }
-      next[b] = teacher_forcing && step < forced->size() ? (*forced)[step] : argmax;
-    }
-    if (step + 1 == total_steps) break;  // the last step's output needs no further pass
-    for (int b = 0; b < batch; ++b) {
-      records[b].fed.push_back(next[b]);
-      inputs[b].tokens = absl::Span<const int32_t>(&next[b], 1);
-    }
-    start = Clock::now();
-    out = m.Forward(inputs);
-    decode_s += Seconds(start);
-    ++decode_steps;
-    if (!out.ok()) {
-      std::fprintf(stderr, "decode step %zu: %s\n", step + 1, out.status().ToString().c_str());
-      return 1;
-    }
+  const bool teacher_forcing = !forced.empty();
+  const size_t total_steps =
+      teacher_forcing ? forced.size() + 1 : static_cast<size_t>(absl::GetFlag(FLAGS_new_tokens));
+  const std::string dump_path = absl::GetFlag(FLAGS_dump_json);
+  if (int status =
+          DecodeSteps(m, forced, total_steps, !dump_path.empty(), inputs, records, std::move(out));
+      status != 0) {
+    return status;
   }
   for (int b = 0; b < batch; ++b) {
     std::printf("seq %d (%zu prompt tokens) %s: %s\n", b, records[b].prompt.size(),
                 teacher_forcing ? "argmax under teacher forcing" : "generated",
                 absl::StrJoin(records[b].argmax, " ").c_str());
   }
-  if (decode_steps > 0) {
-    std::printf("decode: %d steps x %d sequences in %.3f s: %.2f ms/step, %.1f tokens/s\n",
-                decode_steps, batch, decode_s, 1e3 * decode_s / decode_steps,
-                decode_steps * batch / decode_s);
+  if (dump_path.empty()) return 0;
+  absl::Status status =
+      WriteDumpJson(dump_path, m, teacher_forcing, records, absl::GetFlag(FLAGS_dump_logits));
+  if (!status.ok()) {
+    std::fprintf(stderr, "--dump_json: %s\n", status.ToString().c_str());
+    return 1;
   }
-  if (!dump_path.empty()) {
-    absl::Status status =
-        WriteDumpJson(dump_path, m, teacher_forcing, records, absl::GetFlag(FLAGS_dump_logits));
-    if (!status.ok()) {
-      std::fprintf(stderr, "--dump_json: %s\n", status.ToString().c_str());
-      return 1;
-    }
-    std::printf("wrote %s\n", dump_path.c_str());
-  }
+  std::printf("wrote %s\n", dump_path.c_str());
   return 0;
+}
+
+int Run() {
+  ModelOptions options;
+  if (!ParseModelOptions(&options)) return 2;
+  absl::StatusOr<std::vector<int32_t>> prompt =
+      ParseTokenIds("tokens", absl::GetFlag(FLAGS_tokens));
+  absl::StatusOr<std::vector<int32_t>> forced =
+      ParseTokenIds("force_tokens", absl::GetFlag(FLAGS_force_tokens));
+  for (const auto* ids : {&prompt, &forced}) {
+    if (!ids->ok()) {
+      std::fprintf(stderr, "%s\n", std::string(ids->status().message()).c_str());
+      return 2;
+    }
+  }
+  if (prompt->empty() || absl::GetFlag(FLAGS_batch) < 1 || absl::GetFlag(FLAGS_new_tokens) < 0) {
+    std::fprintf(stderr, "need --tokens, --batch >= 1 and --new_tokens >= 0\n");
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<Model>> model = LoadModel(options);
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
+    return model.status().code() == absl::StatusCode::kInvalidArgument &&
+                   absl::GetFlag(FLAGS_random).empty() && absl::GetFlag(FLAGS_model).empty()
+               ? 2
+               : 1;
+  }
+  int status = 0;
+  if (InfoOrSave(**model, &status)) return status;
+  return Generate(**model, *prompt, *forced);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -109,6 +110,12 @@ ABSL_FLAG(std::string, group_decode, "auto",
           "Decode steps of the batch attend together, a few kernels per layer for the "
           "batch instead of ~10 per sequence: auto (on with CUDA, where launches bound a "
           "step; off on the CPU, where gathering the caches costs more), on, off.");
+ABSL_FLAG(std::string, decode_graphs, "auto",
+          "Decode steps run as CUDA graphs over a static KV cache of --max_batch rows "
+          "(docs/GPU.md): auto (on with CUDA), on, off.");
+ABSL_FLAG(std::string, fuse_projections, "auto",
+          "q/k/v and gate/up projections as one matrix product each: auto (on with "
+          "CUDA), on, off.");
 ABSL_FLAG(int32_t, max_message_mb, 64,
           "Largest gRPC message in MiB, served and sent to samplerd (at most 2047).");
 ABSL_FLAG(std::string, default_sampler, "entropix",
@@ -160,9 +167,13 @@ std::string FlagError() {
   if (absl::GetFlag(FLAGS_max_context) < 0) {
     return absl::StrCat("--max_context must be >= 0, got ", absl::GetFlag(FLAGS_max_context));
   }
-  if (const std::string g = absl::GetFlag(FLAGS_group_decode); g != "auto" && g != "on" &&
-                                                                 g != "off") {
-    return absl::StrCat("--group_decode must be auto, on or off, got \"", g, "\"");
+  for (const auto& [name, value] :
+       {std::pair<const char*, std::string>{"group_decode", absl::GetFlag(FLAGS_group_decode)},
+        {"decode_graphs", absl::GetFlag(FLAGS_decode_graphs)},
+        {"fuse_projections", absl::GetFlag(FLAGS_fuse_projections)}}) {
+    if (value != "auto" && value != "on" && value != "off") {
+      return absl::StrCat("--", name, " must be auto, on or off, got \"", value, "\"");
+    }
   }
   if (absl::GetFlag(FLAGS_sampler_streams) < 1 || absl::GetFlag(FLAGS_sampler_streams) > 64) {
     return absl::StrCat("--sampler_streams must be in [1, 64], got ",
@@ -234,6 +245,37 @@ std::unique_ptr<SamplerBackend> MakeBackend(DType wire_dtype, int max_message_by
   return std::make_unique<ShardedSamplerBackend>(std::move(shards));
 }
 
+// The model's options from the flags (checked by FlagError).
+ModelOptions ModelOptionsFromFlags() {
+  ModelOptions model_options;
+  model_options.device = absl::GetFlag(FLAGS_device);
+  model_options.dtype = *ParseComputeDType(absl::GetFlag(FLAGS_dtype));
+  model_options.threads = absl::GetFlag(FLAGS_threads);
+  model_options.batch_invariant = absl::GetFlag(FLAGS_batch_invariant);
+  if (absl::GetFlag(FLAGS_group_decode) != "auto") {
+    model_options.group_decode_attention = absl::GetFlag(FLAGS_group_decode) == "on";
+  }
+  if (absl::GetFlag(FLAGS_decode_graphs) != "auto") {
+    model_options.decode_graphs = absl::GetFlag(FLAGS_decode_graphs) == "on";
+  }
+  if (absl::GetFlag(FLAGS_fuse_projections) != "auto") {
+    model_options.fuse_projections = absl::GetFlag(FLAGS_fuse_projections) == "on";
+  }
+  model_options.static_cache_rows = absl::GetFlag(FLAGS_max_batch);
+  model_options.max_sequence_length = absl::GetFlag(FLAGS_max_context);
+  return model_options;
+}
+
+EngineOptions EngineOptionsFromFlags() {
+  EngineOptions engine_options;
+  engine_options.max_batch = absl::GetFlag(FLAGS_max_batch);
+  engine_options.max_queue = absl::GetFlag(FLAGS_max_queue);
+  engine_options.max_kv_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_max_kv_mb)) << 20;
+  engine_options.prefill_chunk = absl::GetFlag(FLAGS_prefill_chunk);
+  engine_options.sampler_wait = absl::Seconds(absl::GetFlag(FLAGS_sampler_wait_s));
+  return engine_options;
+}
+
 int Run() {
   // SIGTERM and SIGINT are blocked in every thread (gRPC's, libtorch's and
   // the engine's inherit this mask) and taken synchronously by sigwait()
@@ -247,21 +289,8 @@ int Run() {
   const int max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) * (1 << 20);
   const DType wire_dtype = *ParseSamplerDType(absl::GetFlag(FLAGS_sampler_dtype));
 
-  ModelOptions model_options;
-  model_options.device = absl::GetFlag(FLAGS_device);
-  model_options.dtype = *ParseComputeDType(absl::GetFlag(FLAGS_dtype));
-  model_options.threads = absl::GetFlag(FLAGS_threads);
-  model_options.batch_invariant = absl::GetFlag(FLAGS_batch_invariant);
-  if (absl::GetFlag(FLAGS_group_decode) != "auto") {
-    model_options.group_decode_attention = absl::GetFlag(FLAGS_group_decode) == "on";
-  }
-  model_options.max_sequence_length = absl::GetFlag(FLAGS_max_context);
-  EngineOptions engine_options;
-  engine_options.max_batch = absl::GetFlag(FLAGS_max_batch);
-  engine_options.max_queue = absl::GetFlag(FLAGS_max_queue);
-  engine_options.max_kv_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_max_kv_mb)) << 20;
-  engine_options.prefill_chunk = absl::GetFlag(FLAGS_prefill_chunk);
-  engine_options.sampler_wait = absl::Seconds(absl::GetFlag(FLAGS_sampler_wait_s));
+  const ModelOptions model_options = ModelOptionsFromFlags();
+  const EngineOptions engine_options = EngineOptionsFromFlags();
 
   // Destroyed after the server (declared first): the model, the backend and
   // the engine outlive every call.

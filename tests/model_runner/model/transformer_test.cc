@@ -259,13 +259,19 @@ TEST_P(FamilyTest, IncrementalDecodeEqualsFullRecompute) {
 }
 
 // With and without ModelOptions.group_decode_attention (the decoding
-// sequences' attention computed together; on by default on CUDA only).
+// sequences' attention computed together; on by default on CUDA only), and
+// with decode graphs over the static KV cache and fused projections (on by
+// default on CUDA; on the CPU the recorded step is run again).
 TEST_P(FamilyTest, BatchOfDifferentLengthsEqualsEachSequenceAlone) {
-  for (const bool grouped : {false, true}) {
-    SCOPED_TRACE(grouped ? "decode attention grouped" : "each sequence alone");
+  for (const int mode : {0, 1, 2}) {
+    const bool grouped = mode >= 1;
+    SCOPED_TRACE(mode == 2 ? "decode graphs" : grouped ? "decode attention grouped"
+                                                       : "each sequence alone");
     TinyCheckpoint ckpt(GetParam()());
     ModelOptions options = Options();
     options.group_decode_attention = grouped;
+    options.decode_graphs = mode == 2;
+    options.fuse_projections = mode == 2;
     std::unique_ptr<Model> model = LoadOk(ckpt.dir.path(), options);
     ASSERT_NE(model, nullptr);
     const std::vector<std::vector<int32_t>> prompts = {
@@ -315,6 +321,62 @@ TEST_P(FamilyTest, BatchOfDifferentLengthsEqualsEachSequenceAlone) {
                                         x.logits.begin())};
       }
     }
+  }
+}
+
+// Decode graphs against the eager pass, step by step, through what changes
+// their path: more sequences than rows (the third runs eagerly beside the
+// graph), a sequence that outgrows its row (it leaves the static cache and
+// goes on eagerly), batches that change bucket, and rows given back and
+// taken again by new caches.
+TEST_P(FamilyTest, DecodeGraphsGiveTheEagerPassesOutputs) {
+  TinyCheckpoint ckpt(GetParam()());
+  ModelOptions eager_options = Options();
+  eager_options.decode_graphs = false;
+  ModelOptions graph_options = Options();
+  graph_options.decode_graphs = true;
+  graph_options.fuse_projections = true;
+  graph_options.static_cache_rows = 2;
+  graph_options.static_cache_positions = 24;
+  std::unique_ptr<Model> eager = LoadOk(ckpt.dir.path(), eager_options);
+  std::unique_ptr<Model> graphed = LoadOk(ckpt.dir.path(), graph_options);
+  ASSERT_TRUE(eager && graphed);
+  for (int round = 0; round < 2; ++round) {
+    const std::vector<std::vector<int32_t>> prompts = {
+        Tokens(ckpt.config, 9, 1 + round), Tokens(ckpt.config, 1, 2), Tokens(ckpt.config, 4, 3)};
+    const size_t B = prompts.size();
+    std::vector<SequenceCache> a(B), b(B);
+    std::vector<std::vector<int32_t>> fed = prompts;
+    for (int step = 0; step < 20; ++step) {
+      // Sequence 1 sits out odd steps: the batch changes size.
+      std::vector<SequenceInput> in_a, in_b;
+      std::vector<size_t> which;
+      for (size_t i = 0; i < B; ++i) {
+        if (i == 1 && step % 2 == 1) continue;
+        in_a.push_back({&a[i], fed[i], {-1, 0}});
+        in_b.push_back({&b[i], fed[i], {-1, 0}});
+        which.push_back(i);
+      }
+      absl::StatusOr<StepOutput> x = eager->Forward(in_a);
+      absl::StatusOr<StepOutput> y = graphed->Forward(in_b);
+      ASSERT_TRUE(x.ok() && y.ok()) << x.status() << y.status();
+      for (size_t k = 0; k < which.size(); ++k) {
+        const SequenceOutput& u = x->sequences[k];
+        const SequenceOutput& v = y->sequences[k];
+        EXPECT_LT(MaxAbsDiff(u.logits, v.logits), 1e-5f) << "step " << step << " seq " << which[k];
+        ASSERT_EQ(u.attention.size(), v.attention.size());
+        for (size_t l = 0; l < u.attention.size(); ++l) {
+          EXPECT_EQ(u.attention[l].layer, v.attention[l].layer);
+          EXPECT_EQ(u.attention[l].keys, v.attention[l].keys);
+          EXPECT_EQ(u.attention[l].first_key, v.attention[l].first_key);
+          EXPECT_LT(MaxAbsDiff(u.attention[l].scores, v.attention[l].scores), 1e-5f);
+        }
+        fed[which[k]] = {static_cast<int32_t>(
+            std::max_element(u.logits.begin(), u.logits.end()) - u.logits.begin())};
+      }
+    }
+    EXPECT_GT(b[0].length(), 24);  // outgrew its row
+    EXPECT_GE(b[0].capacity(), b[0].length());
   }
 }
 
