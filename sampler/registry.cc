@@ -11,20 +11,15 @@
 namespace entroserve {
 namespace {
 
-// Maps each config type to its registry name and factory; one entry a
-// sampler, in the order ListSamplers returns them.
+// The registry name of a config: its kName (configs.h).
 struct NameOf {
-  std::string operator()(const GreedyConfig&) const { return "greedy"; }
-  std::string operator()(const ChainConfig&) const { return "chain"; }
-  std::string operator()(const EntropixConfig&) const { return "entropix"; }
-  std::string operator()(const AlphaConfig&) const { return "alpha"; }
-  std::string operator()(const MirostatV2Config&) const { return "mirostat_v2"; }
-  std::string operator()(const DynaTempConfig&) const { return "dynatemp"; }
-  std::string operator()(const TopNSigmaConfig&) const { return "top_n_sigma"; }
-  std::string operator()(const XtcConfig&) const { return "xtc"; }
-  std::string operator()(const DryConfig&) const { return "dry"; }
+  template <typename Config>
+  std::string operator()(const Config&) const {
+    return Config::kName;
+  }
 };
 
+// Maps each config type to its sampler's factory.
 struct Factory {
   std::unique_ptr<Sampler> operator()(const GreedyConfig& c) const { return MakeGreedySampler(c); }
   std::unique_ptr<Sampler> operator()(const ChainConfig& c) const { return MakeChainSampler(c); }
@@ -50,8 +45,8 @@ std::vector<SamplerDescription> BuildDescriptions() {
   auto add = [&list](SamplerConfig defaults, std::string description, bool uses_attention,
                      bool stateful) {
     std::string name = std::visit(NameOf(), defaults);
-    list.push_back({std::move(name), std::move(description), std::move(defaults),
-                    uses_attention, stateful});
+    list.push_back(
+        {std::move(name), std::move(description), std::move(defaults), uses_attention, stateful});
   };
   add(GreedyConfig{}, "Always the most probable token.", false, false);
   add(ChainConfig{},
@@ -67,8 +62,7 @@ std::vector<SamplerDescription> BuildDescriptions() {
       "temperature, top-k, top-p, repetition penalty and candidate size.",
       true, true);
   add(MirostatV2Config{},
-      "Mirostat 2.0: keeps the surprise of drawn tokens near tau (arXiv:2007.14966).", false,
-      true);
+      "Mirostat 2.0: keeps the surprise of drawn tokens near tau (arXiv:2007.14966).", false, true);
   add(DynaTempConfig{},
       "Dynamic temperature from the normalised entropy of the distribution "
       "(arXiv:2403.14541).",
@@ -78,11 +72,10 @@ std::vector<SamplerDescription> BuildDescriptions() {
       "(arXiv:2411.07641).",
       false, false);
   add(XtcConfig{},
-      "Exclude Top Choices: sometimes removes all but the least likely of the top tokens.",
-      false, false);
-  add(DryConfig{},
-      "DRY: penalises tokens that would extend a sequence repeated from the history.", false,
+      "Exclude Top Choices: sometimes removes all but the least likely of the top tokens.", false,
       false);
+  add(DryConfig{}, "DRY: penalises tokens that would extend a sequence repeated from the history.",
+      false, false);
   return list;
 }
 
@@ -103,8 +96,8 @@ absl::StatusOr<SamplerConfig> DefaultConfig(const std::string& name) {
     if (d.name == name) return d.defaults;
     names.push_back(d.name);
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown sampler \"", name,
-                                          "\"; known samplers: ", absl::StrJoin(names, ", ")));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown sampler \"", name, "\"; known samplers: ", absl::StrJoin(names, ", ")));
 }
 
 absl::StatusOr<std::unique_ptr<Sampler>> CreateSampler(const SamplerConfig& config) {
