@@ -33,25 +33,24 @@ std::string WireTypeOf(const FD* f) {
   return absl::StrCat(f->has_presence() ? "optional " : "", f->type_name());
 }
 
-// Proto -> table value (an unset optional field keeps `value`).
-void Read(const pb::Message& m, const FD* f, float* value) {
-  if (m.GetReflection()->HasField(m, f)) *value = m.GetReflection()->GetFloat(m, f);
+// Proto -> table value (an unset optional field keeps `value`); `r` is
+// m's reflection.
+void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, float* value) {
+  if (r->HasField(m, f)) *value = r->GetFloat(m, f);
 }
-void Read(const pb::Message& m, const FD* f, int32_t* value) {
-  if (m.GetReflection()->HasField(m, f)) *value = m.GetReflection()->GetInt32(m, f);
+void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, int32_t* value) {
+  if (r->HasField(m, f)) *value = r->GetInt32(m, f);
 }
-void Read(const pb::Message& m, const FD* f, bool* value) {
-  if (m.GetReflection()->HasField(m, f)) *value = m.GetReflection()->GetBool(m, f);
+void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, bool* value) {
+  if (r->HasField(m, f)) *value = r->GetBool(m, f);
 }
-void Read(const pb::Message& m, const FD* f, TokenIdList* values) {
-  const pb::Reflection* r = m.GetReflection();
+void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, TokenIdList* values) {
   const int n = r->FieldSize(m, f);
   values->clear();
   values->reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) values->push_back(r->GetRepeatedInt32(m, f, i));
 }
-void Read(const pb::Message& m, const FD* f, LogitBias* values) {
-  const pb::Reflection* r = m.GetReflection();
+void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, LogitBias* values) {
   const FD* key = f->message_type()->map_key();
   const FD* bias = f->message_type()->map_value();
   values->clear();
@@ -115,10 +114,11 @@ const Binding<Config>& BindingOf() {
 template <typename Config>
 Config FromMessage(const pb::Message& message) {
   const Binding<Config>& binding = BindingOf<Config>();
+  const pb::Reflection* reflection = message.GetReflection();
   Config config;
   size_t i = 0;
   Config::VisitFields(config, [&](const FieldInfo&, auto& value) {
-    if (const FD* f = binding.fields[i++]; f != nullptr) Read(message, f, &value);
+    if (const FD* f = binding.fields[i++]; f != nullptr) Read(reflection, message, f, &value);
   });
   return config;
 }
@@ -130,6 +130,29 @@ void ToMessage(const Config& config, pb::Message* message) {
   Config::VisitFields(config, [&](const FieldInfo&, const auto& value) {
     if (const FD* f = binding.fields[i++]; f != nullptr) Write(value, f, message);
   });
+}
+
+// Reads the config of one oneof member.
+struct OneofReader {
+  const FD* member;
+  SamplerConfig (*read)(const pb::Message& message);
+};
+
+// One reader per config that has a oneof member, built once.
+const std::vector<OneofReader>& OneofReaders() {
+  static const std::vector<OneofReader>* const kReaders = [] {
+    auto* readers = new std::vector<OneofReader>();
+    ForEachSamplerConfig([readers](const auto& defaults) {
+      using Config = std::decay_t<decltype(defaults)>;
+      const FD* member = BindingOf<Config>().member;
+      if (member == nullptr) return;
+      readers->push_back({member, [](const pb::Message& message) -> SamplerConfig {
+                            return FromMessage<Config>(message);
+                          }});
+    });
+    return readers;
+  }();
+  return *kReaders;
 }
 
 // The mismatches of one config's table (see ConfigProtoMismatches).
@@ -168,15 +191,13 @@ void AddMismatches(std::vector<std::string>* out) {
 }  // namespace
 
 SamplerConfig ConfigFromSpecOneof(const v1::SamplerSpec& spec) {
-  SamplerConfig config = GreedyConfig();
-  ForEachSamplerConfig([&](const auto& defaults) {
-    using Config = std::decay_t<decltype(defaults)>;
-    const FD* member = BindingOf<Config>().member;
-    if (member != nullptr && member->number() == static_cast<int>(spec.config_case())) {
-      config = FromMessage<Config>(spec.GetReflection()->GetMessage(spec, member));
+  const int member = static_cast<int>(spec.config_case());
+  for (const OneofReader& reader : OneofReaders()) {
+    if (reader.member->number() == member) {
+      return reader.read(spec.GetReflection()->GetMessage(spec, reader.member));
     }
-  });
-  return config;
+  }
+  return GreedyConfig();
 }
 
 void ConfigToSpecOneof(const SamplerConfig& config, v1::SamplerSpec* spec) {
