@@ -9,7 +9,8 @@
 //                      [--max_new_tokens=N] [--stop=S1,S2] [--ignore_eos] [--show-modes]
 //                      [--layout=auto|blocks|columns] [--width=N]
 //   samplerctl info [--server=HOST:PORT] [--json]
-//   samplerctl samplers [--server=HOST:PORT]
+//   samplerctl samplers [--server=HOST:PORT] [--json]
+//   samplerctl samplers --markdown [--sampler=NAME]
 //   samplerctl sample --logits=FILE [--dtype=f32|f16|bf16] [--attention=FILE --heads=H]
 //                     [--sampler=NAME | --spec=TEXTPROTO] [--seed=N] [--step=N] [--json]
 //   samplerctl replay [--sampler=NAME | --spec=TEXTPROTO] [--steps=N] [--vocab=V]
@@ -45,6 +46,7 @@
 #include "clients/samplerctl/modes.h"
 #include "clients/samplerctl/runner_commands.h"
 #include "clients/samplerctl/synthetic.h"
+#include "sampler/core/configs.h"
 #include "sampler/core/tensor.h"
 #include "sampler/v1/sampler.grpc.pb.h"
 
@@ -52,8 +54,8 @@ ABSL_FLAG(std::string, server, "",
           "server address, HOST:PORT; default localhost:50051 (samplerd) for samplers, "
           "sample and replay, localhost:50052 (runnerd) for generate and info");
 ABSL_FLAG(std::string, sampler, "entropix",
-          "sampler name: greedy, chain, entropix, alpha, mirostat_v2, dynatemp, top_n_sigma, "
-          "xtc, dry (generate: runnerd's default sampler when not given)");
+          "sampler name, e.g. greedy, chain, entropix or alpha (`samplerctl samplers` lists "
+          "them all; generate: runnerd's default sampler when not given)");
 ABSL_FLAG(std::string, spec, "",
           "full sampler.v1.SamplerSpec in protobuf text format, e.g. "
           "'entropix { temperature: 0.7 }' (overrides --sampler)");
@@ -95,6 +97,9 @@ ABSL_FLAG(int64_t, step, 0, "sample: step index of the row");
 ABSL_FLAG(int32_t, steps, 40, "replay: number of steps");
 ABSL_FLAG(int32_t, vocab, 32000, "replay: vocabulary size of the synthetic logits");
 ABSL_FLAG(bool, json, false, "print one JSON record per result");
+ABSL_FLAG(bool, markdown, false,
+          "samplers: print the config table of every sampler built into samplerctl (fields, "
+          "defaults, ranges, meaning) as README.md shows it, or of --sampler only; no server");
 ABSL_FLAG(bool, color, true, "colour tokens by mode (only on a terminal)");
 ABSL_FLAG(int32_t, timeout_ms, 10000,
           "deadline of each call, milliseconds (generate: of the whole generation, 10 "
@@ -116,6 +121,7 @@ constexpr char kUsage[] =
     "             or side by side on a wide terminal, then a table of the summaries\n"
     "  info       runnerd's model, tokenizer and engine limits\n"
     "  samplers   list the samplers the server knows, with their defaults\n"
+    "             (--markdown: the config tables README.md shows, no server)\n"
     "  sample     send one row of logits read from --logits (and --attention) and\n"
     "             print the decision\n"
     "  replay     stream a synthetic sequence of --steps rows through one\n"
@@ -340,7 +346,20 @@ int Compare(const GivenFlags& flags) {
   return RunCompare(options);
 }
 
-int Samplers() {
+// The Markdown config tables of sampler/core/configs.h (README.md's).
+int SamplerTables(const GivenFlags& flags) {
+  if (flags.count("sampler") == 0) {
+    std::fputs(ConfigMarkdown().c_str(), stdout);
+    return 0;
+  }
+  absl::StatusOr<std::string> table = ConfigMarkdown(absl::GetFlag(FLAGS_sampler));
+  if (!table.ok()) return Fail(table.status());
+  std::fputs(table->c_str(), stdout);
+  return 0;
+}
+
+int Samplers(const GivenFlags& flags) {
+  if (absl::GetFlag(FLAGS_markdown)) return SamplerTables(flags);
   auto stub = Connect();
   grpc::ClientContext context;
   SetDeadline(&context);
@@ -518,7 +537,7 @@ int main(int argc, char** argv) {
     return entroserve::RunInfo(entroserve::RunnerdAddress(), absl::GetFlag(FLAGS_json),
                                absl::GetFlag(FLAGS_timeout_ms));
   }
-  if (command == "samplers") return entroserve::Samplers();
+  if (command == "samplers") return entroserve::Samplers(entroserve::FlagsGiven(args));
   if (command == "sample") return entroserve::Sample();
   if (command == "replay") return entroserve::Replay();
   std::fprintf(stderr,

@@ -1,178 +1,222 @@
-// Typed configurations of every sampler, with the defaults of REFERENCE.md.
-// Each mirrors its sampler.v1 proto message field for field; every tunable
-// number is a named field here, never a literal in the sampler code.
+// Typed configurations of every sampler: ONE table per sampler, each row
 //
-// Validate() checks ranges and names the field and value in its error
-// ("entropix.temperature must be > 0, got -1"; "chain.temperature must be
-// >= 0.001, got 0.0001" below kMinTemperature).
+//   FIELD(type, name, default, rule, "help")
+//
+// in the language of config_schema.h. Everything else about a config follows
+// from its table: the struct's members and defaults, Validate() (rule by
+// rule, in table order: "entropix.temperature must be > 0, got -1"), the
+// sampler.v1 conversion (services/wire/config_reflection.h: field by field,
+// by name, into the proto message of the same name; a test checks that every
+// proto field has exactly one row of the same type and vice versa), the
+// defaults ListSamplers returns, and the config table of README.md
+// (ConfigMarkdown below; a test checks that README.md shows exactly that).
+// Every tunable number of a sampler is a row here, never a literal in the
+// sampler code. The formulas behind each field: docs/SAMPLERS.md.
 #ifndef ENTROSERVE_SAMPLER_CORE_CONFIGS_H_
 #define ENTROSERVE_SAMPLER_CORE_CONFIGS_H_
 
 #include <cstdint>
-#include <map>
 #include <string>
+#include <utility>
 #include <variant>
-#include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "sampler/core/config_schema.h"
 
 namespace entroserve {
 
-// The smallest temperature any config accepts (every *temperature field, and
-// the lower ends of the temperature ranges). Samplers multiply logits by
-// 1 / T: at T = 1e-3 a logit gap of ~0.09 already makes exp underflow, so the
-// draw is the argmax that T -> 0 tends to, while 1 / T and the tempered
-// logits stay finite. Smaller positive values are rejected rather than
-// clamped, so that a request never silently runs with another temperature.
-// (A choice of this library, not from a paper; vLLM likewise treats
-// temperatures below its _SAMPLING_EPS = 1e-5 as greedy.)
-inline constexpr float kMinTemperature = 1e-3f;
+// Longest history a config may ask a stage to look at, in tokens: the
+// history SamplerState keeps (SamplerState::kMaxRecentTokens; configs.cc
+// checks that they agree).
+inline constexpr int32_t kMaxHistoryTokens = 256;
 
-// INVALID_ARGUMENT naming `field` when value < kMinTemperature
-// ("chain.temperature must be >= 0.001, got 0.0001"), else OK. Validate()
-// runs it after the field's "> 0" and "finite" checks.
-inline absl::Status CheckMinTemperature(absl::string_view field, float value) {
-  if (!(value < kMinTemperature)) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, " must be >= ", kMinTemperature, ", got ", value));
-}
+// Upper bound of entropix.adaptive_samples: each sample is an O(top_k)
+// inverse-CDF walk, so this bounds the work one row can ask for (entropix
+// uses 5).
+inline constexpr int32_t kMaxEntropixSamples = 1024;
 
-struct GreedyConfig {
-  static constexpr char kName[] = "greedy";  // the registry name
-  absl::Status Validate() const { return absl::OkStatus(); }
-};
+// Bounds of alpha's search settings: limits against a request asking for
+// unbounded work, not tunables. learning_rate sets the spacing of each line
+// search's scan, so its floor bounds a scan at 1 / kMinAlphaLearningRate + 1
+// points.
+inline constexpr int32_t kMaxAlphaIterations = 1000;
+inline constexpr float kMinAlphaLearningRate = 1e-3f;
+
+// clang-format off
+#define ENTROSERVE_GREEDY_FIELDS(FIELD)
 
 // Stage order: logit_bias -> penalties -> no_repeat_ngram -> top_k ->
 // typical_p -> top_p -> min_p -> temperature -> draw.
+#define ENTROSERVE_CHAIN_FIELDS(FIELD)                                                             \
+  FIELD(float, temperature, 1.0f, Temperature(), "softmax temperature, after the filters")         \
+  FIELD(int32_t, top_k, 0, AtLeast(0), "keep the k most probable tokens; 0 disables")              \
+  FIELD(float, top_p, 1.0f, OpenClosed(0, 1),                                                      \
+        "nucleus: the smallest most-probable prefix with mass ≥ top_p; 1 disables")                \
+  FIELD(float, min_p, 0.0f, ClosedOpen(0, 1), "keep tokens with p ≥ min_p · p_max; 0 disables")    \
+  FIELD(float, typical_p, 1.0f, OpenClosed(0, 1), "locally typical sampling mass; 1 disables")     \
+  FIELD(float, repetition_penalty, 1.0f, Positive(),                                               \
+        "tokens in the window: z / θ if z > 0, else z · θ; 1 disables")                            \
+  FIELD(float, frequency_penalty, 0.0f, Finite(), "subtracted once per occurrence in the window")  \
+  FIELD(float, presence_penalty, 0.0f, Finite(), "subtracted once if the token is in the window")  \
+  FIELD(int32_t, penalty_last_n, 64, Closed(0, kMaxHistoryTokens),                                 \
+        "window of the three penalties, tokens")                                                   \
+  FIELD(int32_t, no_repeat_ngram_size, 0, Closed(0, kMaxHistoryTokens),                            \
+        "ban tokens that would repeat an n-gram of this size from the history; 0 disables")        \
+  FIELD(LogitBias, logit_bias, {}, Any(), "added to the logit of each listed token; -inf bans it")
+
+// entropix (xjdr-alt/entropix e55e9a3). Entropies in bits, varentropies in
+// bits²; IS = interaction strength; attn_* are the attention signals.
+#define ENTROSERVE_ENTROPIX_FIELDS(FIELD)                                                          \
+  FIELD(float, temperature, 0.666f, Temperature(), "base temperature")                             \
+  FIELD(float, top_p, 0.90f, OpenClosed(0, 1), "base top-p")                                       \
+  FIELD(int32_t, top_k, 27, AtLeast(1), "base top-k")                                              \
+  FIELD(float, min_p, 0.03f, ClosedOpen(0, 1), "base min-p")                                       \
+  FIELD(float, low_entropy, 0.1f, AtLeast(0), "flowing: H below this, bits")                       \
+  FIELD(float, low_varentropy, 0.1f, AtLeast(0), "flowing and clarify: V below this, bits²")       \
+  FIELD(float, medium_entropy, 3.0f, AtLeast(0), "clarify: H above this, bits")                    \
+  FIELD(float, high_entropy, 5.0f, AtLeast(0), "explore: H below, resample: H above this, bits")   \
+  FIELD(float, high_varentropy, 5.0f, AtLeast(0), "explore and resample: V above this, bits²")     \
+  FIELD(float, clarify_attn_entropy_offset, 1.3f, Positive(),                                      \
+        "clarify: T = temperature · (offset + coef · attn_entropy)")                               \
+  FIELD(float, clarify_attn_entropy_coef, 0.2f, AtLeast(0), "clarify: coef of that T")             \
+  FIELD(float, clarify_max_temperature, 1.5f, Temperature(), "clarify: cap of that T")             \
+  FIELD(float, explore_strength_offset, 1.2f, Positive(),                                          \
+        "explore: T = temperature · (offset + coef · IS)")                                         \
+  FIELD(float, explore_strength_coef, 0.3f, AtLeast(0), "explore: coef of that T")                 \
+  FIELD(float, explore_max_temperature, 1.5f, Temperature(), "explore: cap of that T")             \
+  FIELD(float, explore_top_k_agreement_coef, 0.5f, AtLeast(0),                                     \
+        "explore: top_k = int(top_k · (1 + coef · (1 − agreement)))")                              \
+  FIELD(int32_t, explore_min_top_k, 5, AtLeast(1), "explore: floor of that top_k")                 \
+  FIELD(float, resample_min_temperature, 2.0f, Temperature(), "resample: floor of T")              \
+  FIELD(float, resample_attn_varentropy_offset, 2.0f, Positive(),                                  \
+        "resample: T = temperature · (offset + coef · attn_varentropy)")                           \
+  FIELD(float, resample_attn_varentropy_coef, 0.5f, AtLeast(0), "resample: coef of that T")        \
+  FIELD(float, resample_min_top_p, 0.5f, OpenClosed(0, 1), "resample: floor of top_p")             \
+  FIELD(float, resample_top_p_attn_entropy_coef, 0.2f, AtLeast(0),                                 \
+        "resample: top_p = top_p − coef · attn_entropy")                                           \
+  FIELD(float, adaptive_logit_uncertainty_coef, 0.3f, AtLeast(0),                                  \
+        "adaptive: T grows by this times H + V")                                                   \
+  FIELD(float, adaptive_attn_uncertainty_coef, 0.2f, AtLeast(0),                                   \
+        "adaptive: T grows by this times attn_entropy + attn_varentropy")                          \
+  FIELD(float, adaptive_agreement_coef, 0.2f, AtLeast(0),                                          \
+        "adaptive: T shrinks by this times agreement")                                             \
+  FIELD(float, adaptive_top_p_attn_varentropy_coef, 0.1f, AtLeast(0),                              \
+        "adaptive: top_p = top_p · (1 + coef · attn_varentropy), in [0.1, 1]")                     \
+  FIELD(float, adaptive_top_k_strength_coef, 0.3f, AtLeast(0),                                     \
+        "adaptive: top_k grows by this times IS")                                                  \
+  FIELD(float, adaptive_top_k_agreement_coef, 0.2f, AtLeast(0),                                    \
+        "adaptive: top_k shrinks by this times agreement")                                         \
+  FIELD(int32_t, adaptive_max_top_k, 100, AtLeast(1), "adaptive: cap of top_k")                    \
+  FIELD(float, adaptive_min_p_uncertainty_coef, 0.5f, AtLeast(0),                                  \
+        "adaptive: min_p = min_p · (1 − coef · (H + V)), in [0.01, 0.5]")                          \
+  FIELD(int32_t, adaptive_samples, 5, Closed(1, kMaxEntropixSamples),                              \
+        "adaptive: tokens drawn; the most probable of them is kept")                               \
+  FIELD(bool, attn_varentropy_is_spread, false, Any(),                                             \
+        "attn_varentropy means the variance of the per-head entropies (entropix's quantity)")
+
+// AlphaSampler (EdwardDali/alpha). Each base value is clamped into its
+// [min, max] before the search starts.
+#define ENTROSERVE_ALPHA_FIELDS(FIELD)                                                             \
+  FIELD(float, base_temperature, 0.2f, Finite(), "search start: temperature")                      \
+  FIELD(float, base_top_p, 0.80f, Finite(), "search start: top-p")                                 \
+  FIELD(int32_t, base_top_k, 10, Any(), "search start: top-k")                                     \
+  FIELD(float, base_repetition_penalty, 1.1f, Finite(), "search start: repetition penalty")        \
+  FIELD(int32_t, base_candidate_size, 20, Any(), "search start: candidate size")                   \
+  FIELD(int32_t, window, 5, AtLeast(1).AtMost(kMaxHistoryTokens),                                  \
+        "moving average of alpha over this many steps")                                            \
+  FIELD(int32_t, max_iterations, 10, AtLeast(0).AtMost(kMaxAlphaIterations),                       \
+        "coordinate-descent sweeps at most")                                                       \
+  FIELD(float, tolerance, 0.01f, AtLeast(0), "stop once the objective is below this")              \
+  FIELD(float, learning_rate, 0.1f, Closed(kMinAlphaLearningRate, 1),                              \
+        "scan spacing of a line search, as a fraction of the range")                               \
+  FIELD(float, min_temperature, 0.1f, Temperature(), "lowest temperature the search may pick")     \
+  FIELD(float, max_temperature, 1.0f, Finite().AtLeastField("min_temperature"), "highest temperature") \
+  FIELD(int32_t, min_top_k, 5, AtLeast(1), "lowest top-k the search may pick")                     \
+  FIELD(int32_t, max_top_k, 200, Any().AtLeastField("min_top_k"), "highest top-k")                 \
+  FIELD(float, min_top_p, 0.1f, Positive(), "lowest top-p the search may pick")                    \
+  FIELD(float, max_top_p, 1.0f, AtMost(1).AtLeastField("min_top_p"), "highest top-p")              \
+  FIELD(float, min_repetition_penalty, 1.1f, Positive(), "lowest repetition penalty")              \
+  FIELD(float, max_repetition_penalty, 1.5f, Finite().AtLeastField("min_repetition_penalty"),      \
+        "highest repetition penalty")                                                              \
+  FIELD(int32_t, min_candidate_size, 1, AtLeast(1),                                                \
+        "lowest candidate size (tokens kept after top-k, top-p)")                                  \
+  FIELD(int32_t, max_candidate_size, 100, Any().AtLeastField("min_candidate_size"),                \
+        "highest candidate size")                                                                  \
+  FIELD(int32_t, repetition_window, 128, AtLeast(0), "the penalty's window, tokens")               \
+  FIELD(float, entropy_weight, 0.4f, AtLeast(0), "weight of H / log2 V in alpha")                  \
+  FIELD(float, varentropy_weight, 0.2f, AtLeast(0), "weight of V / (log2 V)² in alpha")            \
+  FIELD(float, attn_entropy_weight, 0.3f, AtLeast(0),                                              \
+        "weight of attn_entropy / log2 L in alpha (L: attention keys)")                            \
+  FIELD(float, attn_varentropy_weight, 0.1f, AtLeast(0),                                           \
+        "weight of attn_varentropy / (log2 L)² in alpha")
+
+// Mirostat 2.0 (arXiv:2007.14966).
+#define ENTROSERVE_MIROSTAT_V2_FIELDS(FIELD)                                                       \
+  FIELD(float, tau, 5.0f, Positive(), "target surprise, bits")                                     \
+  FIELD(float, eta, 0.1f, Positive(), "learning rate of mu")                                       \
+  FIELD(float, temperature, 1.0f, Temperature(), "applied before the truncation")
+
+// DynaTemp (arXiv:2403.14541 as llama.cpp implements it).
+#define ENTROSERVE_DYNATEMP_FIELDS(FIELD)                                                          \
+  FIELD(float, min_temperature, 0.5f, Temperature(), "T at normalised entropy 0")                  \
+  FIELD(float, max_temperature, 1.5f, Finite().AtLeastField("min_temperature"),                    \
+        "T at normalised entropy 1")                                                               \
+  FIELD(float, exponent, 1.0f, AtLeast(0), "T = min + (max − min) · (H / log2 N)^exponent")
+
+// Top-n-sigma (arXiv:2411.07641).
+#define ENTROSERVE_TOP_N_SIGMA_FIELDS(FIELD)                                                       \
+  FIELD(float, n, 1.0f, Positive(), "keep logits z ≥ max z − n · σ(z)")                            \
+  FIELD(float, temperature, 1.0f, Temperature(), "applied after the cut")
+
+// XTC, Exclude Top Choices.
+#define ENTROSERVE_XTC_FIELDS(FIELD)                                                               \
+  FIELD(float, threshold, 0.1f, Closed(0, 1), "tokens with p ≥ this are top choices")              \
+  FIELD(float, probability, 0.5f, Closed(0, 1), "chance per step of removing them")                \
+  FIELD(int32_t, min_keep, 1, AtLeast(1), "never leave fewer candidates than this")                \
+  FIELD(float, temperature, 1.0f, Temperature(), "applied before XTC")
+
+// DRY, "don't repeat yourself".
+#define ENTROSERVE_DRY_FIELDS(FIELD)                                                               \
+  FIELD(float, multiplier, 0.8f, AtLeast(0),                                                       \
+        "penalty = multiplier · base^(n − allowed_length); 0 disables")                            \
+  FIELD(float, base, 1.75f, AtLeast(1), "growth of the penalty per repeated token")                \
+  FIELD(int32_t, allowed_length, 2, AtLeast(1), "repeats up to this length go unpenalised")        \
+  FIELD(int32_t, penalty_last_n, 256, Closed(0, kMaxHistoryTokens), "history searched, tokens")    \
+  FIELD(TokenIdList, sequence_breaker_ids, {}, AtLeast(0), "tokens a repeat cannot extend across") \
+  FIELD(float, temperature, 1.0f, Temperature(), "applied after DRY")
+// clang-format on
+
+struct GreedyConfig {
+  ENTROSERVE_CONFIG_BODY("greedy", ENTROSERVE_GREEDY_FIELDS)
+};
 struct ChainConfig {
-  static constexpr char kName[] = "chain";  // the registry name
-  float temperature = 1.0f;
-  int32_t top_k = 0;  // 0 disables
-  float top_p = 1.0f;
-  float min_p = 0.0f;
-  float typical_p = 1.0f;
-  float repetition_penalty = 1.0f;
-  float frequency_penalty = 0.0f;
-  float presence_penalty = 0.0f;
-  int32_t penalty_last_n = 64;
-  int32_t no_repeat_ngram_size = 0;
-  std::map<int32_t, float> logit_bias;
-  absl::Status Validate() const;
+  ENTROSERVE_CONFIG_BODY("chain", ENTROSERVE_CHAIN_FIELDS)
 };
-
-// entropix e55e9a3 (REFERENCE §2). Names follow the proto message.
 struct EntropixConfig {
-  static constexpr char kName[] = "entropix";  // the registry name
-  float temperature = 0.666f;
-  float top_p = 0.90f;
-  int32_t top_k = 27;
-  float min_p = 0.03f;
-  float low_entropy = 0.1f;
-  float low_varentropy = 0.1f;
-  float medium_entropy = 3.0f;
-  float high_entropy = 5.0f;
-  float high_varentropy = 5.0f;
-  float clarify_attn_entropy_offset = 1.3f;
-  float clarify_attn_entropy_coef = 0.2f;
-  float clarify_max_temperature = 1.5f;
-  float explore_strength_offset = 1.2f;
-  float explore_strength_coef = 0.3f;
-  float explore_max_temperature = 1.5f;
-  float explore_top_k_agreement_coef = 0.5f;
-  int32_t explore_min_top_k = 5;
-  float resample_min_temperature = 2.0f;
-  float resample_attn_varentropy_offset = 2.0f;
-  float resample_attn_varentropy_coef = 0.5f;
-  float resample_min_top_p = 0.5f;
-  float resample_top_p_attn_entropy_coef = 0.2f;
-  float adaptive_logit_uncertainty_coef = 0.3f;
-  float adaptive_attn_uncertainty_coef = 0.2f;
-  float adaptive_agreement_coef = 0.2f;
-  float adaptive_top_p_attn_varentropy_coef = 0.1f;
-  float adaptive_top_k_strength_coef = 0.3f;
-  float adaptive_top_k_agreement_coef = 0.2f;
-  int32_t adaptive_max_top_k = 100;
-  float adaptive_min_p_uncertainty_coef = 0.5f;
-  int32_t adaptive_samples = 5;
-  bool attn_varentropy_is_spread = false;
-  absl::Status Validate() const;
+  ENTROSERVE_CONFIG_BODY("entropix", ENTROSERVE_ENTROPIX_FIELDS)
 };
-
-// AlphaSampler (REFERENCE §3).
 struct AlphaConfig {
-  static constexpr char kName[] = "alpha";  // the registry name
-  float base_temperature = 0.2f;
-  float base_top_p = 0.80f;
-  int32_t base_top_k = 10;
-  float base_repetition_penalty = 1.1f;
-  int32_t base_candidate_size = 20;
-  int32_t window = 5;
-  int32_t max_iterations = 10;
-  float tolerance = 0.01f;
-  float learning_rate = 0.1f;
-  float min_temperature = 0.1f;
-  float max_temperature = 1.0f;
-  int32_t min_top_k = 5;
-  int32_t max_top_k = 200;
-  float min_top_p = 0.1f;
-  float max_top_p = 1.0f;
-  float min_repetition_penalty = 1.1f;
-  float max_repetition_penalty = 1.5f;
-  int32_t min_candidate_size = 1;
-  int32_t max_candidate_size = 100;
-  int32_t repetition_window = 128;
-  float entropy_weight = 0.4f;
-  float varentropy_weight = 0.2f;
-  float attn_entropy_weight = 0.3f;
-  float attn_varentropy_weight = 0.1f;
-  absl::Status Validate() const;
+  ENTROSERVE_CONFIG_BODY("alpha", ENTROSERVE_ALPHA_FIELDS)
 };
-
 struct MirostatV2Config {
-  static constexpr char kName[] = "mirostat_v2";  // the registry name
-  float tau = 5.0f;
-  float eta = 0.1f;
-  float temperature = 1.0f;
-  absl::Status Validate() const;
+  ENTROSERVE_CONFIG_BODY("mirostat_v2", ENTROSERVE_MIROSTAT_V2_FIELDS)
 };
-
 struct DynaTempConfig {
-  static constexpr char kName[] = "dynatemp";  // the registry name
-  float min_temperature = 0.5f;
-  float max_temperature = 1.5f;
-  float exponent = 1.0f;
-  absl::Status Validate() const;
+  ENTROSERVE_CONFIG_BODY("dynatemp", ENTROSERVE_DYNATEMP_FIELDS)
 };
-
 struct TopNSigmaConfig {
-  static constexpr char kName[] = "top_n_sigma";  // the registry name
-  float n = 1.0f;
-  float temperature = 1.0f;
-  absl::Status Validate() const;
+  ENTROSERVE_CONFIG_BODY("top_n_sigma", ENTROSERVE_TOP_N_SIGMA_FIELDS)
 };
-
 struct XtcConfig {
-  static constexpr char kName[] = "xtc";  // the registry name
-  float threshold = 0.1f;
-  float probability = 0.5f;
-  int32_t min_keep = 1;
-  float temperature = 1.0f;
-  absl::Status Validate() const;
+  ENTROSERVE_CONFIG_BODY("xtc", ENTROSERVE_XTC_FIELDS)
 };
-
 struct DryConfig {
-  static constexpr char kName[] = "dry";  // the registry name
-  float multiplier = 0.8f;
-  float base = 1.75f;
-  int32_t allowed_length = 2;
-  int32_t penalty_last_n = 256;
-  std::vector<int32_t> sequence_breaker_ids;
-  float temperature = 1.0f;
-  absl::Status Validate() const;
+  ENTROSERVE_CONFIG_BODY("dry", ENTROSERVE_DRY_FIELDS)
 };
 
+// Every sampler's config, in the order ListSamplers returns them.
 using SamplerConfig =
     std::variant<GreedyConfig, ChainConfig, EntropixConfig, AlphaConfig, MirostatV2Config,
                  DynaTempConfig, TopNSigmaConfig, XtcConfig, DryConfig>;
@@ -181,6 +225,26 @@ using SamplerConfig =
 inline std::string SamplerName(const SamplerConfig& config) {
   return std::visit([](const auto& c) -> std::string { return c.kName; }, config);
 }
+
+namespace configs_internal {
+template <typename F, size_t... I>
+void ForEachSamplerConfig(F& f, std::index_sequence<I...>) {
+  (f(std::variant_alternative_t<I, SamplerConfig>()), ...);
+}
+}  // namespace configs_internal
+
+// Calls f(Config()) for every alternative of SamplerConfig, in order.
+template <typename F>
+void ForEachSamplerConfig(F&& f) {
+  configs_internal::ForEachSamplerConfig(
+      f, std::make_index_sequence<std::variant_size_v<SamplerConfig>>());
+}
+
+// README.md's config table: for each sampler, its fields with their
+// defaults, ranges and help ("samplerctl samplers --markdown").
+std::string ConfigMarkdown();
+// The table of the one sampler `name` (INVALID_ARGUMENT for another name).
+absl::StatusOr<std::string> ConfigMarkdown(absl::string_view name);
 
 }  // namespace entroserve
 

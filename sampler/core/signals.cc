@@ -1,4 +1,4 @@
-// Signals of REFERENCE.md §1. See signals.h for the contract.
+// The signals of docs/SAMPLERS.md "Signals". See signals.h for the contract.
 //
 // How it is computed
 // ------------------

@@ -1,4 +1,4 @@
-// Signals of REFERENCE.md §1, per row, in one pass family and no sort.
+// The signals of docs/SAMPLERS.md "Signals", per row, in one pass family and no sort.
 //
 // Logits: entropy H = -sum p log2 p and varentropy V = sum p (log2 p + H)^2
 // of p = softmax(z); -inf entries are masked tokens with p = 0.

@@ -29,66 +29,9 @@ constexpr double kInvGoldenRatio = 0.6180339887498949;
 // full-range bracket).
 constexpr double kContinuousResolution = 1e-3;
 
-// Bounds on config values that size per-row work and the state on the wire.
-// Not tunables: limits against a request asking for unbounded work.
-constexpr int32_t kMaxWindow = SamplerState::kMaxRecentTokens;
-constexpr int32_t kMaxIterations = 1000;
-// learning_rate sets the spacing of each line search's scan, so its floor
-// bounds a scan at 1 / kMinLearningRate + 1 points.
-constexpr float kMinLearningRate = 1e-3f;
-
 constexpr double kLn2 = 0.693147180559945309417232121458;
 
 enum Coordinate { kTemperature, kTopK, kTopP, kRepetitionPenalty, kCandidateSize, kCoordinates };
-
-// ---------------------------------------------------------------------------
-// Validation: "alpha.<field> must be <rule>, got <value>".
-
-std::string Field(const char* name) { return absl::StrCat("alpha.", name); }
-
-absl::Status Finite(const char* name, float value) {
-  if (std::isfinite(value)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be finite, got ", value));
-}
-
-absl::Status AtLeast(const char* name, float value, float lo) {
-  if (!(value >= lo)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Field(name), " must be >= ", lo, ", got ", value));
-  }
-  return Finite(name, value);
-}
-
-absl::Status Positive(const char* name, float value) {
-  if (!(value > 0.0f)) {
-    return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be > 0, got ", value));
-  }
-  return Finite(name, value);
-}
-
-// A temperature: > 0, finite, and >= kMinTemperature (configs.h).
-absl::Status Temperature(const char* name, float value) {
-  if (absl::Status positive = Positive(name, value); !positive.ok()) return positive;
-  return CheckMinTemperature(Field(name), value);
-}
-
-absl::Status IntAtLeast(const char* name, int32_t value, int32_t lo) {
-  if (value >= lo) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be >= ", lo, ", got ", value));
-}
-
-absl::Status IntAtMost(const char* name, int32_t value, int32_t hi) {
-  if (value <= hi) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be <= ", hi, ", got ", value));
-}
-
-// max >= min for a pair of bounds.
-template <typename T>
-absl::Status Ordered(const char* min_name, T min_value, const char* max_name, T max_value) {
-  if (max_value >= min_value) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(Field(max_name), " must be >= ", Field(min_name),
-                                                 " (", min_value, "), got ", max_value));
-}
 
 // ---------------------------------------------------------------------------
 
@@ -448,48 +391,6 @@ absl::StatusOr<RowOutput> AlphaSampler::Sample(const Row& row, SamplerState& sta
 }
 
 }  // namespace
-
-absl::Status AlphaConfig::Validate() const {
-  const absl::Status checks[] = {
-      Finite("base_temperature", base_temperature),
-      Finite("base_top_p", base_top_p),
-      Finite("base_repetition_penalty", base_repetition_penalty),
-      IntAtLeast("window", window, 1),
-      IntAtMost("window", window, kMaxWindow),
-      IntAtLeast("max_iterations", max_iterations, 0),
-      IntAtMost("max_iterations", max_iterations, kMaxIterations),
-      AtLeast("tolerance", tolerance, 0.0f),
-      learning_rate >= kMinLearningRate && learning_rate <= 1.0f
-          ? absl::OkStatus()
-          : absl::InvalidArgumentError(absl::StrCat(Field("learning_rate"), " must be in [",
-                                                    kMinLearningRate, ", 1], got ", learning_rate)),
-      Temperature("min_temperature", min_temperature),
-      Finite("max_temperature", max_temperature),
-      Ordered("min_temperature", min_temperature, "max_temperature", max_temperature),
-      IntAtLeast("min_top_k", min_top_k, 1),
-      Ordered("min_top_k", min_top_k, "max_top_k", max_top_k),
-      Positive("min_top_p", min_top_p),
-      max_top_p <= 1.0f ? absl::OkStatus()
-                        : absl::InvalidArgumentError(
-                              absl::StrCat(Field("max_top_p"), " must be <= 1, got ", max_top_p)),
-      Ordered("min_top_p", min_top_p, "max_top_p", max_top_p),
-      Positive("min_repetition_penalty", min_repetition_penalty),
-      Finite("max_repetition_penalty", max_repetition_penalty),
-      Ordered("min_repetition_penalty", min_repetition_penalty, "max_repetition_penalty",
-              max_repetition_penalty),
-      IntAtLeast("min_candidate_size", min_candidate_size, 1),
-      Ordered("min_candidate_size", min_candidate_size, "max_candidate_size", max_candidate_size),
-      IntAtLeast("repetition_window", repetition_window, 0),
-      AtLeast("entropy_weight", entropy_weight, 0.0f),
-      AtLeast("varentropy_weight", varentropy_weight, 0.0f),
-      AtLeast("attn_entropy_weight", attn_entropy_weight, 0.0f),
-      AtLeast("attn_varentropy_weight", attn_varentropy_weight, 0.0f),
-  };
-  for (const absl::Status& check : checks) {
-    if (!check.ok()) return check;
-  }
-  return absl::OkStatus();
-}
 
 AlphaParameters BaseAlphaParameters(const AlphaConfig& config) {
   AlphaParameters p;

@@ -1,4 +1,4 @@
-// AlphaSampler (EdwardDali/alpha; REFERENCE.md §3): an uncertainty score alpha,
+// AlphaSampler (EdwardDali/alpha; docs/SAMPLERS.md "alpha"): an uncertainty score alpha,
 // smoothed over the last steps, sets a target entropy, and a bounded search
 // chooses all five sampling parameters so that the filtered distribution
 // comes close to it.

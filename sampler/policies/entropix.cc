@@ -17,9 +17,9 @@ namespace entroserve {
 namespace {
 
 // Bounds of entropix's adaptive clips that EntropixConfig does not carry as
-// fields (entropix e55e9a3 torch_sampler.py adaptive_sample, and the proto
-// docs: top_p = clip(.., 0.1, 1), top_k = clip(.., 1, adaptive_max_top_k),
-// min_p = clip(.., 0.01, 0.5)).
+// fields (entropix e55e9a3 torch_sampler.py adaptive_sample; docs/SAMPLERS.md
+// "entropix": top_p = clip(.., 0.1, 1), top_k = clip(.., 1,
+// adaptive_max_top_k), min_p = clip(.., 0.01, 0.5)).
 constexpr float kAdaptiveMinTopP = 0.1f;
 constexpr float kAdaptiveMaxTopP = 1.0f;
 constexpr float kAdaptiveMinMinP = 0.01f;
@@ -27,16 +27,12 @@ constexpr float kAdaptiveMaxMinP = 0.5f;
 constexpr int32_t kMinTopK = 1;
 
 // Every sampling temperature a mode computes is at least kMinTemperature
-// (configs.h), the floor Validate() also puts on the temperature fields. Not
+// (config_schema.h), the floor Validate() also puts on the temperature fields. Not
 // an entropix parameter: entropix has none. With agreement <= 1 the adaptive
 // factor stays positive for adaptive_agreement_coef < 1, but larger
 // coefficients could drive T to 0 or below, and a tiny clarify or explore
 // offset could drive T towards 0; at the floor any logit gap above ~0.09
 // already underflows exp, so the draw is the argmax T -> 0 tends to.
-
-// Upper bound of adaptive_samples: each sample is an O(top_k) inverse-CDF
-// walk, so this bounds the work one row can ask for (entropix uses 5).
-constexpr int32_t kMaxAdaptiveSamples = 1024;
 
 // Relative slack on the bounds of an unseen survivor's weight (between
 // min_p and the last kept weight): covers the ~1e-7 error of the exp and the
@@ -44,59 +40,6 @@ constexpr int32_t kMaxAdaptiveSamples = 1024;
 constexpr double kWeightBoundSlack = 1e-5;
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-// ---------------------------------------------------------------------------
-// Validation helpers: "entropix.<field> must be <rule>, got <value>".
-
-std::string Field(const char* name) { return absl::StrCat("entropix.", name); }
-
-absl::Status Positive(const char* name, float value) {
-  if (!(value > 0.0f)) {
-    return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be > 0, got ", value));
-  }
-  if (!std::isfinite(value)) {
-    return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be finite, got ", value));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status NonNegative(const char* name, float value) {
-  if (!(value >= 0.0f)) {
-    return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be >= 0, got ", value));
-  }
-  if (!std::isfinite(value)) {
-    return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be finite, got ", value));
-  }
-  return absl::OkStatus();
-}
-
-// A temperature: > 0, finite, and >= kMinTemperature.
-absl::Status Temperature(const char* name, float value) {
-  if (absl::Status positive = Positive(name, value); !positive.ok()) return positive;
-  return CheckMinTemperature(Field(name), value);
-}
-
-// value in [0, 1).
-absl::Status MinP(const char* name, float value) {
-  if (value >= 0.0f && value < 1.0f) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be in [0, 1), got ", value));
-}
-
-// value in (0, 1].
-absl::Status Fraction(const char* name, float value) {
-  if (value > 0.0f && value <= 1.0f) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(Field(name), " must be in (0, 1], got ", value));
-}
-
-absl::Status IntInRange(const char* name, int32_t value, int32_t lo, int32_t hi) {
-  if (value >= lo && value <= hi) return absl::OkStatus();
-  if (hi == std::numeric_limits<int32_t>::max()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Field(name), " must be >= ", lo, ", got ", value));
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat(Field(name), " must be in [", lo, ", ", hi, "], got ", value));
-}
 
 constexpr int32_t kIntMax = std::numeric_limits<int32_t>::max();
 
@@ -175,46 +118,6 @@ absl::StatusOr<RowOutput> EntropixSampler::Sample(const Row& row, SamplerState& 
 }
 
 }  // namespace
-
-absl::Status EntropixConfig::Validate() const {
-  const absl::Status checks[] = {
-      Temperature("temperature", temperature),
-      Fraction("top_p", top_p),
-      IntInRange("top_k", top_k, kMinTopK, kIntMax),
-      MinP("min_p", min_p),
-      NonNegative("low_entropy", low_entropy),
-      NonNegative("low_varentropy", low_varentropy),
-      NonNegative("medium_entropy", medium_entropy),
-      NonNegative("high_entropy", high_entropy),
-      NonNegative("high_varentropy", high_varentropy),
-      Positive("clarify_attn_entropy_offset", clarify_attn_entropy_offset),
-      NonNegative("clarify_attn_entropy_coef", clarify_attn_entropy_coef),
-      Temperature("clarify_max_temperature", clarify_max_temperature),
-      Positive("explore_strength_offset", explore_strength_offset),
-      NonNegative("explore_strength_coef", explore_strength_coef),
-      Temperature("explore_max_temperature", explore_max_temperature),
-      NonNegative("explore_top_k_agreement_coef", explore_top_k_agreement_coef),
-      IntInRange("explore_min_top_k", explore_min_top_k, kMinTopK, kIntMax),
-      Temperature("resample_min_temperature", resample_min_temperature),
-      Positive("resample_attn_varentropy_offset", resample_attn_varentropy_offset),
-      NonNegative("resample_attn_varentropy_coef", resample_attn_varentropy_coef),
-      Fraction("resample_min_top_p", resample_min_top_p),
-      NonNegative("resample_top_p_attn_entropy_coef", resample_top_p_attn_entropy_coef),
-      NonNegative("adaptive_logit_uncertainty_coef", adaptive_logit_uncertainty_coef),
-      NonNegative("adaptive_attn_uncertainty_coef", adaptive_attn_uncertainty_coef),
-      NonNegative("adaptive_agreement_coef", adaptive_agreement_coef),
-      NonNegative("adaptive_top_p_attn_varentropy_coef", adaptive_top_p_attn_varentropy_coef),
-      NonNegative("adaptive_top_k_strength_coef", adaptive_top_k_strength_coef),
-      NonNegative("adaptive_top_k_agreement_coef", adaptive_top_k_agreement_coef),
-      IntInRange("adaptive_max_top_k", adaptive_max_top_k, kMinTopK, kIntMax),
-      NonNegative("adaptive_min_p_uncertainty_coef", adaptive_min_p_uncertainty_coef),
-      IntInRange("adaptive_samples", adaptive_samples, 1, kMaxAdaptiveSamples),
-  };
-  for (const absl::Status& check : checks) {
-    if (!check.ok()) return check;
-  }
-  return absl::OkStatus();
-}
 
 EntropixDecision DecideEntropix(const EntropixConfig& config, const Signals& signals,
                                 bool last_inserted, const SpecialTokens& special_tokens) {

@@ -1,22 +1,22 @@
-// entropix adaptive sampling (xjdr-alt/entropix, commit e55e9a3; REFERENCE.md
-// §2): the entropy H and varentropy V of the next-token distribution, and the
-// attention signals of the decoded query, choose a mode and its sampling
-// parameters.
+// entropix adaptive sampling (xjdr-alt/entropix, commit e55e9a3;
+// docs/SAMPLERS.md "entropix"): the entropy H and varentropy V of the
+// next-token distribution, and the attention signals of the decoded query,
+// choose a mode and its sampling parameters.
 //
 // Modes: the first row whose condition holds wins (thresholds and every
-// coefficient are EntropixConfig fields; defaults in brackets).
+// coefficient are EntropixConfig fields, defaults in configs.h).
 //
 // clang-format off
 //   mode      condition                   what it does
-//   flowing   H < low_entropy [0.1]       argmax (lowest id on ties)
-//             and V < low_varentropy [0.1]
-//   clarify   H > medium_entropy [3.0]    insert clarifying_question (else pause) unless
+//   flowing   H < low_entropy             argmax (lowest id on ties)
+//             and V < low_varentropy
+//   clarify   H > medium_entropy          insert clarifying_question (else pause) unless
 //             and V < low_varentropy      the previous token was inserted; otherwise sample
 //                                         with T = min(clarify_max_temperature,
 //                                           temperature * (offset + coef * attn_ent))
-//   explore   H < high_entropy [5.0]      T = min(explore_max_temperature,
+//   explore   H < high_entropy            T = min(explore_max_temperature,
 //             and V > high_varentropy       temperature * (offset + coef * IS)),
-//                 [5.0]                   top_k = max(explore_min_top_k,
+//                                         top_k = max(explore_min_top_k,
 //                                           int(top_k * (1 + coef * (1 - agreement))))
 //   resample  H > high_entropy            T = max(resample_min_temperature,
 //             and V > high_varentropy       temperature * (offset + coef * attn_vent)),
@@ -28,7 +28,7 @@
 //                                         top_k = clip(round(top_k (1 + s IS - g agreement)),
 //                                           1, adaptive_max_top_k),
 //                                         min_p = clip(min_p (1 - coef (H + V)), 0.01, 0.5);
-//                                         draw adaptive_samples [5] tokens and keep the one
+//                                         draw adaptive_samples tokens and keep the one
 //                                         with the highest log_softmax(z)
 // clang-format on
 //
@@ -38,7 +38,7 @@
 // Without attention every attention term (attn_ent, attn_vent, agreement, IS)
 // is 0. round() is round-half-to-even, as torch.round. A clarify step with
 // neither special token id given samples with the clarify temperature. Every
-// T a mode computes is at least kMinTemperature (1e-3, configs.h), the
+// T a mode computes is at least kMinTemperature (1e-3, config_schema.h), the
 // smallest temperature Validate() accepts.
 //
 // Sampling pipeline (EntropixFilter, then the draw), in this order:
@@ -73,7 +73,7 @@
 //   - the HF port's "attention" hook captured the attention block's output
 //     hidden state: here the caller sends the pre-softmax scores of the
 //     decoded query over the valid keys (Row::attention);
-//   - not in REFERENCE.md but in both _sample()s (JAX and torch): the top-k
+//   - in both _sample()s (JAX and torch): the top-k
 //     probabilities were flipped to ascending order before the top-p cumsum,
 //     so top_p removed the most probable tokens first: here the cumsum runs
 //     from the most probable token.

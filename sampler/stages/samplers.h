@@ -1,6 +1,6 @@
 // The simple samplers: greedy and fixed stage chains (chain, mirostat_v2,
 // dynatemp, top_n_sigma, xtc, dry). Each factory assumes that its config has
-// passed Validate() (configs.h; implemented in config_validate.cc).
+// passed Validate() (configs.h: the rules of its table).
 //
 // Every Sample():
 //   1. measures the logit signals (entropy, varentropy) of the row's logits

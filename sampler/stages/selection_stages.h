@@ -3,7 +3,7 @@
 // ctx.next_draw (then incremented), and choose by inverse CDF over the
 // normalised candidates in their current order (DrawIndex): an exact
 // categorical draw, unlike the argmax(p/u) of the torch entropix port
-// (REFERENCE §2). An empty set (every token masked, banned or biased to
+// (docs/SAMPLERS.md "Conventions"). An empty set (every token masked, banned or biased to
 // -inf) is FAILED_PRECONDITION for the row.
 //
 // Both record `candidates` (the number left to draw from) into *ctx.params.

@@ -119,8 +119,8 @@ ABSL_FLAG(std::string, fuse_projections, "auto",
 ABSL_FLAG(int32_t, max_message_mb, 64,
           "Largest gRPC message in MiB, served and sent to samplerd (at most 2047).");
 ABSL_FLAG(std::string, default_sampler, "entropix",
-          "The sampler of requests that name none: greedy, chain, entropix, alpha, "
-          "mirostat_v2, dynatemp, top_n_sigma, xtc or dry, with its defaults.");
+          "The sampler of requests that name none, with its defaults: a sampler name such "
+          "as entropix, greedy or chain (`samplerctl samplers` lists them all).");
 ABSL_FLAG(int32_t, sampler_timeout_s, 30,
           "Seconds a connected samplerd has to answer one step; past it the stream is "
           "treated as broken and the step is sent again on a new one.");

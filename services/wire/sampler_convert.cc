@@ -10,52 +10,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sampler/core/tensor.h"
+#include "services/wire/config_reflection.h"
 
 namespace entroserve {
 namespace {
 
 namespace v1 = ::sampler::v1;
 
-// The scalar fields of each config, one list per sampler, used in both
-// directions so that proto -> config and config -> proto cannot disagree.
-// Repeated and map fields (chain.logit_bias, dry.sequence_breaker_ids) are
-// copied by hand.
 // clang-format off
-#define ENTROSERVE_CHAIN_FIELDS(X)                                            \
-  X(temperature) X(top_k) X(top_p) X(min_p) X(typical_p) X(repetition_penalty) \
-  X(frequency_penalty) X(presence_penalty) X(penalty_last_n)                   \
-  X(no_repeat_ngram_size)
-#define ENTROSERVE_ENTROPIX_FIELDS(X)                                          \
-  X(temperature) X(top_p) X(top_k) X(min_p) X(low_entropy) X(low_varentropy)   \
-  X(medium_entropy) X(high_entropy) X(high_varentropy)                         \
-  X(clarify_attn_entropy_offset) X(clarify_attn_entropy_coef)                  \
-  X(clarify_max_temperature) X(explore_strength_offset)                        \
-  X(explore_strength_coef) X(explore_max_temperature)                          \
-  X(explore_top_k_agreement_coef) X(explore_min_top_k)                         \
-  X(resample_min_temperature) X(resample_attn_varentropy_offset)               \
-  X(resample_attn_varentropy_coef) X(resample_min_top_p)                       \
-  X(resample_top_p_attn_entropy_coef) X(adaptive_logit_uncertainty_coef)       \
-  X(adaptive_attn_uncertainty_coef) X(adaptive_agreement_coef)                 \
-  X(adaptive_top_p_attn_varentropy_coef) X(adaptive_top_k_strength_coef)       \
-  X(adaptive_top_k_agreement_coef) X(adaptive_max_top_k)                       \
-  X(adaptive_min_p_uncertainty_coef) X(adaptive_samples)                       \
-  X(attn_varentropy_is_spread)
-#define ENTROSERVE_ALPHA_FIELDS(X)                                             \
-  X(base_temperature) X(base_top_p) X(base_top_k) X(base_repetition_penalty)   \
-  X(base_candidate_size) X(window) X(max_iterations) X(tolerance)              \
-  X(learning_rate) X(min_temperature) X(max_temperature) X(min_top_k)          \
-  X(max_top_k) X(min_top_p) X(max_top_p) X(min_repetition_penalty)             \
-  X(max_repetition_penalty) X(min_candidate_size) X(max_candidate_size)        \
-  X(repetition_window) X(entropy_weight) X(varentropy_weight)                  \
-  X(attn_entropy_weight) X(attn_varentropy_weight)
-#define ENTROSERVE_MIROSTAT_V2_FIELDS(X) X(tau) X(eta) X(temperature)
-#define ENTROSERVE_DYNATEMP_FIELDS(X) \
-  X(min_temperature) X(max_temperature) X(exponent)
-#define ENTROSERVE_TOP_N_SIGMA_FIELDS(X) X(n) X(temperature)
-#define ENTROSERVE_XTC_FIELDS(X) \
-  X(threshold) X(probability) X(min_keep) X(temperature)
-#define ENTROSERVE_DRY_FIELDS(X) \
-  X(multiplier) X(base) X(allowed_length) X(penalty_last_n) X(temperature)
 // SamplingParams, RowOutput -> proto.
 #define ENTROSERVE_PARAMS_FIELDS(X)                                            \
   X(temperature) X(top_k) X(top_p) X(min_p) X(typical_p) X(repetition_penalty) \
@@ -63,126 +25,6 @@ namespace v1 = ::sampler::v1;
   X(mirostat_mu) X(top_n_sigma) X(xtc_threshold) X(xtc_probability)           \
   X(dry_multiplier) X(alpha) X(smoothed_alpha) X(candidates)
 // clang-format on
-
-// `p` is the proto message, `c` the config.
-#define ENTROSERVE_FROM_PROTO(field) \
-  if (p.has_##field()) c.field = p.field();
-#define ENTROSERVE_TO_PROTO(field) p->set_##field(c.field);
-
-GreedyConfig FromProto(const v1::GreedyConfig&) { return GreedyConfig(); }
-ChainConfig FromProto(const v1::ChainConfig& p) {
-  ChainConfig c;
-  ENTROSERVE_CHAIN_FIELDS(ENTROSERVE_FROM_PROTO)
-  c.logit_bias.insert(p.logit_bias().begin(), p.logit_bias().end());
-  return c;
-}
-EntropixConfig FromProto(const v1::EntropixConfig& p) {
-  EntropixConfig c;
-  ENTROSERVE_ENTROPIX_FIELDS(ENTROSERVE_FROM_PROTO)
-  return c;
-}
-AlphaConfig FromProto(const v1::AlphaConfig& p) {
-  AlphaConfig c;
-  ENTROSERVE_ALPHA_FIELDS(ENTROSERVE_FROM_PROTO)
-  return c;
-}
-MirostatV2Config FromProto(const v1::MirostatV2Config& p) {
-  MirostatV2Config c;
-  ENTROSERVE_MIROSTAT_V2_FIELDS(ENTROSERVE_FROM_PROTO)
-  return c;
-}
-DynaTempConfig FromProto(const v1::DynaTempConfig& p) {
-  DynaTempConfig c;
-  ENTROSERVE_DYNATEMP_FIELDS(ENTROSERVE_FROM_PROTO)
-  return c;
-}
-TopNSigmaConfig FromProto(const v1::TopNSigmaConfig& p) {
-  TopNSigmaConfig c;
-  ENTROSERVE_TOP_N_SIGMA_FIELDS(ENTROSERVE_FROM_PROTO)
-  return c;
-}
-XtcConfig FromProto(const v1::XtcConfig& p) {
-  XtcConfig c;
-  ENTROSERVE_XTC_FIELDS(ENTROSERVE_FROM_PROTO)
-  return c;
-}
-DryConfig FromProto(const v1::DryConfig& p) {
-  DryConfig c;
-  ENTROSERVE_DRY_FIELDS(ENTROSERVE_FROM_PROTO)
-  c.sequence_breaker_ids.assign(p.sequence_breaker_ids().begin(), p.sequence_breaker_ids().end());
-  return c;
-}
-
-// Sets the oneof member of `spec` that matches the config type.
-struct ToProtoVisitor {
-  v1::SamplerSpec* spec;
-  void operator()(const GreedyConfig&) const { spec->mutable_greedy(); }
-  void operator()(const ChainConfig& c) const {
-    v1::ChainConfig* p = spec->mutable_chain();
-    ENTROSERVE_CHAIN_FIELDS(ENTROSERVE_TO_PROTO)
-    p->mutable_logit_bias()->insert(c.logit_bias.begin(), c.logit_bias.end());
-  }
-  void operator()(const EntropixConfig& c) const {
-    v1::EntropixConfig* p = spec->mutable_entropix();
-    ENTROSERVE_ENTROPIX_FIELDS(ENTROSERVE_TO_PROTO)
-  }
-  void operator()(const AlphaConfig& c) const {
-    v1::AlphaConfig* p = spec->mutable_alpha();
-    ENTROSERVE_ALPHA_FIELDS(ENTROSERVE_TO_PROTO)
-  }
-  void operator()(const MirostatV2Config& c) const {
-    v1::MirostatV2Config* p = spec->mutable_mirostat_v2();
-    ENTROSERVE_MIROSTAT_V2_FIELDS(ENTROSERVE_TO_PROTO)
-  }
-  void operator()(const DynaTempConfig& c) const {
-    v1::DynaTempConfig* p = spec->mutable_dynatemp();
-    ENTROSERVE_DYNATEMP_FIELDS(ENTROSERVE_TO_PROTO)
-  }
-  void operator()(const TopNSigmaConfig& c) const {
-    v1::TopNSigmaConfig* p = spec->mutable_top_n_sigma();
-    ENTROSERVE_TOP_N_SIGMA_FIELDS(ENTROSERVE_TO_PROTO)
-  }
-  void operator()(const XtcConfig& c) const {
-    v1::XtcConfig* p = spec->mutable_xtc();
-    ENTROSERVE_XTC_FIELDS(ENTROSERVE_TO_PROTO)
-  }
-  void operator()(const DryConfig& c) const {
-    v1::DryConfig* p = spec->mutable_dry();
-    ENTROSERVE_DRY_FIELDS(ENTROSERVE_TO_PROTO)
-    p->mutable_sequence_breaker_ids()->Add(c.sequence_breaker_ids.begin(),
-                                           c.sequence_breaker_ids.end());
-  }
-};
-
-#undef ENTROSERVE_TO_PROTO
-#undef ENTROSERVE_FROM_PROTO
-
-// The config of the spec's oneof; the caller checked that one is set.
-SamplerConfig OneofToConfig(const v1::SamplerSpec& spec) {
-  switch (spec.config_case()) {
-    case v1::SamplerSpec::kGreedy:
-      return FromProto(spec.greedy());
-    case v1::SamplerSpec::kChain:
-      return FromProto(spec.chain());
-    case v1::SamplerSpec::kEntropix:
-      return FromProto(spec.entropix());
-    case v1::SamplerSpec::kAlpha:
-      return FromProto(spec.alpha());
-    case v1::SamplerSpec::kMirostatV2:
-      return FromProto(spec.mirostat_v2());
-    case v1::SamplerSpec::kDynatemp:
-      return FromProto(spec.dynatemp());
-    case v1::SamplerSpec::kTopNSigma:
-      return FromProto(spec.top_n_sigma());
-    case v1::SamplerSpec::kXtc:
-      return FromProto(spec.xtc());
-    case v1::SamplerSpec::kDry:
-      return FromProto(spec.dry());
-    case v1::SamplerSpec::CONFIG_NOT_SET:
-      break;
-  }
-  return GreedyConfig();
-}
 
 }  // namespace
 
@@ -205,7 +47,7 @@ absl::StatusOr<SamplerConfig> SpecFieldToConfig(const v1::SamplerSpec& spec,
     }
     config = *std::move(defaults);
   } else {
-    config = OneofToConfig(spec);
+    config = ConfigFromSpecOneof(spec);
     const std::string name = SamplerName(config);
     if (!spec.name().empty() && spec.name() != name) {
       // "rows[1].spec.name is "alpha" but spec.config is entropix"
@@ -222,7 +64,7 @@ absl::StatusOr<SamplerConfig> SpecFieldToConfig(const v1::SamplerSpec& spec,
 void ConfigToSpec(const SamplerConfig& config, v1::SamplerSpec* spec) {
   spec->Clear();
   spec->set_name(SamplerName(config));
-  std::visit(ToProtoVisitor{spec}, config);
+  ConfigToSpecOneof(config, spec);
 }
 
 void SignalsToProto(const Signals& signals, v1::Signals* proto) {

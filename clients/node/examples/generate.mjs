@@ -16,8 +16,8 @@ Streams a generation from runnerd (runner.v1.Runner/Generate).
   --prompt          raw prompt text (no chat template)
   --chat            one user message, rendered with the model's chat template
   --system          a system message before --chat
-  --sampler         sampler name: greedy, chain, entropix, alpha, mirostat_v2,
-                    dynatemp, top_n_sigma, xtc, dry (default: runnerd's default)
+  --sampler         sampler name, e.g. greedy, chain, entropix or alpha
+                    (samplerctl samplers lists them; default: runnerd's default)
   --spec            a SamplerSpec as JSON, e.g. '{"chain": {"temperature": 0.8, "topK": 40}}'
   --seed            seed of the draws (default: picked by the server and printed)
   --max-new-tokens  tokens to generate (default: the server's, 128)

@@ -5,7 +5,7 @@ Generates rows with a seeded NumPy RNG -- logits of V in {1000, 32000, 151936}
 with a few -inf (masked) tokens, and attention scores [8, 300] -- encodes them
 as FLOAT32, FLOAT16 and BFLOAT16 wire tensors, runs signals_tool on each, and
 compares with an independent float64 computation from the decoded values
-(log_softmax, then the definitions of REFERENCE.md section 1).
+(log_softmax, then the definitions of docs/SAMPLERS.md "Signals").
 
 Tolerance, per signal: |tool - numpy| <= ATOL + RTOL * |numpy|, with
 RTOL = 1e-5 and ATOL = 1e-5 (bits, bits^2, or probability units for

@@ -38,7 +38,7 @@ Signals WithAttention(float entropy, float varentropy) {
 }
 
 // ---------------------------------------------------------------------------
-// The expected decision of every mode, written out from REFERENCE.md §2 with
+// The expected decision of every mode, written out from docs/SAMPLERS.md "entropix" with
 // the config's fields (float arithmetic, as the policy).
 
 EntropixDecision Base(const EntropixConfig& c) {
