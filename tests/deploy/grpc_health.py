@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """What kubelet's native gRPC probe does: grpc.health.v1.Health/Check on
-HOST:PORT for SERVICE ("" is the server as a whole), plaintext. Prints the
-status and exits 0 when it is SERVING, 1 otherwise (2: no answer).
+HOST:PORT for SERVICE ("" or none: the server as a whole), plaintext, one
+second per try. Prints each target's status; exits 0 when every one is
+SERVING, 1 otherwise. --wait=SECONDS retries until they all are.
 
-Usage: grpc_health.py HOST:PORT [SERVICE] [--timeout=SECONDS]
+Usage: grpc_health.py [--wait=SECONDS] HOST:PORT[/SERVICE]...
 """
 import sys
+import time
 
 import grpc
 
@@ -28,22 +30,39 @@ def decode_status(reply):
     return 0
 
 
-def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--timeout=")]
-    timeout = float(next((a.split("=", 1)[1] for a in sys.argv[1:]
-                          if a.startswith("--timeout=")), "1"))
-    target, service = args[0], (args[1] if len(args) > 1 else "")
+def check(target, service):
     with grpc.insecure_channel(target) as channel:
-        check = channel.unary_unary("/grpc.health.v1.Health/Check",
-                                    request_serializer=lambda b: b,
-                                    response_deserializer=lambda b: b)
+        call = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                   request_serializer=lambda b: b,
+                                   response_deserializer=lambda b: b)
         try:
-            status = decode_status(check(encode_request(service), timeout=timeout))
+            status = decode_status(call(encode_request(service), timeout=1))
         except grpc.RpcError as e:
-            print(f"{target} {service or '(server)'}: {e.code().name}")
-            return 2
-    print(f"{target} {service or '(server)'}: {STATUS.get(status, status)}")
-    return 0 if status == 1 else 1
+            return e.code().name
+    return STATUS.get(status, str(status))
+
+
+def main():
+    wait = 0.0
+    targets = []
+    for arg in sys.argv[1:]:
+        if arg.startswith("--wait="):
+            wait = float(arg.split("=", 1)[1])
+        else:
+            address, _, service = arg.partition("/")
+            targets.append((address, service))
+    if not targets:
+        print(__doc__)
+        return 2
+    deadline = time.monotonic() + wait
+    while True:
+        results = [check(address, service) for address, service in targets]
+        if all(r == "SERVING" for r in results) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    for (address, service), result in zip(targets, results):
+        print(f"{address} {service or '(server)'}: {result}")
+    return 0 if all(r == "SERVING" for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -15,15 +15,23 @@ from Kubernetes, and saying what it changed:
     Services and NetworkPolicies, which podman does not play, use the names);
   - emptyDir volumes: podman 4.3 makes each one a named volume on disk, owned
     by root with mode 0755 (Kubernetes: 0777) and without the Memory medium or
-    the size limit. They are listed (--volumes-out) for the caller to create
-    first as tmpfs volumes of mode 1777 and the sizeLimit; podman then uses
+    the size limit. They are listed (--volumes-out: name, medium, sizeLimit in
+    bytes) for the caller to create first: medium Memory as a tmpfs volume of
+    mode 1777 and the size limit, the others as a disk volume made mode 1777
+    (a tmpfs volume is unmounted, and emptied, whenever no container uses it,
+    so the model copied by the init container would be gone); podman then uses
     them. Named volumes are shared by name between the Pods podman plays;
   - --host-alias NAME=IP,IP,...: a headless Service's DNS name becomes
     hostAliases (/etc/hosts lines) of every Pod, one per replica address;
     podman has no Services and no cluster DNS.
 
+  - --volume-prefix P: the emptyDir volumes are named P + name, so that the
+    test's volumes cannot meet another user's (podman names them globally).
+
 Usage: podman_kube.py IN.yaml OUT.yaml [--only-deployment NAME]
-           [--host-alias NAME=IP,IP] [--volumes-out FILE] [--env CONTAINER:NAME=VALUE]
+           [--host-alias NAME=IP,IP] [--volumes-out FILE] [--volume-prefix P]
+       podman_kube.py --probes IN.yaml [--only-deployment NAME]
+           prints "container probe port service" for every gRPC probe
 """
 import argparse
 import sys
@@ -46,16 +54,27 @@ def quantity_bytes(q):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("input")
-    ap.add_argument("output")
+    ap.add_argument("output", nargs="?")
+    ap.add_argument("--probes", action="store_true")
+    ap.add_argument("--volume-prefix", default="")
     ap.add_argument("--only-deployment", action="append", default=[])
     ap.add_argument("--host-alias", action="append", default=[])
     ap.add_argument("--volumes-out")
-    ap.add_argument("--env", action="append", default=[],
-                    help="CONTAINER:NAME=VALUE, set in that container (a test knob)")
     args = ap.parse_args()
 
     with open(args.input) as f:
         docs = [d for d in yaml.safe_load_all(f) if d]
+    if args.probes:
+        for d in docs:
+            if d["kind"] != "Deployment" or (args.only_deployment and
+                                              d["metadata"]["name"] not in args.only_deployment):
+                continue
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    grpc = c.get(probe, {}).get("grpc")
+                    if grpc:
+                        print(c["name"], probe, grpc["port"], grpc.get("service", ""))
+        return
     kept, volumes = [], {}
     for d in docs:
         kind, name = d["kind"], d["metadata"]["name"]
@@ -70,31 +89,34 @@ def main():
             spec["restartPolicy"] = "OnFailure"
             for c in spec.get("initContainers", []) + spec["containers"]:
                 c.pop("ports", None)
+            if args.volume_prefix:
+                renamed = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
+                for c in spec.get("initContainers", []) + spec["containers"]:
+                    for m in c.get("volumeMounts", []):
+                        if m["name"] in renamed:
+                            m["name"] = args.volume_prefix + m["name"]
+                for v in spec.get("volumes", []):
+                    if v["name"] in renamed:
+                        v["name"] = args.volume_prefix + v["name"]
             for v in spec.get("volumes", []):
                 if "emptyDir" in v:
                     size = quantity_bytes(v["emptyDir"].get("sizeLimit", "64Mi"))
-                    volumes[v["name"]] = max(volumes.get(v["name"], 0), size)
+                    medium = v["emptyDir"].get("medium") or "Disk"
+                    old = volumes.get(v["name"], (0, medium))
+                    volumes[v["name"]] = (max(old[0], size), medium)
             aliases = []
             for alias in args.host_alias:
                 host, ips = alias.split("=", 1)
                 aliases += [{"ip": ip, "hostnames": [host]} for ip in ips.split(",") if ip]
             if aliases:
                 spec["hostAliases"] = aliases
-            for e in args.env:
-                cname, kv = e.split(":", 1)
-                key, value = kv.split("=", 1)
-                for c in spec["containers"]:
-                    if c["name"] == cname:
-                        env = [x for x in c.setdefault("env", []) if x["name"] != key]
-                        env.append({"name": key, "value": value})
-                        c["env"] = env
         kept.append(d)
     with open(args.output, "w") as f:
         yaml.safe_dump_all(kept, f, sort_keys=False)
     if args.volumes_out:
         with open(args.volumes_out, "w") as f:
-            for name, size in sorted(volumes.items()):
-                f.write(f"{name} {size}\n")
+            for name, (size, medium) in sorted(volumes.items()):
+                f.write(f"{name} {medium} {size}\n")
 
 
 if __name__ == "__main__":
