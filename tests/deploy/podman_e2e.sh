@@ -124,10 +124,17 @@ ids() { "$PY" -c 'import json,sys
 for l in open(sys.argv[1]):
     r = json.loads(l)
     if "id" in r: print(r["id"])' "$1"; }
+rate() {  # OUT.jsonl: tokens/s of the generation (runnerd's usage record)
+  "$PY" -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if "usage" in r:
+        u = r["usage"]
+        print("%.0f tokens/s" % (u["generated_tokens"] / u["total_ms"] * 1000))' "$1"; }
 generate "127.0.0.1:$RD_PORT" "$WORK/ref.jsonl"
 ids "$WORK/ref.jsonl" > "$WORK/ref.ids"
 [ "$(wc -l < "$WORK/ref.ids")" -eq "$TOKENS" ] || fail "reference gave $(wc -l < "$WORK/ref.ids") tokens, not $TOKENS"
-say "reference: $TOKENS tokens: $(head -c 80 "$WORK/ref.ids" | tr '\n' ' ')..."
+say "reference: $TOKENS tokens ($(rate "$WORK/ref.jsonl")): $(head -c 60 "$WORK/ref.ids" | tr '\n' ' ')..."
 for pid in "${HOST_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 HOST_PIDS=()
 
@@ -204,7 +211,7 @@ compare() {  # OUT.jsonl WHAT
     diff "$WORK/ref.ids" "$1.ids" | head -5
     fail "$2: tokens differ from the binaries run directly"
   fi
-  say "$2: $TOKENS tokens, identical to the binaries run directly"
+  say "$2: $TOKENS tokens, identical to the binaries run directly ($(rate "$1"))"
 }
 restarts() { podman inspect "$1" --format '{{.RestartCount}}'; }
 # Generates in the background, SIGKILLs CONTAINER's process once KILL_AFTER tokens have
