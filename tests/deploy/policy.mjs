@@ -117,8 +117,10 @@ if (runnerd) {
     expect(/^(127\.0\.0\.1|localhost|\[::1\]):/.test(flag(rc, 'sampler')), `sidecar: runnerd --sampler on loopback (${flag(rc, 'sampler')})`);
     expect(flag(rc, 'sampler_transport') === 'shared_memory', 'sidecar: runnerd --sampler_transport=shared_memory');
     if (sc) expect(flag(sc, 'shared_memory') === 'true', 'sidecar: samplerd --shared_memory=true');
-    if (sc) expect(Number(flag(sc, 'shutdown_grace_s')) > Number(flag(rc, 'shutdown_grace_s')) + 5,
-                   'sidecar: samplerd outlives runnerd\'s shutdown (its grace is longer)');
+    const wait = sc && sc.lifecycle && sc.lifecycle.preStop && sc.lifecycle.preStop.exec &&
+      sc.lifecycle.preStop.exec.command.join(' ');
+    expect(wait && wait.includes(':C383') && wait.includes('/proc/net/tcp'),
+           'sidecar: samplerd\'s preStop waits while runnerd\'s connections to 50051 are open');
   }
   if (topology === 'split') {
     const sd = find('Deployment', 'samplerd');
