@@ -50,6 +50,13 @@ for b in samplerd runnerd samplerctl; do
   [ -x "$BIN/$b" ] || { echo "FAIL: $BIN/$b is missing (build first)"; exit 1; }
 done
 
+if podman pod exists runnerd-pod-0 || podman pod exists samplerd-pod-0 ||
+   podman volume ls -q | grep -q "^$VOLUME_PREFIX"; then
+  echo "FAIL: pods or volumes of an earlier run are left (E2E_KEEP=1?): remove them first:"
+  echo "  podman pod rm -f runnerd-pod-0 samplerd-pod-0 samplerd-pod-1 samplerd-pod-2"
+  echo "  podman volume ls -q | grep '^$VOLUME_PREFIX' | xargs podman volume rm"
+  exit 1
+fi
 rm -rf "$WORK"
 mkdir -p "$WORK"
 T0=$EPOCHREALTIME
@@ -71,7 +78,10 @@ cleanup() {
   if [ "${E2E_KEEP:-0}" != 1 ]; then
     local y
     for y in "${PLAYED[@]}"; do podman kube down "$y" >/dev/null 2>&1 || true; done
-    podman volume ls -q | grep "^$VOLUME_PREFIX" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+    # Not rm -f: that stops containers still using a volume, and podman 4.3
+    # can deadlock doing it. After kube down nothing uses them.
+    cat "$WORK"/*.volumes 2>/dev/null | cut -d' ' -f1 | sort -u |
+      xargs -r podman volume rm >/dev/null 2>&1 || true
   fi
 }
 trap cleanup EXIT
@@ -165,6 +175,7 @@ EOF
 make_volumes() {  # FILE of "name medium bytes" lines from podman_kube.py
   local name medium bytes mounts=()
   while read -r name medium bytes; do
+    [ "$medium" = ConfigMap ] && continue  # podman makes those
     podman volume exists "$name" && continue
     if [ "$medium" = Memory ]; then
       podman volume create --opt type=tmpfs --opt device=tmpfs \

@@ -27,6 +27,8 @@ from Kubernetes, and saying what it changed:
 
   - --volume-prefix P: the emptyDir volumes are named P + name, so that the
     test's volumes cannot meet another user's (podman names them globally).
+    ConfigMaps (kept: podman plays them as volumes) are listed in
+    --volumes-out with medium "ConfigMap", for the caller's clean-up.
 
 Usage: podman_kube.py IN.yaml OUT.yaml [--only-deployment NAME]
            [--host-alias NAME=IP,IP] [--volumes-out FILE] [--volume-prefix P]
@@ -117,6 +119,11 @@ def main():
         with open(args.volumes_out, "w") as f:
             for name, (size, medium) in sorted(volumes.items()):
                 f.write(f"{name} {medium} {size}\n")
+            # podman makes a volume of each ConfigMap too (and keeps it after
+            # kube down): listed for the caller to remove.
+            for d in kept:
+                if d["kind"] == "ConfigMap":
+                    f.write(f"{d['metadata']['name']} ConfigMap 0\n")
 
 
 if __name__ == "__main__":
