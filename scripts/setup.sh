@@ -14,6 +14,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread libpcre2-dev libicu-dev nlohmann-json3-dev
   python3-numpy python3-grpcio python3-protobuf python3-pytest python3-torch
   chromium fonts-noto-color-emoji
+  podman runc catatonit mmdebstrap uidmap slirp4netns fuse-overlayfs
 )
 # Node.js and npm run the tokenizer conformance reference; any install on PATH
 # will do (Debian's or another), else Debian's.
