@@ -113,6 +113,9 @@ struct Engine::Sequence {
   int64_t step = 0;
   SamplerState state;
   int32_t generated = 0;
+  // When the last token (or, before the first, the request) reached the
+  // sink: the time between tokens the observer is told.
+  absl::Time last_token;
   absl::Time first_token = absl::InfinitePast();
 
   StreamingDecoder decoder;
@@ -424,19 +427,24 @@ void Engine::Step() {
   std::vector<Sequence*> sampling;
   std::vector<Row> rows;
   StepRows(in_step, *output, &sampling, &rows);
-  if (rows.empty()) return;
-
-  std::vector<RowResult> results;
-  std::vector<bool> sampled;
-  const absl::Time sampling_start = absl::Now();
-  SampleRows(sampling, rows, &results, &sampled);
-  {
-    absl::MutexLock lock(&mu_);
-    rows_sampled_ += static_cast<int64_t>(rows.size());
-    sampling_time_ += absl::Now() - sampling_start;
+  absl::Duration sampling_time;
+  if (!rows.empty()) {
+    std::vector<RowResult> results;
+    std::vector<bool> sampled;
+    const absl::Time sampling_start = absl::Now();
+    SampleRows(sampling, rows, &results, &sampled);
+    sampling_time = absl::Now() - sampling_start;
+    {
+      absl::MutexLock lock(&mu_);
+      rows_sampled_ += static_cast<int64_t>(rows.size());
+      sampling_time_ += sampling_time;
+    }
+    for (size_t i = 0; i < sampling.size(); ++i) {
+      if (sampled[i] && !sampling[i]->ended) Accept(sampling[i], results[i]);
+    }
   }
-  for (size_t i = 0; i < sampling.size(); ++i) {
-    if (sampled[i] && !sampling[i]->ended) Accept(sampling[i], results[i]);
+  if (options_.observer != nullptr) {
+    options_.observer->OnStep(absl::Now() - forward_start, forward_time, sampling_time);
   }
 }
 
@@ -555,6 +563,12 @@ void Engine::Accept(Sequence* s, const RowResult& result) {
   out.text = s->text.substr(s->emitted, release_end - s->emitted);
   out.sample = result.output;
   s->emitted = release_end;
+  if (options_.observer != nullptr) {
+    const absl::Time now = absl::Now();
+    const absl::Time previous = s->generated == 1 ? request.arrival : s->last_token;
+    options_.observer->OnToken(s->state.sampler, out.sample, s->generated == 1, now - previous);
+    s->last_token = now;
+  }
   s->sink->OnToken(std::move(out));
   if (finished) End(s, absl::OkStatus(), reason);
 }
@@ -578,6 +592,7 @@ void Engine::End(Sequence* s, absl::Status status, FinishReason reason) {
   if (s->generated > 0)
     end.time_to_first_token_ms = Milliseconds(s->first_token - s->request.arrival);
   end.total_ms = Milliseconds(now - s->request.arrival);
+  if (options_.observer != nullptr) options_.observer->OnEnd(end);
   std::shared_ptr<GenerationSink> sink = std::move(s->sink);
   sink->OnEnd(end);
 }

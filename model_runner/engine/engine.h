@@ -84,6 +84,24 @@ enum class FinishReason {
 
 const char* FinishReasonName(FinishReason reason);
 
+// What the engine reports as it runs (runnerd's metrics:
+// services/runnerd/runner_metrics.h). Called on the scheduler thread, never
+// under the engine's lock; must be quick and must not block.
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+  // A step that ran the model: its whole time, the forward pass, and the
+  // sampler call (zero when no row was due).
+  virtual void OnStep(absl::Duration step, absl::Duration forward, absl::Duration sampling) {}
+  // A generated token handed to its request's sink: the sampler's name
+  // ("entropix"), what it returned, and the time since the request arrived
+  // (the first token) or since its previous token.
+  virtual void OnToken(const std::string& sampler, const RowOutput& sample, bool first,
+                       absl::Duration since_previous) {}
+  // A generation's end, as its sink hears it.
+  virtual void OnEnd(const struct GenerationEnd& end) {}
+};
+
 struct EngineOptions {
   // Sequences in the running batch at once (>= 1).
   int max_batch = 8;
@@ -102,6 +120,8 @@ struct EngineOptions {
   // How long a step waits for an unreachable sampler on behalf of a request
   // without a deadline before it ends with UNAVAILABLE.
   absl::Duration sampler_wait = absl::Seconds(60);
+  // Not owned; null: nothing reported. Must outlive the engine.
+  EngineObserver* observer = nullptr;
 };
 
 // One generation request, in tokens (the service tokenizes and checks the

@@ -61,6 +61,15 @@ class SamplerBackend {
 
   // "local", or the samplerd address: what ModelInfo reports.
   virtual std::string Describe() const = 0;
+
+  // Since the backend was made: streams to a remote sampler opened again
+  // after one broke, and streams that fell back from shared memory to
+  // sending the bytes inline (for metrics; zero for the local backend).
+  struct Counters {
+    int64_t reconnects = 0;
+    int64_t shared_memory_fallbacks = 0;
+  };
+  virtual Counters GetCounters() const { return {}; }
 };
 
 }  // namespace entroserve

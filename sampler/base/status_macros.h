@@ -25,7 +25,8 @@
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); returns its status from the
 // enclosing function unless it is OK, else moves its value into `lhs` (a
-// declaration or an existing lvalue).
+// declaration or an existing lvalue). Several statements: in an if or a
+// loop, put it inside braces.
 #define ASSIGN_OR_RETURN(lhs, rexpr) \
   ENTROSERVE_ASSIGN_OR_RETURN_IMPL(ENTROSERVE_STATUS_MACRO_CONCAT(statusor_, __LINE__), lhs, rexpr)
 

@@ -2,28 +2,96 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <iostream>
+#include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/generic/async_generic_service.h"
+#include "sampler/base/status_macros.h"
+
+ABSL_FLAG(std::string, host, "[::]",
+          "Address to listen on: \"[::]\" is every interface (IPv6 and IPv4), "
+          "\"127.0.0.1\" or \"localhost\" loopback only. --health_port and --metrics_port "
+          "listen on it too.");
+// A batch of 64 rows of 152k-token FLOAT32 logits is 64 * 151936 * 4 bytes
+// = 38.9 MB, plus attention scores: 64 MiB holds it with room to spare.
+ABSL_FLAG(int32_t, max_message_mb, 64,
+          "Largest gRPC message in MiB, either way (at most 2047); a larger one ends its "
+          "call with RESOURCE_EXHAUSTED. The default holds a batch of 64 rows of 152k-token "
+          "FLOAT32 logits (39 MB) plus attention.");
+ABSL_FLAG(int32_t, shutdown_grace_s, 10,
+          "On SIGTERM/SIGINT health turns NOT_SERVING at once; then calls and generations "
+          "in flight get this many seconds to finish before they are cancelled.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of this server: with --tls_key_file, the port speaks TLS "
+          "only (plaintext clients are refused).");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificates: clients must present a certificate signed by one of them "
+          "(mutual TLS). Needs --tls_cert_file.");
+ABSL_FLAG(int32_t, health_port, 0,
+          "A second port serving grpc.health.v1 alone, in plaintext, whatever the main "
+          "port speaks (Kubernetes' gRPC probes use plaintext). 0: none.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File of bearer tokens, one per line (# comments), re-read when it changes: every "
+          "call but health checks must send \"authorization: Bearer TOKEN\" with one of them, "
+          "else UNAUTHENTICATED. Without TLS, server reflection is then off.");
+ABSL_FLAG(int32_t, metrics_port, 0,
+          "Port of an HTTP server of Prometheus metrics at /metrics (README: \"Running in "
+          "production\"). 0: none.");
+ABSL_FLAG(std::string, log_format, "text",
+          "Log lines on stderr: text, or json (one object per line: time, level, program, "
+          "message and fields such as request_id, sequence_id, peer).");
 
 namespace entroserve {
+namespace {
 
-std::string ServerFlagsError(const std::string& host, int32_t port, int32_t max_message_mb,
-                             int32_t shutdown_grace_s) {
-  if (port < 0 || port > 65535) return absl::StrCat("--port must be in [0, 65535], got ", port);
-  if (host.empty()) return "--host must not be empty";
+absl::Status CheckPort(const char* flag, int32_t port) {
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " must be in [0, 65535], got ", port));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ServerOptions> ServerOptionsFromFlags(int32_t port) {
+  ServerOptions options;
+  options.host = absl::GetFlag(FLAGS_host);
+  if (options.host.empty()) return absl::InvalidArgumentError("--host must not be empty");
+  RETURN_IF_ERROR(CheckPort("--port", port));
+  options.port = port;
+  const int32_t max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   if (max_message_mb < 1 || max_message_mb > kMaxMessageMbLimit) {
-    return absl::StrCat("--max_message_mb must be in [1, ", kMaxMessageMbLimit, "], got ",
-                        max_message_mb);
+    return absl::InvalidArgumentError(absl::StrCat("--max_message_mb must be in [1, ",
+                                                   kMaxMessageMbLimit, "], got ", max_message_mb));
   }
-  if (shutdown_grace_s < 0) {
-    return absl::StrCat("--shutdown_grace_s must be >= 0, got ", shutdown_grace_s);
+  options.max_message_bytes = max_message_mb * (1 << 20);
+  const int32_t grace = absl::GetFlag(FLAGS_shutdown_grace_s);
+  if (grace < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--shutdown_grace_s must be >= 0, got ", grace));
   }
-  return "";
+  options.shutdown_grace = absl::Seconds(grace);
+  options.tls = {absl::GetFlag(FLAGS_tls_cert_file), absl::GetFlag(FLAGS_tls_key_file),
+                 absl::GetFlag(FLAGS_tls_client_ca_file)};
+  RETURN_IF_ERROR(CheckServerTlsFiles(options.tls));
+  options.health_port = absl::GetFlag(FLAGS_health_port);
+  RETURN_IF_ERROR(CheckPort("--health_port", options.health_port));
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  RETURN_IF_ERROR(CheckPort("--metrics_port", options.metrics_port));
+  options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  absl::StatusOr<LogFormat> format = ParseLogFormat(absl::GetFlag(FLAGS_log_format));
+  if (!format.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--log_format ", format.status().message()));
+  }
+  options.log_format = *format;
+  return options;
 }
 
 sigset_t BlockStopSignals(std::initializer_list<int> extra) {
@@ -36,51 +104,121 @@ sigset_t BlockStopSignals(std::initializer_list<int> extra) {
   return signals;
 }
 
-Listening Listen(const std::string& name, const std::string& host, int32_t port,
-                 grpc::Service* service, const std::string& service_name, bool serving,
-                 int max_message_bytes, bool whole_message_windows) {
-  const std::string address = absl::StrCat(host, ":", port);
+absl::StatusOr<ServerSecurity> MakeServerSecurity(const ServerOptions& options) {
+  ServerSecurity security;
+  ASSIGN_OR_RETURN(security.credentials, MakeServerCredentials(options.tls));
+  if (options.auth_token_file.empty()) return security;
+  ASSIGN_OR_RETURN(security.tokens, TokenFile::Open("--auth_token_file", options.auth_token_file));
+  if (options.tls.enabled()) {
+    // Checked by the transport, before any handler (reflection included).
+    security.credentials->SetAuthMetadataProcessor(
+        std::make_shared<BearerAuthProcessor>(security.tokens));
+  }
+  security.gate = AuthGate(security.tokens, /*checked_by_transport=*/options.tls.enabled());
+  return security;
+}
+
+absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const ServerOptions& options,
+                                                                  const ServerSecurity& security,
+                                                                  Spec spec) {
+  std::unique_ptr<DaemonServer> daemon(new DaemonServer());
+  daemon->spec_ = std::move(spec);
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Built before reflection is enabled (a global setting for the builders
+  // that follow): the health port serves health alone.
+  RETURN_IF_ERROR(daemon->StartHealthPort(options));
+  if (security.tokens == nullptr || options.tls.enabled()) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  }
+  RETURN_IF_ERROR(daemon->StartMain(options, security));
+  if (options.metrics_port != 0) {
+    ASSIGN_OR_RETURN(daemon->metrics_,
+                     MetricsServer::Start(options.host, options.metrics_port,
+                                          daemon->spec_.registry, daemon->spec_.before_scrape));
+  }
+  daemon->SetServing(daemon->spec_.serving);
+  std::cout << daemon->spec_.name << " listening on " << options.host << ":" << daemon->port_
+            << std::endl;
+  return daemon;
+}
+
+absl::Status DaemonServer::StartHealthPort(const ServerOptions& options) {
+  if (options.health_port == 0) return absl::OkStatus();
+  // A server needs a service to start; the generic one answers UNIMPLEMENTED
+  // to every method but the health service's.
+  health_only_ = std::make_unique<grpc::CallbackGenericService>();
   grpc::ServerBuilder builder;
-  int selected_port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
-  builder.RegisterService(service);
-  builder.SetMaxReceiveMessageSize(max_message_bytes);
-  builder.SetMaxSendMessageSize(max_message_bytes);
-  if (whole_message_windows) {
+  builder.RegisterCallbackGenericService(health_only_.get());
+  builder.AddListeningPort(absl::StrCat(options.host, ":", options.health_port),
+                           grpc::InsecureServerCredentials(), &health_port_);
+  health_server_ = builder.BuildAndStart();
+  if (health_server_ == nullptr || health_port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("--health_port: cannot listen on ", options.host, ":", options.health_port));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DaemonServer::StartMain(const ServerOptions& options, const ServerSecurity& security) {
+  const std::string address = absl::StrCat(options.host, ":", options.port);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, security.credentials, &port_);
+  builder.RegisterService(spec_.service);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  if (spec_.whole_message_windows) {
     // Large messages (a batch of rows is tens of MB): let each stream's
     // HTTP/2 receive window open to a whole message at once, rather than
     // growing from 64 KiB by BDP probing, which stalls loopback transfers.
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, max_message_bytes);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, options.max_message_bytes);
   }
-  Listening listening;
-  listening.server = builder.BuildAndStart();
-  if (listening.server == nullptr || selected_port == 0) {
-    std::cerr << name << ": cannot listen on " << address << "\n";
-    listening.server = nullptr;
-    return listening;
+  // Clients (runnerd) ping idle connections every 10 s to notice a host that
+  // went away without closing them; allow it.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
+  counters.push_back(MakeCallCounter(*spec_.registry));
+  builder.experimental().SetInterceptorCreators(std::move(counters));
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   }
-  listening.health = listening.server->GetHealthCheckService();
-  listening.health->SetServingStatus(service_name, serving);
-  listening.health->SetServingStatus(serving);
-  std::cout << name << " listening on " << host << ":" << selected_port << std::endl;
-  return listening;
+  return absl::OkStatus();
 }
 
-int DaemonMain(int argc, char** argv, const std::string& name, const std::string& usage,
-               std::string (*flag_error)(), int (*run)()) {
+DaemonServer::~DaemonServer() {
+  if (server_) Shutdown(absl::Now());
+}
+
+void DaemonServer::SetServing(bool serving) {
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server == nullptr) continue;
+    server->GetHealthCheckService()->SetServingStatus(spec_.service_name, serving);
+    server->GetHealthCheckService()->SetServingStatus(serving);
+  }
+}
+
+void DaemonServer::Shutdown(absl::Time deadline) {
+  if (server_ == nullptr) return;
+  server_->Shutdown(absl::ToChronoTime(deadline));
+  server_->Wait();
+  server_.reset();
+  if (health_server_) {
+    health_server_->Shutdown(std::chrono::system_clock::now());
+    health_server_->Wait();
+    health_server_.reset();
+  }
+  metrics_.reset();
+}
+
+bool ParseDaemonFlags(int argc, char** argv, const std::string& name, const std::string& usage) {
   absl::SetProgramUsageMessage(usage);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::cerr << name << ": unexpected argument \"" << rest[1] << "\"; see --help\n";
-    return 2;
+    return false;
   }
-  if (std::string error = flag_error(); !error.empty()) {
-    std::cerr << name << ": " << error << "\n";
-    return 2;
-  }
-  return run();
+  return true;
 }
 
 }  // namespace entroserve

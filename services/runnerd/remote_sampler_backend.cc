@@ -8,6 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "sampler/base/status_macros.h"
+#include "services/common/log.h"
 #include "services/wire/row_convert.h"
 
 namespace entroserve {
@@ -41,7 +43,9 @@ class RemoteSamplerBackend::StreamCall final
  public:
   enum class Outcome { kAnswered, kBroken, kTimedOut, kStopped };
 
-  explicit StreamCall(v1::Sampler::Stub* stub) {
+  // `token`: sent as a bearer token when not empty.
+  StreamCall(v1::Sampler::Stub* stub, const std::string& token) {
+    if (!token.empty()) context_.AddMetadata("authorization", absl::StrCat("Bearer ", token));
     stub->async()->SampleStream(&context_, this);
     StartCall();
   }
@@ -181,26 +185,55 @@ absl::StatusOr<std::vector<RowResult>> ResponseToResults(absl::Span<const Row> r
   return results;
 }
 
-RemoteSamplerBackend::RemoteSamplerBackend(RemoteSamplerOptions options)
-    : options_(std::move(options)) {
+bool IsResolverTarget(absl::string_view target) {
+  return absl::StartsWith(target, "dns:") || absl::StartsWith(target, "ipv4:") ||
+         absl::StartsWith(target, "ipv6:");
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeSamplerChannel(
+    const RemoteSamplerOptions& options, bool own_connection) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(options_.max_message_bytes);
-  args.SetMaxSendMessageSize(options_.max_message_bytes);
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
   // Reconnect quickly after samplerd restarts, backing off exponentially.
-  const int initial_ms = static_cast<int>(absl::ToInt64Milliseconds(options_.initial_backoff));
+  const int initial_ms = static_cast<int>(absl::ToInt64Milliseconds(options.initial_backoff));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::max(1, initial_ms));
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::max(1, initial_ms));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-              static_cast<int>(absl::ToInt64Milliseconds(options_.max_backoff)));
+              static_cast<int>(absl::ToInt64Milliseconds(options.max_backoff)));
   // As samplerd does for its side: open each stream's window to a whole
   // message rather than growing it from 64 KiB.
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, options_.max_message_bytes);
-  // A connection of its own: several backends to one samplerd
-  // (ShardedSamplerBackend) would otherwise share one subchannel, one TCP
-  // connection.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  channel_ = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
-  stub_ = v1::Sampler::NewStub(channel_);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, options.max_message_bytes);
+  // Notice a samplerd host that went away without closing the connection.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  if (own_connection) {
+    // Several backends to one samplerd (ShardedSamplerBackend) would
+    // otherwise share one subchannel, one TCP connection.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  } else {
+    // Each new stream goes to the next ready address (replicas behind a
+    // headless Service), not all to the first.
+    args.SetServiceConfigJSON(R"({"loadBalancingConfig":[{"round_robin":{}}]})");
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   MakeChannelCredentials(options.tls, "--sampler_tls_", &args));
+  return grpc::CreateCustomChannel(options.address, credentials, args);
+}
+
+RemoteSamplerBackend::RemoteSamplerBackend(RemoteSamplerOptions options)
+    : options_(std::move(options)) {
+  channel_ = options_.channel;
+  if (channel_ == nullptr) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        MakeSamplerChannel(options_, /*own_connection=*/true);
+    if (channel.ok()) {
+      channel_ = *std::move(channel);
+    } else {
+      channel_error_ = channel.status();
+    }
+  }
+  if (channel_ != nullptr) stub_ = v1::Sampler::NewStub(channel_);
   use_shared_memory_ =
       options_.transport == SamplerTransport::kSharedMemory ||
       (options_.transport == SamplerTransport::kAuto && IsLoopbackTarget(options_.address));
@@ -218,8 +251,9 @@ absl::Status RemoteSamplerBackend::EnsureRegion(uint64_t bytes) {
 }
 
 void RemoteSamplerBackend::FallBackToInline(absl::string_view why) {
-  std::cerr << "runnerd: sending tensors to samplerd at " << options_.address
-            << " in the messages, not through shared memory: " << why << "\n";
+  Log(LogLevel::kWarning, absl::StrCat("sending tensors to samplerd at ", options_.address,
+                                       " in the messages, not through shared memory: ", why));
+  ++fallbacks_;
   use_shared_memory_ = false;
   region_.reset();
 }
@@ -245,13 +279,28 @@ bool RemoteSamplerBackend::SleepWithin(absl::Duration duration, const SampleCont
   }
 }
 
+void RemoteSamplerBackend::RecycleOldStream() {
+  if (!stream_ || options_.stream_max_age <= absl::ZeroDuration() ||
+      absl::Now() - stream_opened_ < options_.stream_max_age) {
+    return;
+  }
+  // Between two steps nothing is in flight: a clean close, then the next
+  // Connect opens a stream on whichever address round robin picks.
+  stream_->Close(absl::Seconds(1));
+  stream_.reset();
+  recycled_ = true;
+}
+
 absl::Status RemoteSamplerBackend::Connect(const SampleControl& control) {
   while (true) {
     grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
     if (state == GRPC_CHANNEL_READY) {
-      stream_ = std::make_unique<StreamCall>(stub_.get());
-      if (ever_connected_) ++reconnects_;
+      stream_ = std::make_unique<StreamCall>(
+          stub_.get(), options_.token == nullptr ? std::string() : options_.token->First());
+      stream_opened_ = absl::Now();
+      if (ever_connected_ && !recycled_) ++reconnects_;
       ever_connected_ = true;
+      recycled_ = false;
       return absl::OkStatus();
     }
     if (control.stop && control.stop()) {
@@ -269,9 +318,11 @@ absl::Status RemoteSamplerBackend::Connect(const SampleControl& control) {
 
 absl::StatusOr<std::vector<RowResult>> RemoteSamplerBackend::Sample(absl::Span<const Row> rows,
                                                                     const SampleControl& control) {
+  if (channel_ == nullptr) return absl::FailedPreconditionError(channel_error_.message());
   // The message of the last write may still be read by gRPC until its
   // OnWriteDone.
   if (stream_) stream_->AwaitWriteDone();
+  RecycleOldStream();
   v1::SampleRequest& request = request_;
   if (use_shared_memory_) {
     if (absl::Status s = EnsureRegion(SharedMemoryBytes(rows, options_.wire_dtype)); !s.ok()) {
@@ -287,7 +338,7 @@ absl::StatusOr<std::vector<RowResult>> RemoteSamplerBackend::Sample(absl::Span<c
     if (stream_ && stream_->broken()) {
       last_error = absl::StrCat("the stream to samplerd at ", options_.address,
                                 " ended between steps: ", stream_->Error());
-      std::cerr << "runnerd: " << last_error << "; reconnecting\n";
+      Log(LogLevel::kWarning, absl::StrCat(last_error, "; reconnecting"));
       DropStream();
     }
     if (!stream_) {
@@ -337,7 +388,7 @@ absl::StatusOr<std::vector<RowResult>> RemoteSamplerBackend::Sample(absl::Span<c
       }
     }
     // Only on failure, never in the per-token path.
-    std::cerr << "runnerd: " << last_error << "; reconnecting\n";
+    Log(LogLevel::kWarning, absl::StrCat(last_error, "; reconnecting"));
     if (!SleepWithin(backoff, control)) {
       if (control.stop && control.stop()) {
         return absl::CancelledError("stopped while waiting for samplerd");

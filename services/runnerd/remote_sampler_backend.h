@@ -48,6 +48,8 @@
 #include "model_runner/engine/sampler_backend.h"
 #include "sampler/core/tensor.h"
 #include "sampler/v1/sampler.grpc.pb.h"
+#include "services/common/auth.h"
+#include "services/common/tls.h"
 #include "services/wire/shared_memory.h"
 
 namespace entroserve {
@@ -58,8 +60,21 @@ enum class SamplerTransport { kAuto, kInline, kSharedMemory };
 absl::StatusOr<SamplerTransport> ParseSamplerTransport(absl::string_view name);
 
 struct RemoteSamplerOptions {
-  // samplerd's address, HOST:PORT.
+  // samplerd's gRPC target: HOST:PORT, or any target gRPC resolves
+  // (dns:///NAME:PORT, a Kubernetes headless Service; ipv4:A:P,B:P).
   std::string address;
+  // The channel to use; null: the backend makes one of its own
+  // (MakeSamplerChannel, own_connection).
+  std::shared_ptr<grpc::Channel> channel;
+  // Channel security (services/common/tls.h); off by default.
+  ClientTlsFiles tls;
+  // Sent as "authorization: Bearer TOKEN" on every stream; null: none.
+  std::shared_ptr<TokenFile> token;
+  // A stream older than this is closed between two steps and a new one
+  // opened, so that streams spread again over the replicas behind the
+  // target (one added back, or new ones of a scaled-up Deployment); zero:
+  // streams live until they break.
+  absl::Duration stream_max_age = absl::ZeroDuration();
   DType wire_dtype = DType::kBFloat16;
   SamplerTransport transport = SamplerTransport::kAuto;
   // Largest message either way, bytes (runnerd's --max_message_mb).
@@ -73,8 +88,24 @@ struct RemoteSamplerOptions {
   absl::Duration max_backoff = absl::Seconds(2);
 };
 
+// A channel to samplerd at options.address, with the options' TLS, message
+// limits, reconnection backoff and keepalive. `own_connection`: a TCP
+// connection (subchannel pool) of its own, for streams to one samplerd that
+// each want their own connection; otherwise the channel is meant to be
+// shared by several streams and spreads them round robin over every address
+// the target resolves to (following re-resolution).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeSamplerChannel(
+    const RemoteSamplerOptions& options, bool own_connection);
+
+// Whether `target` names a gRPC resolver (dns:, ipv4:, ipv6:): possibly
+// several samplerd replicas, to spread streams over.
+bool IsResolverTarget(absl::string_view target);
+
 class RemoteSamplerBackend final : public SamplerBackend {
  public:
+  // A channel that cannot be made (unreadable TLS files; runnerd makes its
+  // channels itself at start and reports that there) leaves every call
+  // FAILED_PRECONDITION with the reason.
   explicit RemoteSamplerBackend(RemoteSamplerOptions options);
   // Closes the stream (half-close, then waits for it to end).
   ~RemoteSamplerBackend() override;
@@ -85,6 +116,7 @@ class RemoteSamplerBackend final : public SamplerBackend {
 
   // Streams opened after a broken one (for logs and tests).
   int64_t reconnects() const { return reconnects_.load(); }
+  Counters GetCounters() const override { return {reconnects_.load(), fallbacks_.load()}; }
   // Whether the next step's tensors go through shared memory.
   bool using_shared_memory() const { return use_shared_memory_; }
 
@@ -100,11 +132,14 @@ class RemoteSamplerBackend final : public SamplerBackend {
   bool SleepWithin(absl::Duration duration, const SampleControl& control);
   // A region of at least `bytes`, made anew when the current one is smaller.
   absl::Status EnsureRegion(uint64_t bytes);
+  // Closes the open stream when it is older than options_.stream_max_age.
+  void RecycleOldStream();
   // kAuto only: inline from now on, saying why once.
   void FallBackToInline(absl::string_view why);
 
   const RemoteSamplerOptions options_;
-  std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<grpc::Channel> channel_;  // null when it could not be made
+  absl::Status channel_error_;
   std::unique_ptr<::sampler::v1::Sampler::Stub> stub_;
   std::unique_ptr<StreamCall> stream_;
   // The batch being sent: kept until the stream's next AwaitWriteDone.
@@ -112,7 +147,11 @@ class RemoteSamplerBackend final : public SamplerBackend {
   bool use_shared_memory_ = false;
   std::unique_ptr<SharedMemoryRegion> region_;
   bool ever_connected_ = false;
+  bool recycled_ = false;  // the stream was closed for its age, not broken
   std::atomic<int64_t> reconnects_{0};
+  std::atomic<int64_t> fallbacks_{0};
+  // When the open stream was opened (for options_.stream_max_age).
+  absl::Time stream_opened_;
 };
 
 // The results of `response` for `rows` (which give the vocabulary sizes):

@@ -12,9 +12,9 @@
 #include "model_runner/model/transformer.h"
 #include "sampler/base/seed.h"
 #include "sampler/registry.h"
+#include "services/common/status_util.h"
 #include "services/runnerd/runner_convert.h"
 #include "services/wire/sampler_convert.h"
-#include "services/common/status_util.h"
 
 namespace entroserve {
 namespace {
@@ -236,8 +236,12 @@ void GenerateCall::Run(const Action& action) {
 
 }  // namespace
 
-RunnerService::RunnerService(SamplerConfig default_sampler)
-    : default_sampler_(std::move(default_sampler)) {}
+RunnerService::RunnerService(SamplerConfig default_sampler, const AuthGate* auth)
+    : default_sampler_(std::move(default_sampler)), auth_(auth) {}
+
+absl::Status RunnerService::CheckAuth(grpc::CallbackServerContext* context) const {
+  return auth_ == nullptr ? absl::OkStatus() : auth_->Check(*context);
+}
 
 void RunnerService::Attach(const ServedModel* model, Engine* engine, std::string sampler) {
   attached_storage_ = std::make_unique<Attached>(Attached{model, engine, std::move(sampler)});
@@ -248,6 +252,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RunnerService::Generate(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
   const absl::Time arrival = absl::Now();
   auto* reactor = new GenerateReactor();
+  if (absl::Status auth = CheckAuth(context); !auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
   const Attached* attached = this->attached();
   if (attached == nullptr) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, kLoading));
@@ -283,6 +291,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RunnerService::Generate(
 grpc::ServerUnaryReactor* RunnerService::Tokenize(grpc::CallbackServerContext* context,
                                                   const grpc::ByteBuffer* request_bytes,
                                                   grpc::ByteBuffer* response_bytes) {
+  if (absl::Status auth = CheckAuth(context); !auth.ok()) return FinishUnary(context, auth);
   const Attached* attached = this->attached();
   if (attached == nullptr) return FinishUnary(context, absl::UnavailableError(kLoading));
   v1::TokenizeRequest request;
@@ -305,6 +314,7 @@ grpc::ServerUnaryReactor* RunnerService::Tokenize(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* RunnerService::Detokenize(grpc::CallbackServerContext* context,
                                                     const v1::DetokenizeRequest* request,
                                                     v1::DetokenizeResponse* response) {
+  if (absl::Status auth = CheckAuth(context); !auth.ok()) return FinishUnary(context, auth);
   const Attached* attached = this->attached();
   if (attached == nullptr) return FinishUnary(context, absl::UnavailableError(kLoading));
   if (absl::Status s = CheckTokenIds(request->ids(), attached->model->vocab_size(), "ids");
@@ -319,6 +329,7 @@ grpc::ServerUnaryReactor* RunnerService::Detokenize(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* RunnerService::ModelInfo(grpc::CallbackServerContext* context,
                                                    const v1::ModelInfoRequest* request,
                                                    v1::ModelInfoResponse* response) {
+  if (absl::Status auth = CheckAuth(context); !auth.ok()) return FinishUnary(context, auth);
   const Attached* attached = this->attached();
   if (attached == nullptr) return FinishUnary(context, absl::UnavailableError(kLoading));
   const ServedModel& served = *attached->model;

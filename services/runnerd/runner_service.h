@@ -11,6 +11,9 @@
 // after some tokens (deadline, unreachable sampler) ends the call with that
 // status once the tokens already generated are written.
 //
+// With bearer tokens required (and not checked by the transport), a call
+// without the right token ends UNAUTHENTICATED before anything else.
+//
 // Before the model is attached (runnerd loads it after it starts listening),
 // every RPC answers UNAVAILABLE "the model is still loading".
 //
@@ -28,6 +31,7 @@
 #include "model_runner/engine/served_model.h"
 #include "runner/v1/runner.grpc.pb.h"
 #include "sampler/core/configs.h"
+#include "services/common/auth.h"
 
 namespace entroserve {
 
@@ -41,8 +45,10 @@ using RunnerServiceBase = ::runner::v1::Runner::WithRawCallbackMethod_Generate<
 
 class RunnerService final : public RunnerServiceBase {
  public:
-  // `default_sampler`: the sampler of requests that name none.
-  explicit RunnerService(SamplerConfig default_sampler);
+  // `default_sampler`: the sampler of requests that name none. `auth` (not
+  // owned, may be null): the token check each call passes first
+  // (services/common/auth.h).
+  explicit RunnerService(SamplerConfig default_sampler, const AuthGate* auth = nullptr);
 
   // Makes the service answer with `model` and `engine` (not owned);
   // `sampler` is what ModelInfo reports ("local" or the samplerd address).
@@ -71,7 +77,11 @@ class RunnerService final : public RunnerServiceBase {
   // Null until Attach().
   const Attached* attached() const { return attached_.load(std::memory_order_acquire); }
 
+  // OK, or UNAUTHENTICATED: the call lacks the token this service checks.
+  absl::Status CheckAuth(grpc::CallbackServerContext* context) const;
+
   const SamplerConfig default_sampler_;
+  const AuthGate* const auth_;
   std::atomic<const Attached*> attached_{nullptr};
   // Owns what attached_ points to.
   std::unique_ptr<Attached> attached_storage_;

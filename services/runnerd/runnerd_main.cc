@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -36,14 +37,16 @@
 #include "model_runner/engine/engine.h"
 #include "model_runner/engine/served_model.h"
 #include "model_runner/model/transformer.h"
+#include "sampler/base/status_macros.h"
 #include "sampler/registry.h"
-#include "services/runnerd/local_sampler_backend.h"
+#include "services/common/log.h"
 #include "services/common/malloc_tuning.h"
-#include "services/runnerd/remote_sampler_backend.h"
 #include "services/common/server_main.h"
-#include "services/runnerd/sharded_sampler_backend.h"
+#include "services/runnerd/local_sampler_backend.h"
+#include "services/runnerd/remote_sampler_backend.h"
+#include "services/runnerd/runner_metrics.h"
 #include "services/runnerd/runner_service.h"
-
+#include "services/runnerd/sharded_sampler_backend.h"
 
 ABSL_FLAG(std::string, model, "",
           "Checkpoint folder to serve: config.json, model.safetensors (or a sharded "
@@ -61,16 +64,32 @@ ABSL_FLAG(int32_t, threads, 0,
 ABSL_FLAG(int32_t, max_context, 0,
           "Longest sequence, prompt and generated tokens together, a request may reach; "
           "0: the model's max_position_embeddings.");
-ABSL_FLAG(std::string, host, "[::]",
-          "Address to listen on: \"[::]\" is every interface (IPv6 and IPv4), "
-          "\"127.0.0.1\" or \"localhost\" loopback only.");
 ABSL_FLAG(int32_t, port, 50052,
           "TCP port to listen on; 0 picks a free port (printed in the "
           "\"runnerd listening on HOST:PORT\" line).");
 ABSL_FLAG(std::string, sampler, "local",
-          "Where tokens are sampled: \"local\" (in this process) or the HOST:PORT of a "
-          "samplerd. A remote samplerd is reached over one long-lived stream, reconnected "
-          "with backoff when it breaks; the same request gives the same tokens either way.");
+          "Where tokens are sampled: \"local\" (in this process), or samplerd's gRPC target: "
+          "HOST:PORT, or dns:///NAME:PORT (e.g. a Kubernetes headless Service) or "
+          "ipv4:HOST:PORT,HOST:PORT for several replicas, over which the streams spread round "
+          "robin. Broken streams are reopened (on another replica) and their steps resent: "
+          "the same request gives the same tokens whichever way.");
+ABSL_FLAG(std::string, sampler_tls_ca_file, "",
+          "PEM CA certificates to verify samplerd's certificate: the connection to samplerd "
+          "uses TLS.");
+ABSL_FLAG(std::string, sampler_tls_cert_file, "",
+          "PEM certificate runnerd presents to samplerd (samplerd --tls_client_ca_file: "
+          "mutual TLS); with --sampler_tls_key_file.");
+ABSL_FLAG(std::string, sampler_tls_key_file, "", "PEM private key of --sampler_tls_cert_file.");
+ABSL_FLAG(std::string, sampler_tls_server_name, "",
+          "The name samplerd's certificate must carry, when it is not the host of --sampler "
+          "(a list of addresses has none).");
+ABSL_FLAG(std::string, sampler_auth_token_file, "",
+          "File whose first token runnerd sends to samplerd as \"authorization: Bearer "
+          "TOKEN\" (samplerd --auth_token_file); re-read when it changes.");
+ABSL_FLAG(int32_t, sampler_stream_max_age_s, 60,
+          "A stream to samplerd older than this is closed between two steps and opened "
+          "again, so that streams spread over replicas added since (and one back from a "
+          "restart). 0: streams live until they break.");
 ABSL_FLAG(std::string, sampler_dtype, "bfloat16",
           "Dtype of the logits and attention scores sent to the sampler: bfloat16 (half "
           "the bytes) or float32 (float16 is accepted too). With --sampler=local the "
@@ -116,8 +135,6 @@ ABSL_FLAG(std::string, decode_graphs, "auto",
 ABSL_FLAG(std::string, fuse_projections, "auto",
           "q/k/v and gate/up projections as one matrix product each: auto (on with "
           "CUDA), on, off.");
-ABSL_FLAG(int32_t, max_message_mb, 64,
-          "Largest gRPC message in MiB, served and sent to samplerd (at most 2047).");
 ABSL_FLAG(std::string, default_sampler, "entropix",
           "The sampler of requests that name none, with its defaults: a sampler name such "
           "as entropix, greedy or chain (`samplerctl samplers` lists them all).");
@@ -127,16 +144,27 @@ ABSL_FLAG(int32_t, sampler_timeout_s, 30,
 ABSL_FLAG(int32_t, sampler_wait_s, 60,
           "While samplerd cannot be reached, requests wait for it until their deadline, "
           "or this many seconds when they have none, then fail with UNAVAILABLE.");
-ABSL_FLAG(int32_t, shutdown_grace_s, 10,
-          "On SIGTERM/SIGINT: seconds generations under way get to finish before they "
-          "are ended with FINISH_REASON_CANCELLED.");
 
 namespace entroserve {
 namespace {
 
 constexpr char kServiceName[] = "runner.v1.Runner";
 // Time the last messages of cancelled streams get to reach their clients.
-constexpr auto kFinalWritesTimeout = std::chrono::seconds(5);
+constexpr absl::Duration kFinalWritesTimeout = absl::Seconds(5);
+
+// Every flag, checked and parsed once (OptionsFromFlags).
+struct RunnerdOptions {
+  ServerOptions server;
+  std::string model_dir;
+  ModelOptions model;
+  EngineOptions engine;
+  SamplerConfig default_sampler;
+  std::string sampler;  // "local" or samplerd's target
+  int sampler_workers = 1;
+  int sampler_streams = 4;
+  RemoteSamplerOptions remote;
+  std::string sampler_auth_token_file;
+};
 
 absl::StatusOr<DType> ParseSamplerDType(const std::string& name) {
   const std::string lower = absl::AsciiStrToLower(name);
@@ -147,136 +175,208 @@ absl::StatusOr<DType> ParseSamplerDType(const std::string& name) {
       absl::StrCat("--sampler_dtype must be bfloat16 or float32 (or float16), got ", name));
 }
 
-// Checks the flags; an error message, or empty when they are fine.
-std::string FlagError() {
-  const std::string model = absl::GetFlag(FLAGS_model);
-  if (model.empty()) return "--model is required (a checkpoint folder, e.g. models/tiny)";
-  std::error_code error;
-  if (!std::filesystem::is_directory(model, error)) {
-    return absl::StrCat("--model=", model, ": no such folder");
-  }
-  if (!std::filesystem::exists(std::filesystem::path(model) / "config.json", error)) {
-    return absl::StrCat("--model=", model, ": no config.json there, not a checkpoint folder");
-  }
-  if (std::string error = ServerFlagsError(absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port),
-                                           absl::GetFlag(FLAGS_max_message_mb),
-                                           absl::GetFlag(FLAGS_shutdown_grace_s));
-      !error.empty()) {
-    return error;
-  }
-  if (absl::GetFlag(FLAGS_max_context) < 0) {
-    return absl::StrCat("--max_context must be >= 0, got ", absl::GetFlag(FLAGS_max_context));
-  }
-  for (const auto& [name, value] :
-       {std::pair<const char*, std::string>{"group_decode", absl::GetFlag(FLAGS_group_decode)},
-        {"decode_graphs", absl::GetFlag(FLAGS_decode_graphs)},
-        {"fuse_projections", absl::GetFlag(FLAGS_fuse_projections)}}) {
-    if (value != "auto" && value != "on" && value != "off") {
-      return absl::StrCat("--", name, " must be auto, on or off, got \"", value, "\"");
-    }
-  }
-  if (absl::GetFlag(FLAGS_sampler_streams) < 1 || absl::GetFlag(FLAGS_sampler_streams) > 64) {
-    return absl::StrCat("--sampler_streams must be in [1, 64], got ",
-                        absl::GetFlag(FLAGS_sampler_streams));
-  }
-  if (auto transport = ParseSamplerTransport(absl::GetFlag(FLAGS_sampler_transport));
-      !transport.ok()) {
-    return absl::StrCat("--sampler_transport ", transport.status().message());
-  }
-  if (absl::GetFlag(FLAGS_sampler_workers) < 0) {
-    return absl::StrCat("--sampler_workers must be >= 0, got ",
-                        absl::GetFlag(FLAGS_sampler_workers));
-  }
-  if (absl::GetFlag(FLAGS_threads) < 0) {
-    return absl::StrCat("--threads must be >= 0, got ", absl::GetFlag(FLAGS_threads));
-  }
-  if (auto dtype = ParseComputeDType(absl::GetFlag(FLAGS_dtype)); !dtype.ok()) {
-    return absl::StrCat("--dtype: ", dtype.status().message());
-  }
-  if (auto dtype = ParseSamplerDType(absl::GetFlag(FLAGS_sampler_dtype)); !dtype.ok()) {
-    return std::string(dtype.status().message());
-  }
-  const std::string sampler = absl::GetFlag(FLAGS_sampler);
-  if (sampler != "local" && !absl::StrContains(sampler, ':')) {
-    return absl::StrCat("--sampler must be \"local\" or HOST:PORT of a samplerd, got \"", sampler,
-                        "\"");
-  }
-  if (absl::GetFlag(FLAGS_max_batch) < 1) {
-    return absl::StrCat("--max_batch must be >= 1, got ", absl::GetFlag(FLAGS_max_batch));
-  }
-  if (absl::GetFlag(FLAGS_max_queue) < 0) {
-    return absl::StrCat("--max_queue must be >= 0, got ", absl::GetFlag(FLAGS_max_queue));
-  }
-  if (absl::GetFlag(FLAGS_max_kv_mb) < 0) {
-    return absl::StrCat("--max_kv_mb must be >= 0, got ", absl::GetFlag(FLAGS_max_kv_mb));
-  }
-  if (absl::GetFlag(FLAGS_prefill_chunk) < 1) {
-    return absl::StrCat("--prefill_chunk must be >= 1, got ", absl::GetFlag(FLAGS_prefill_chunk));
-  }
-  if (auto config = DefaultConfig(absl::GetFlag(FLAGS_default_sampler)); !config.ok()) {
-    return absl::StrCat("--default_sampler: ", config.status().message());
-  }
-  for (const auto& [name, value] :
-       {std::pair{"--sampler_timeout_s", absl::GetFlag(FLAGS_sampler_timeout_s)},
-        std::pair{"--sampler_wait_s", absl::GetFlag(FLAGS_sampler_wait_s)}}) {
-    if (value < 1) return absl::StrCat(name, " must be >= 1, got ", value);
-  }
-  return "";
+absl::Status CheckAtLeast(const char* flag, int64_t value, int64_t least) {
+  if (value >= least) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(flag, " must be >= ", least, ", got ", value));
 }
 
-std::unique_ptr<SamplerBackend> MakeBackend(DType wire_dtype, int max_message_bytes) {
-  const std::string sampler = absl::GetFlag(FLAGS_sampler);
-  if (sampler == "local") {
-    int workers = absl::GetFlag(FLAGS_sampler_workers);
-    if (workers <= 0) workers = CoresAvailable();
-    return std::make_unique<LocalSamplerBackend>(wire_dtype, workers);
+// auto | on | off as an optional bool: nullopt for auto.
+absl::StatusOr<std::optional<bool>> ParseAutoOnOff(const char* flag, const std::string& value) {
+  if (value == "auto") return std::optional<bool>();
+  if (value == "on" || value == "off") return std::optional<bool>(value == "on");
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, " must be auto, on or off, got \"", value, "\""));
+}
+
+absl::Status ModelFolderError(const std::string& model) {
+  if (model.empty()) {
+    return absl::InvalidArgumentError(
+        "--model is required (a checkpoint folder, e.g. models/tiny)");
   }
-  RemoteSamplerOptions options;
-  options.address = sampler;
-  options.wire_dtype = wire_dtype;
-  options.max_message_bytes = max_message_bytes;
-  options.response_timeout = absl::Seconds(absl::GetFlag(FLAGS_sampler_timeout_s));
-  options.transport = *ParseSamplerTransport(absl::GetFlag(FLAGS_sampler_transport));
+  std::error_code error;
+  if (!std::filesystem::is_directory(model, error)) {
+    return absl::InvalidArgumentError(absl::StrCat("--model=", model, ": no such folder"));
+  }
+  if (!std::filesystem::exists(std::filesystem::path(model) / "config.json", error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--model=", model, ": no config.json there, not a checkpoint folder"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelOptionsFromFlags(RunnerdOptions* options) {
+  options->model_dir = absl::GetFlag(FLAGS_model);
+  ModelOptions& model = options->model;
+  model.device = absl::GetFlag(FLAGS_device);
+  absl::StatusOr<ComputeDType> dtype = ParseComputeDType(absl::GetFlag(FLAGS_dtype));
+  if (!dtype.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--dtype: ", dtype.status().message()));
+  }
+  model.dtype = *dtype;
+  RETURN_IF_ERROR(CheckAtLeast("--threads", absl::GetFlag(FLAGS_threads), 0));
+  model.threads = absl::GetFlag(FLAGS_threads);
+  model.batch_invariant = absl::GetFlag(FLAGS_batch_invariant);
+  ASSIGN_OR_RETURN(std::optional<bool> group,
+                   ParseAutoOnOff("--group_decode", absl::GetFlag(FLAGS_group_decode)));
+  if (group) model.group_decode_attention = *group;
+  ASSIGN_OR_RETURN(std::optional<bool> graphs,
+                   ParseAutoOnOff("--decode_graphs", absl::GetFlag(FLAGS_decode_graphs)));
+  if (graphs) model.decode_graphs = *graphs;
+  ASSIGN_OR_RETURN(std::optional<bool> fuse,
+                   ParseAutoOnOff("--fuse_projections", absl::GetFlag(FLAGS_fuse_projections)));
+  if (fuse) model.fuse_projections = *fuse;
+  RETURN_IF_ERROR(CheckAtLeast("--max_context", absl::GetFlag(FLAGS_max_context), 0));
+  model.max_sequence_length = absl::GetFlag(FLAGS_max_context);
+  model.static_cache_rows = absl::GetFlag(FLAGS_max_batch);
+  return absl::OkStatus();
+}
+
+absl::Status EngineOptionsFromFlags(RunnerdOptions* options) {
+  EngineOptions& engine = options->engine;
+  RETURN_IF_ERROR(CheckAtLeast("--max_batch", absl::GetFlag(FLAGS_max_batch), 1));
+  engine.max_batch = absl::GetFlag(FLAGS_max_batch);
+  RETURN_IF_ERROR(CheckAtLeast("--max_queue", absl::GetFlag(FLAGS_max_queue), 0));
+  engine.max_queue = absl::GetFlag(FLAGS_max_queue);
+  RETURN_IF_ERROR(CheckAtLeast("--max_kv_mb", absl::GetFlag(FLAGS_max_kv_mb), 0));
+  engine.max_kv_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_max_kv_mb)) << 20;
+  RETURN_IF_ERROR(CheckAtLeast("--prefill_chunk", absl::GetFlag(FLAGS_prefill_chunk), 1));
+  engine.prefill_chunk = absl::GetFlag(FLAGS_prefill_chunk);
+  RETURN_IF_ERROR(CheckAtLeast("--sampler_wait_s", absl::GetFlag(FLAGS_sampler_wait_s), 1));
+  engine.sampler_wait = absl::Seconds(absl::GetFlag(FLAGS_sampler_wait_s));
+  absl::StatusOr<SamplerConfig> sampler = DefaultConfig(absl::GetFlag(FLAGS_default_sampler));
+  if (!sampler.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--default_sampler: ", sampler.status().message()));
+  }
+  options->default_sampler = *std::move(sampler);
+  return absl::OkStatus();
+}
+
+// The remote sampler's options (used when --sampler is not "local").
+absl::Status RemoteOptionsFromFlags(RunnerdOptions* options) {
+  RemoteSamplerOptions& remote = options->remote;
+  remote.address = options->sampler;
+  ASSIGN_OR_RETURN(remote.wire_dtype, ParseSamplerDType(absl::GetFlag(FLAGS_sampler_dtype)));
+  absl::StatusOr<SamplerTransport> transport =
+      ParseSamplerTransport(absl::GetFlag(FLAGS_sampler_transport));
+  if (!transport.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--sampler_transport ", transport.status().message()));
+  }
+  remote.transport = *transport;
+  remote.max_message_bytes = options->server.max_message_bytes;
+  RETURN_IF_ERROR(CheckAtLeast("--sampler_timeout_s", absl::GetFlag(FLAGS_sampler_timeout_s), 1));
+  remote.response_timeout = absl::Seconds(absl::GetFlag(FLAGS_sampler_timeout_s));
+  RETURN_IF_ERROR(
+      CheckAtLeast("--sampler_stream_max_age_s", absl::GetFlag(FLAGS_sampler_stream_max_age_s), 0));
+  remote.stream_max_age = absl::Seconds(absl::GetFlag(FLAGS_sampler_stream_max_age_s));
+  remote.tls = {
+      absl::GetFlag(FLAGS_sampler_tls_ca_file), absl::GetFlag(FLAGS_sampler_tls_cert_file),
+      absl::GetFlag(FLAGS_sampler_tls_key_file), absl::GetFlag(FLAGS_sampler_tls_server_name)};
+  RETURN_IF_ERROR(CheckClientTlsFiles(remote.tls, "--sampler_tls_"));
+  options->sampler_auth_token_file = absl::GetFlag(FLAGS_sampler_auth_token_file);
+  return absl::OkStatus();
+}
+
+absl::Status SamplerOptionsFromFlags(RunnerdOptions* options) {
+  options->sampler = absl::GetFlag(FLAGS_sampler);
+  if (options->sampler.empty()) {
+    return absl::InvalidArgumentError(
+        "--sampler must be \"local\" or samplerd's gRPC target (HOST:PORT, dns:///NAME:PORT)");
+  }
   const int streams = absl::GetFlag(FLAGS_sampler_streams);
-  if (streams == 1) return std::make_unique<RemoteSamplerBackend>(options);
+  if (streams < 1 || streams > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--sampler_streams must be in [1, 64], got ", streams));
+  }
+  options->sampler_streams = streams;
+  RETURN_IF_ERROR(CheckAtLeast("--sampler_workers", absl::GetFlag(FLAGS_sampler_workers), 0));
+  options->sampler_workers = absl::GetFlag(FLAGS_sampler_workers);
+  return RemoteOptionsFromFlags(options);
+}
+
+absl::StatusOr<RunnerdOptions> OptionsFromFlags() {
+  RunnerdOptions options;
+  RETURN_IF_ERROR(ModelFolderError(absl::GetFlag(FLAGS_model)));
+  ASSIGN_OR_RETURN(options.server, ServerOptionsFromFlags(absl::GetFlag(FLAGS_port)));
+  RETURN_IF_ERROR(ModelOptionsFromFlags(&options));
+  RETURN_IF_ERROR(EngineOptionsFromFlags(&options));
+  RETURN_IF_ERROR(SamplerOptionsFromFlags(&options));
+  return options;
+}
+
+// The sampler backend the options name: in process, or samplerd over
+// --sampler_streams streams (one shared round-robin channel for a resolver
+// target, so that the streams spread over its replicas; else a connection
+// per stream).
+absl::StatusOr<std::unique_ptr<SamplerBackend>> MakeBackend(const RunnerdOptions& options) {
+  if (options.sampler == "local") {
+    const int workers = options.sampler_workers > 0 ? options.sampler_workers : CoresAvailable();
+    return std::make_unique<LocalSamplerBackend>(options.remote.wire_dtype, workers);
+  }
+  RemoteSamplerOptions remote = options.remote;
+  if (!options.sampler_auth_token_file.empty()) {
+    ASSIGN_OR_RETURN(remote.token,
+                     TokenFile::Open("--sampler_auth_token_file", options.sampler_auth_token_file));
+  }
+  const bool shared = IsResolverTarget(remote.address);
+  if (shared) {
+    ASSIGN_OR_RETURN(remote.channel, MakeSamplerChannel(remote, /*own_connection=*/false));
+  }
   std::vector<std::unique_ptr<SamplerBackend>> shards;
-  for (int i = 0; i < streams; ++i)
-    shards.push_back(std::make_unique<RemoteSamplerBackend>(options));
+  for (int i = 0; i < options.sampler_streams; ++i) {
+    if (!shared) {
+      ASSIGN_OR_RETURN(remote.channel, MakeSamplerChannel(remote, /*own_connection=*/true));
+    }
+    shards.push_back(std::make_unique<RemoteSamplerBackend>(remote));
+  }
+  if (shards.size() == 1) return std::move(shards.front());
   return std::make_unique<ShardedSamplerBackend>(std::move(shards));
 }
 
-// The model's options from the flags (checked by FlagError).
-ModelOptions ModelOptionsFromFlags() {
-  ModelOptions model_options;
-  model_options.device = absl::GetFlag(FLAGS_device);
-  model_options.dtype = *ParseComputeDType(absl::GetFlag(FLAGS_dtype));
-  model_options.threads = absl::GetFlag(FLAGS_threads);
-  model_options.batch_invariant = absl::GetFlag(FLAGS_batch_invariant);
-  if (absl::GetFlag(FLAGS_group_decode) != "auto") {
-    model_options.group_decode_attention = absl::GetFlag(FLAGS_group_decode) == "on";
+// What the loading thread makes, destroyed after the server (Run's order).
+struct Loaded {
+  std::unique_ptr<ServedModel> model;
+  std::unique_ptr<SamplerBackend> backend;
+  std::unique_ptr<Engine> engine;
+  std::atomic<bool> ready{false};
+};
+
+// Loads the model and starts the engine; then the service answers and
+// health turns SERVING. On failure: a log line and SIGUSR1 to the main
+// thread.
+void LoadAndAttach(const RunnerdOptions& options, RunnerMetrics* metrics, RunnerService* service,
+                   DaemonServer* server, Loaded* loaded) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::unique_ptr<ServedModel>> served =
+      ServedModel::Load(options.model_dir, options.model);
+  absl::StatusOr<std::unique_ptr<SamplerBackend>> backend =
+      served.ok() ? MakeBackend(options) : served.status();
+  if (!backend.ok()) {
+    Log(LogLevel::kError,
+        absl::StrCat("cannot load --model=", options.model_dir, ": ", backend.status().message()));
+    kill(getpid(), SIGUSR1);
+    return;
   }
-  if (absl::GetFlag(FLAGS_decode_graphs) != "auto") {
-    model_options.decode_graphs = absl::GetFlag(FLAGS_decode_graphs) == "on";
-  }
-  if (absl::GetFlag(FLAGS_fuse_projections) != "auto") {
-    model_options.fuse_projections = absl::GetFlag(FLAGS_fuse_projections) == "on";
-  }
-  model_options.static_cache_rows = absl::GetFlag(FLAGS_max_batch);
-  model_options.max_sequence_length = absl::GetFlag(FLAGS_max_context);
-  return model_options;
+  loaded->model = *std::move(served);
+  loaded->backend = *std::move(backend);
+  EngineOptions engine_options = options.engine;
+  engine_options.observer = metrics;
+  loaded->engine =
+      std::make_unique<Engine>(loaded->model.get(), loaded->backend.get(), engine_options);
+  service->Attach(loaded->model.get(), loaded->engine.get(), loaded->backend->Describe());
+  loaded->ready.store(true);
+  server->SetServing(true);
+  const Model& model = loaded->model->model();
+  std::cout << "runnerd serving " << options.model_dir << " ("
+            << ModelFamilyName(model.config().family) << ", " << model.parameter_count()
+            << " parameters, " << ComputeDTypeName(model.dtype()) << " on " << model.device()
+            << ", " << model.threads() << " threads, loaded in "
+            << absl::FormatDuration(absl::Now() - start) << "), sampler "
+            << loaded->backend->Describe() << std::endl;
 }
 
-EngineOptions EngineOptionsFromFlags() {
-  EngineOptions engine_options;
-  engine_options.max_batch = absl::GetFlag(FLAGS_max_batch);
-  engine_options.max_queue = absl::GetFlag(FLAGS_max_queue);
-  engine_options.max_kv_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_max_kv_mb)) << 20;
-  engine_options.prefill_chunk = absl::GetFlag(FLAGS_prefill_chunk);
-  engine_options.sampler_wait = absl::Seconds(absl::GetFlag(FLAGS_sampler_wait_s));
-  return engine_options;
-}
-
-int Run() {
+int Run(const RunnerdOptions& options) {
   // SIGTERM and SIGINT are blocked in every thread (gRPC's, libtorch's and
   // the engine's inherit this mask) and taken synchronously by sigwait()
   // below. SIGUSR1 is the loading thread's "the model failed to load".
@@ -285,78 +385,48 @@ int Run() {
   // vocabulary: 16 MB of float32, twice) and frees them: keep that memory in
   // the heap rather than giving it back and faulting it in again per step.
   TuneMallocForLargeMessages();
-
-  const int max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) * (1 << 20);
-  const DType wire_dtype = *ParseSamplerDType(absl::GetFlag(FLAGS_sampler_dtype));
-
-  const ModelOptions model_options = ModelOptionsFromFlags();
-  const EngineOptions engine_options = EngineOptionsFromFlags();
-
+  absl::StatusOr<ServerSecurity> security = MakeServerSecurity(options.server);
+  if (!security.ok()) {
+    Log(LogLevel::kError, security.status().message());
+    return 2;
+  }
   // Destroyed after the server (declared first): the model, the backend and
   // the engine outlive every call.
-  std::unique_ptr<ServedModel> model;
-  std::unique_ptr<SamplerBackend> backend;
-  std::unique_ptr<Engine> engine;
-  RunnerService service(*DefaultConfig(absl::GetFlag(FLAGS_default_sampler)));
-
-  Listening listening = Listen("runnerd", absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port),
-                               &service, kServiceName, /*serving=*/false, max_message_bytes,
-                               /*whole_message_windows=*/false);
-  if (listening.server == nullptr) return 1;
-  grpc::Server* server = listening.server.get();
-  grpc::HealthCheckServiceInterface* health = listening.health;
-
-  // Loaded on a thread of its own so that a signal can end the wait.
-  std::atomic<bool> loaded{false};
-  const std::string model_dir = absl::GetFlag(FLAGS_model);
-  std::thread loader([&] {
-    const absl::Time start = absl::Now();
-    absl::StatusOr<std::unique_ptr<ServedModel>> served =
-        ServedModel::Load(model_dir, model_options);
-    if (!served.ok()) {
-      std::cerr << "runnerd: cannot load --model=" << model_dir << ": " << served.status().message()
-                << "\n";
-      kill(getpid(), SIGUSR1);
-      return;
-    }
-    model = *std::move(served);
-    backend = MakeBackend(wire_dtype, max_message_bytes);
-    engine = std::make_unique<Engine>(model.get(), backend.get(), engine_options);
-    service.Attach(model.get(), engine.get(), backend->Describe());
-    health->SetServingStatus(kServiceName, true);
-    health->SetServingStatus(true);
-    loaded.store(true);
-    const ModelConfig& config = model->model().config();
-    std::cout << "runnerd serving " << model_dir << " (" << ModelFamilyName(config.family) << ", "
-              << model->model().parameter_count() << " parameters, "
-              << ComputeDTypeName(model->model().dtype()) << " on " << model->model().device()
-              << ", " << model->model().threads() << " threads, loaded in "
-              << absl::FormatDuration(absl::Now() - start) << "), sampler " << backend->Describe()
-              << std::endl;
-  });
-
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-  health->SetServingStatus(kServiceName, false);
-  health->SetServingStatus(false);
-  if (signal_number == SIGUSR1) {
-    loader.join();
-    server->Shutdown(std::chrono::system_clock::now());
-    server->Wait();
+  Loaded loaded;
+  auto registry = std::make_shared<prometheus::Registry>();
+  RunnerMetrics metrics(*registry);
+  RunnerService service(options.default_sampler, &security->gate);
+  absl::StatusOr<std::unique_ptr<DaemonServer>> server =
+      DaemonServer::Start(options.server, *security,
+                          {"runnerd", &service, kServiceName, /*serving=*/false,
+                           /*whole_message_windows=*/false, registry, [&] {
+                             if (loaded.ready.load())
+                               metrics.Refresh(loaded.engine.get(), loaded.backend.get());
+                           }});
+  if (!server.ok()) {
+    Log(LogLevel::kError, server.status().message());
     return 1;
   }
-  std::cerr << "runnerd: signal " << signal_number << ", shutting down\n";
-  if (!loaded.load()) {
+  // Loaded on a thread of its own so that a signal can end the wait.
+  std::thread loader([&] { LoadAndAttach(options, &metrics, &service, server->get(), &loaded); });
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  (*server)->SetServing(false);
+  if (signal_number == SIGUSR1) {
+    loader.join();
+    (*server)->Shutdown(absl::Now());
+    return 1;
+  }
+  Log(LogLevel::kInfo, absl::StrCat("signal ", signal_number, ", shutting down"));
+  if (!loaded.ready.load()) {
     // Still loading: nothing is being served; leave without waiting for it.
-    server->Shutdown(std::chrono::system_clock::now());
-    server->Wait();
+    (*server)->Shutdown(absl::Now());
     std::cout.flush();
     _exit(0);
   }
   loader.join();
-  engine->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
-  server->Shutdown(std::chrono::system_clock::now() + kFinalWritesTimeout);
-  server->Wait();
+  loaded.engine->Shutdown(options.server.shutdown_grace);
+  (*server)->Shutdown(absl::Now() + kFinalWritesTimeout);
   return 0;
 }
 
@@ -364,13 +434,14 @@ int Run() {
 }  // namespace entroserve
 
 int main(int argc, char** argv) {
-  return entroserve::DaemonMain(
+  return entroserve::DaemonMain<entroserve::RunnerdOptions>(
       argc, argv, "runnerd",
       "The entroserve model runner: runner.v1.Runner over gRPC (Generate, Tokenize, "
       "Detokenize, ModelInfo), with grpc.health.v1 health checking and server reflection. "
-      "Each token is chosen by a sampler in this process or in a samplerd.\n"
-      "Usage: runnerd --model=models/tiny [--sampler=local|HOST:PORT] [--port=50052] ...\n"
+      "Each token is chosen by a sampler in this process or in samplerd.\n"
+      "Usage: runnerd --model=models/tiny [--sampler=local|HOST:PORT|dns:///NAME:PORT] "
+      "[--port=50052] ...\n"
       "Example: samplerd --port=50051 &\n"
       "         runnerd --model=models/tiny --sampler=localhost:50051 --port=50052",
-      entroserve::FlagError, entroserve::Run);
+      entroserve::OptionsFromFlags, entroserve::Run);
 }

@@ -26,6 +26,16 @@ int ShardedSamplerBackend::ShardCount(size_t rows) const {
 // What ModelInfo reports as the sampler: the address, as with one stream.
 std::string ShardedSamplerBackend::Describe() const { return shards_[0]->Describe(); }
 
+SamplerBackend::Counters ShardedSamplerBackend::GetCounters() const {
+  Counters total;
+  for (const auto& shard : shards_) {
+    const Counters counters = shard->GetCounters();
+    total.reconnects += counters.reconnects;
+    total.shared_memory_fallbacks += counters.shared_memory_fallbacks;
+  }
+  return total;
+}
+
 absl::Status OffsetRowIndex(const absl::Status& status, int offset) {
   if (offset == 0) return status;
   const absl::string_view message = status.message();

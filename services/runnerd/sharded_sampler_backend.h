@@ -37,6 +37,8 @@ class ShardedSamplerBackend final : public SamplerBackend {
   absl::StatusOr<std::vector<RowResult>> Sample(absl::Span<const Row> rows,
                                                 const SampleControl& control) override;
   std::string Describe() const override;
+  // The shards' counters added up.
+  Counters GetCounters() const override;
 
   // How many shards `rows` rows are cut into.
   int ShardCount(size_t rows) const;

@@ -13,8 +13,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "sampler/core/row.h"
 #include "sampler/registry.h"
+#include "services/common/status_util.h"
 #include "services/samplerd/row_sampling.h"
 #include "services/wire/sampler_convert.h"
 
@@ -50,14 +52,49 @@ SharedMemoryReader* ForPeer(SharedMemoryReader* shm, grpc::CallbackServerContext
   return shm != nullptr && IsLoopbackTarget(context->peer()) ? shm : nullptr;
 }
 
+// What the rows of one call are sampled with: the service's pool and
+// metrics, and the shared memory this call's peer may use.
+struct CallEnvironment {
+  CallEnvironment(const SamplerService::Environment& env, grpc::CallbackServerContext* context)
+      : pool(env.pool), shm(ForPeer(env.shm, context)), metrics(env.metrics) {}
+
+  WorkerPool* pool;
+  SharedMemoryReader* shm;
+  SamplerMetrics* metrics;
+};
+
+// Samples row `i` of `request` into `result` unless the call says not to,
+// and observes it.
+void SampleRowOfCall(const CallEnvironment& env, const v1::SampleRequest& request, int i,
+                     const CallControl& control, v1::SampleResult* result) {
+  const absl::Time start = absl::Now();
+  const v1::SampleRow& row = request.rows(i);
+  if (absl::Status skip = control.Check(); !skip.ok()) {
+    SetRowFailure(row, absl::Status(skip.code(), absl::StrCat(RowPrefix(i), skip.message())),
+                  result);
+  } else {
+    SampleOneRow(row, i, result, env.shm);
+  }
+  if (env.metrics != nullptr) env.metrics->ObserveRow(row, *result, absl::Now() - start);
+}
+
+// The reactor of a call refused before it started (a missing or wrong token).
+template <typename Reactor>
+class RefusedCall final : public Reactor {
+ public:
+  explicit RefusedCall(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
 // Samples every row of `request` into `response` on `pool` (one task a row),
 // then calls `done` on the thread that finished the last row, or inline when
 // there are no rows. `request`, `response` and `control` must stay alive
 // until `done` runs.
-void SampleBatchAsync(WorkerPool* pool, SharedMemoryReader* shm, const v1::SampleRequest* request,
+void SampleBatchAsync(const CallEnvironment& env, const v1::SampleRequest* request,
                       v1::SampleResponse* response, const CallControl* control,
                       std::function<void()> done) {
   const int rows = request->rows_size();
+  if (env.metrics != nullptr) env.metrics->ObserveMessage(rows);
   if (rows == 0) {
     done();
     return;
@@ -76,14 +113,8 @@ void SampleBatchAsync(WorkerPool* pool, SharedMemoryReader* shm, const v1::Sampl
   countdown->remaining.store(rows, std::memory_order_relaxed);
   countdown->done = std::move(done);
   for (int i = 0; i < rows; ++i) {
-    pool->Schedule([shm, request, control, i, result = results[i], countdown] {
-      const v1::SampleRow& row = request->rows(i);
-      if (absl::Status skip = control->Check(); !skip.ok()) {
-        SetRowFailure(row, absl::Status(skip.code(), absl::StrCat(RowPrefix(i), skip.message())),
-                      result);
-      } else {
-        SampleOneRow(row, i, result, shm);
-      }
+    env.pool->Schedule([env, request, control, i, result = results[i], countdown] {
+      SampleRowOfCall(env, *request, i, *control, result);
       if (countdown->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) countdown->done();
     });
   }
@@ -92,10 +123,10 @@ void SampleBatchAsync(WorkerPool* pool, SharedMemoryReader* shm, const v1::Sampl
 // Unary Sample: the batch goes to the pool; the last row finishes the call.
 class SampleReactor final : public grpc::ServerUnaryReactor {
  public:
-  SampleReactor(grpc::CallbackServerContext* context, WorkerPool* pool, SharedMemoryReader* shm,
+  SampleReactor(grpc::CallbackServerContext* context, const SamplerService::Environment& env,
                 const v1::SampleRequest* request, v1::SampleResponse* response)
       : control_(context->deadline()) {
-    SampleBatchAsync(pool, ForPeer(shm, context), request, response, &control_, [this] {
+    SampleBatchAsync(CallEnvironment(env, context), request, response, &control_, [this] {
       Finish(control_.cancelled.load() ? grpc::Status::CANCELLED : grpc::Status::OK);
     });
   }
@@ -117,9 +148,8 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
 class SampleStreamReactor final
     : public grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse> {
  public:
-  SampleStreamReactor(grpc::CallbackServerContext* context, WorkerPool* pool,
-                      SharedMemoryReader* shm)
-      : pool_(pool), shm_(ForPeer(shm, context)), control_(context->deadline()) {
+  SampleStreamReactor(grpc::CallbackServerContext* context, const SamplerService::Environment& env)
+      : env_(env, context), control_(context->deadline()) {
     reading_ = true;
     read_request_ = std::make_unique<v1::SampleRequest>();
     StartRead(read_request_.get());
@@ -147,7 +177,7 @@ class SampleStreamReactor final
       reading_ = false;
       actions = NextActionsLocked();
     }
-    SampleBatchAsync(pool_, shm_, batch->request.get(), &batch->response, &control_,
+    SampleBatchAsync(env_, batch->request.get(), &batch->response, &control_,
                      [this, batch] { OnBatchSampled(batch); });
     Run(actions);
   }
@@ -228,8 +258,7 @@ class SampleStreamReactor final
     if (actions.finish) Finish(actions.status);
   }
 
-  WorkerPool* const pool_;
-  SharedMemoryReader* const shm_;
+  const CallEnvironment env_;
   CallControl control_;
 
   absl::Mutex mu_;
@@ -259,25 +288,39 @@ v1::ListSamplersResponse BuildSamplerList() {
 
 }  // namespace
 
-SamplerService::SamplerService(WorkerPool* pool, SharedMemoryReader* shm)
-    : pool_(pool), shm_(shm), samplers_(BuildSamplerList()) {}
+SamplerService::SamplerService(Environment environment)
+    : env_(environment), samplers_(BuildSamplerList()) {}
+
+absl::Status SamplerService::CheckAuth(grpc::CallbackServerContext* context) const {
+  return env_.auth == nullptr ? absl::OkStatus() : env_.auth->Check(*context);
+}
 
 grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse>* SamplerService::SampleStream(
     grpc::CallbackServerContext* context) {
-  return new SampleStreamReactor(context, pool_, shm_);
+  if (absl::Status auth = CheckAuth(context); !auth.ok()) {
+    return new RefusedCall<grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse>>(auth);
+  }
+  return new SampleStreamReactor(context, env_);
 }
 
 grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* context,
                                                  const v1::SampleRequest* request,
                                                  v1::SampleResponse* response) {
-  return new SampleReactor(context, pool_, shm_, request, response);
+  if (absl::Status auth = CheckAuth(context); !auth.ok()) {
+    return new RefusedCall<grpc::ServerUnaryReactor>(auth);
+  }
+  return new SampleReactor(context, env_, request, response);
 }
 
 grpc::ServerUnaryReactor* SamplerService::ListSamplers(grpc::CallbackServerContext* context,
                                                        const v1::ListSamplersRequest*,
                                                        v1::ListSamplersResponse* response) {
-  *response = samplers_;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status auth = CheckAuth(context); !auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
+  *response = samplers_;
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

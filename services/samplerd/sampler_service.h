@@ -17,15 +17,22 @@
 //   (services/wire/shared_memory.h), read through the service's reader; without
 //   one such rows get FAILED_PRECONDITION.
 //
-// Thread-safety: thread-safe. The service and the pool must outlive the
-// grpc::Server they are registered with (Shutdown() and Wait() it first).
+// - With bearer tokens required and checked here (services/common/auth.h),
+//   a call without the right token ends UNAUTHENTICATED before anything else.
+// - Every row is observed in the metrics (services/samplerd/sampler_metrics.h).
+//
+// Thread-safety: thread-safe. The service and what its Environment points
+// to must outlive the grpc::Server they are registered with (Shutdown() and
+// Wait() it first).
 #ifndef ENTROSERVE_SERVICES_SAMPLERD_SAMPLER_SERVICE_H_
 #define ENTROSERVE_SERVICES_SAMPLERD_SAMPLER_SERVICE_H_
 
 #include "grpcpp/grpcpp.h"
 #include "sampler/v1/sampler.grpc.pb.h"
-#include "services/wire/shared_memory.h"
+#include "services/common/auth.h"
 #include "services/common/worker_pool.h"
+#include "services/samplerd/sampler_metrics.h"
+#include "services/wire/shared_memory.h"
 
 namespace entroserve {
 
@@ -34,9 +41,16 @@ class SamplerService final : public ::sampler::v1::Sampler::CallbackService {
   // Batches read ahead on a stream while earlier ones are sampled or written.
   static constexpr int kMaxBatchesInFlight = 2;
 
-  // `pool` and `shm` are not owned and must outlive the service; a null
-  // `shm` refuses tensors in shared memory (samplerd --shared_memory=false).
-  explicit SamplerService(WorkerPool* pool, SharedMemoryReader* shm = nullptr);
+  // What the service works with; not owned.
+  struct Environment {
+    WorkerPool* pool = nullptr;  // required
+    // Null refuses tensors in shared memory (samplerd --shared_memory=false).
+    SharedMemoryReader* shm = nullptr;
+    SamplerMetrics* metrics = nullptr;  // null: none kept
+    const AuthGate* auth = nullptr;     // null: no tokens checked here
+  };
+
+  explicit SamplerService(Environment environment);
 
   grpc::ServerBidiReactor<::sampler::v1::SampleRequest, ::sampler::v1::SampleResponse>*
   SampleStream(grpc::CallbackServerContext* context) override;
@@ -50,8 +64,10 @@ class SamplerService final : public ::sampler::v1::Sampler::CallbackService {
                                          ::sampler::v1::ListSamplersResponse* response) override;
 
  private:
-  WorkerPool* const pool_;
-  SharedMemoryReader* const shm_;
+  // OK, or UNAUTHENTICATED: the call lacks the token this service checks.
+  absl::Status CheckAuth(grpc::CallbackServerContext* context) const;
+
+  const Environment env_;
   // Built once: ListSamplers() of the registry as the wire message.
   const ::sampler::v1::ListSamplersResponse samplers_;
 };

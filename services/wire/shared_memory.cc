@@ -324,6 +324,13 @@ bool IsLoopbackTarget(absl::string_view target) {
       break;
     }
   }
+  // A list of addresses (ipv4:127.0.0.1:5001,127.0.0.1:5002): all of them.
+  if (absl::StrContains(target, ',')) {
+    for (absl::string_view address : absl::StrSplit(target, ',')) {
+      if (!IsLoopbackTarget(address)) return false;
+    }
+    return true;
+  }
   absl::string_view host;
   // Peers of IPv6 connections come URI-escaped: ipv6:%5B::1%5D:port.
   std::string unescaped;
