@@ -22,6 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
+#include "sampler/base/utf8.h"
 
 namespace entroserve {
 namespace {
@@ -39,120 +40,11 @@ constexpr size_t kMaxCachedPieceBytes = 256;
 // The cache is cleared when it reaches this many entries (about a few MB).
 constexpr size_t kMaxCacheEntries = 1 << 16;
 
-// ---------------------------------------------------------------------------
-// UTF-8
-
-// Length of the valid prefix of the sequence starting at s[0] (Unicode 15,
-// table 3-7): returns n > 0 for a complete valid character of n bytes;
-// -k (k >= 1) for an invalid maximal subpart of k bytes; 0 when the bytes
-// run out before the character is complete (an incomplete but valid prefix).
-int Utf8SequenceLength(const unsigned char* s, size_t size) {
-  const unsigned char lead = s[0];
-  if (lead < 0x80) return 1;
-  int length;
-  unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) lo = 0xA0;
-    if (lead == 0xED) hi = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) lo = 0x90;
-    if (lead == 0xF4) hi = 0x8F;
-  } else {
-    return -1;
-  }
-  for (int i = 1; i < length; ++i) {
-    if (static_cast<size_t>(i) >= size) return 0;
-    const unsigned char c = s[i];
-    const unsigned char min = i == 1 ? lo : 0x80;
-    const unsigned char max = i == 1 ? hi : 0xBF;
-    if (c < min || c > max) return -i;
-  }
-  return length;
-}
-
-constexpr char kReplacementCharacter[] = "\xEF\xBF\xBD";
-
-// Appends the valid UTF-8 of `bytes` to `out`, each maximal invalid subpart
-// replaced by U+FFFD. With `final` false, an incomplete character at the end
-// is left unconsumed. Returns the number of bytes consumed.
-size_t AppendValidUtf8(std::string_view bytes, bool final, std::string* out) {
-  const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
-  size_t i = 0;
-  const size_t n = bytes.size();
-  while (i < n) {
-    // ASCII fast path.
-    size_t j = i;
-    while (j < n && s[j] < 0x80) ++j;
-    if (j > i) {
-      out->append(bytes.data() + i, j - i);
-      i = j;
-      if (i == n) break;
-    }
-    const int length = Utf8SequenceLength(s + i, n - i);
-    if (length > 0) {
-      out->append(bytes.data() + i, length);
-      i += length;
-    } else if (length < 0) {
-      out->append(kReplacementCharacter);
-      i += -length;
-    } else {
-      if (!final) return i;
-      out->append(kReplacementCharacter);
-      i = n;
-    }
-  }
-  return i;
-}
-
 bool IsAscii(std::string_view text) {
   for (char c : text) {
     if (static_cast<unsigned char>(c) >= 0x80) return false;
   }
   return true;
-}
-
-bool IsValidUtf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  for (size_t i = 0; i < text.size();) {
-    if (s[i] < 0x80) {
-      ++i;
-      continue;
-    }
-    const int length = Utf8SequenceLength(s + i, text.size() - i);
-    if (length <= 0) return false;
-    i += length;
-  }
-  return true;
-}
-
-void AppendCodepoint(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-// Byte length of the character starting at text[i]; invalid or truncated
-// sequences count as single bytes.
-size_t CharLength(std::string_view text, size_t i) {
-  const int length =
-      Utf8SequenceLength(reinterpret_cast<const unsigned char*>(text.data()) + i, text.size() - i);
-  return length > 0 ? static_cast<size_t>(length) : 1;
 }
 
 // ---------------------------------------------------------------------------
@@ -170,7 +62,7 @@ struct ByteLevelAlphabet {
     for (int b = 0; b < 256; ++b) {
       const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
       const int cp = printable ? b : 256 + next++;
-      AppendCodepoint(cp, &encoded[b]);
+      AppendUtf8(cp, &encoded[b]);
       decoded[cp] = static_cast<int16_t>(b);
     }
   }
@@ -276,7 +168,7 @@ void FindRegexMatches(const pcre2_code* regex, std::string_view text,
     if (rc == PCRE2_ERROR_NOMATCH && options != 0) {
       // No non-empty match at an empty match's position: step one character.
       if (offset >= text.size()) break;
-      offset += CharLength(text, offset);
+      offset += Utf8CharLength(text, offset);
       options = 0;
       continue;
     }
@@ -418,31 +310,6 @@ absl::StatusOr<std::string> GetTokenField(const Json& object, const char* key,
 }  // namespace
 
 // ---------------------------------------------------------------------------
-
-absl::Status ValidateUtf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  for (size_t i = 0; i < text.size();) {
-    if (s[i] < 0x80) {
-      ++i;
-      continue;
-    }
-    const int length = Utf8SequenceLength(s + i, text.size() - i);
-    if (length <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("text is not valid UTF-8: %s sequence at byte %d (0x%02X)",
-                          length == 0 ? "truncated" : "invalid", static_cast<int>(i), s[i]));
-    }
-    i += length;
-  }
-  return absl::OkStatus();
-}
-
-std::string ToValidUtf8(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size());
-  AppendValidUtf8(bytes, /*final=*/true, &out);
-  return out;
-}
 
 // ---------------------------------------------------------------------------
 // TokenizerConfig
@@ -1409,7 +1276,7 @@ void Tokenizer::BpePiece(std::string_view piece, std::vector<int32_t>* ids) cons
     }
   } else {
     for (size_t i = 0; i < piece.size();) {
-      const size_t length = CharLength(piece, i);
+      const size_t length = Utf8CharLength(piece, i);
       const std::string_view character = piece.substr(i, length);
       auto it = vocab_.find(absl::string_view(character.data(), character.size()));
       if (it != vocab_.end() && !(id_flags_[it->second] & kIdAdded)) {

@@ -45,19 +45,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "sampler/base/utf8.h"
 
 namespace entroserve {
 
-// OK when `text` is well-formed UTF-8 (no overlong forms, no surrogates, at
-// most U+10FFFF); otherwise INVALID_ARGUMENT naming the byte offset of the
-// first bad sequence. Encode itself accepts any bytes (it is byte-level); this
-// is for callers that must reject bad input at the edge.
-absl::Status ValidateUtf8(std::string_view text);
-
-// `bytes` with every maximal invalid UTF-8 subsequence replaced by U+FFFD
-// (the Unicode "substitution of maximal subparts" practice, as Rust's
-// String::from_utf8_lossy does).
-std::string ToValidUtf8(std::string_view bytes);
+// ValidateUtf8, ToValidUtf8 and the rest of the UTF-8 helpers the tokenizer's
+// users need come from sampler/base/utf8.h.
 
 // The fields of `tokenizer_config.json` the runner uses. Token fields accept
 // either a string or an AddedToken object ({"content": ...}); a missing or
