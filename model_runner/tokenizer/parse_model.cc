@@ -51,15 +51,19 @@ absl::Status CheckVocabIds(const Json& model, absl::string_view source) {
   return absl::OkStatus();
 }
 
+// The field of the merge of rank `rank` (made only for an error: there are
+// hundreds of thousands of merges).
+std::string MergeField(size_t rank) { return absl::StrCat("model.merges[", rank, "]"); }
+
 // The two tokens of a merge: "a b" or ["a", "b"].
 absl::StatusOr<std::pair<std::string, std::string>> MergePair(const Json& merge,
                                                               absl::string_view source,
-                                                              const std::string& field) {
+                                                              size_t rank) {
   if (merge.is_string()) {
     const std::string& line = merge.get_ref<const std::string&>();
     const size_t space = line.find(' ');
     if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
-      return FieldError(source, field,
+      return FieldError(source, MergeField(rank),
                         absl::StrCat("\"", line, "\" is not two tokens separated by a space"));
     }
     return std::pair{line.substr(0, space), line.substr(space + 1)};
@@ -67,27 +71,29 @@ absl::StatusOr<std::pair<std::string, std::string>> MergePair(const Json& merge,
   if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
     return std::pair{merge[0].get<std::string>(), merge[1].get<std::string>()};
   }
-  return FieldError(source, field, "expected \"a b\" or [\"a\", \"b\"]");
+  return FieldError(source, MergeField(rank), "expected \"a b\" or [\"a\", \"b\"]");
 }
 
 absl::Status ParseMerge(const Json& merge, size_t rank, absl::string_view source,
                         const Vocabulary& vocabulary, BpeModel* bpe) {
-  const std::string field = absl::StrCat("model.merges[", rank, "]");
-  ASSIGN_OR_RETURN(const auto pair, MergePair(merge, source, field));
+  ASSIGN_OR_RETURN(const auto pair, MergePair(merge, source, rank));
   const auto& [left, right] = pair;
-  for (const std::string* token : {&left, &right}) {
-    if (!vocabulary.Find(*token).has_value()) {
-      return FieldError(source, field,
-                        absl::StrCat("token \"", *token, "\" is not in model.vocab"));
+  int32_t ids[2];
+  for (int side = 0; side < 2; ++side) {
+    const std::string& token = side == 0 ? left : right;
+    const std::optional<int32_t> id = vocabulary.Find(token);
+    if (!id.has_value()) {
+      return FieldError(source, MergeField(rank),
+                        absl::StrCat("token \"", token, "\" is not in model.vocab"));
     }
+    ids[side] = *id;
   }
   const std::optional<int32_t> merged = vocabulary.Find(left + right);
   if (!merged.has_value()) {
-    return FieldError(source, field,
+    return FieldError(source, MergeField(rank),
                       absl::StrCat("merged token \"", left, right, "\" is not in model.vocab"));
   }
-  bpe->AddMerge(*vocabulary.Find(left), *vocabulary.Find(right), static_cast<int32_t>(rank),
-                *merged);
+  bpe->AddMerge(ids[0], ids[1], static_cast<int32_t>(rank), *merged);
   return absl::OkStatus();
 }
 

@@ -4,6 +4,7 @@
 #include <pcre2.h>
 
 #include "absl/strings/str_format.h"
+#include "model_runner/tokenizer/regex_syntax.h"
 #include "sampler/base/utf8.h"
 
 namespace entroserve::tokenizer {
@@ -17,19 +18,27 @@ struct Regex::Code {
 };
 
 absl::StatusOr<Regex> Regex::Compile(std::string_view pattern, absl::string_view where) {
+  absl::StatusOr<std::string> translated = OnigurumaToPcre2(pattern);
+  if (!translated.ok()) {
+    return absl::UnimplementedError(
+        absl::StrFormat("%s: regex /%s/: %s", where, pattern, translated.status().message()));
+  }
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   // MATCH_INVALID_UTF: invalid UTF-8 in the subject never matches but does
   // not fail the match, so any bytes can be tokenized.
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error_code,
-                                   &error_offset, nullptr);
+  pcre2_code* code = pcre2_compile(
+      reinterpret_cast<PCRE2_SPTR>(translated->data()), translated->size(),
+      PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error_code, &error_offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
-    return absl::InvalidArgumentError(absl::StrFormat("%s: bad regex /%s/ at offset %d: %s", where,
-                                                      pattern, static_cast<int>(error_offset),
-                                                      reinterpret_cast<const char*>(message)));
+    // The offset is in the pattern PCRE2 read, quoted when it differs.
+    const std::string read_as =
+        *translated == pattern ? "" : absl::StrFormat(" (read as /%s/)", *translated);
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: bad regex /%s/%s at offset %d: %s", where, pattern, read_as,
+                        static_cast<int>(error_offset), reinterpret_cast<const char*>(message)));
   }
   // JIT is an optimization only: a failure leaves the interpreter.
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);

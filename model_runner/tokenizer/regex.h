@@ -1,6 +1,7 @@
 // The regular expressions of tokenizer.json (Split pre-tokenizers, Replace
-// normalizers, ByteLevel's GPT-2 pattern), compiled with PCRE2 in UTF + UCP
-// mode with JIT.
+// normalizers, ByteLevel's GPT-2 pattern): written for Oniguruma, rewritten
+// so that their classes mean what they mean there (regex_syntax.h), and
+// compiled with PCRE2 in UTF + UCP mode with JIT.
 #ifndef ENTROSERVE_MODEL_RUNNER_TOKENIZER_REGEX_H_
 #define ENTROSERVE_MODEL_RUNNER_TOKENIZER_REGEX_H_
 
@@ -19,7 +20,8 @@ namespace entroserve::tokenizer {
 class Regex {
  public:
   // INVALID_ARGUMENT "<where>: bad regex /<pattern>/ at offset N: <why>"
-  // when PCRE2 rejects `pattern`.
+  // when PCRE2 rejects `pattern`; UNIMPLEMENTED for what regex_syntax.h
+  // cannot rewrite.
   static absl::StatusOr<Regex> Compile(std::string_view pattern, absl::string_view where);
 
   // Appends the [begin, end) byte ranges of the successive non-overlapping,

@@ -13,9 +13,10 @@
 //      normalizer.h);
 //   3. the pre-tokenizer splits it (Sequence, Split with a regex or a string,
 //      ByteLevel with or without the GPT-2 regex, Digits; pre_tokenizer.h);
-//      the regexes are compiled with PCRE2 in UTF + UCP mode so \p{L}, \p{N},
-//      \s and (?i:...) mean what they mean in the Rust implementation
-//      (regex.h);
+//      the regexes, written for the Oniguruma engine of the Rust
+//      implementation, are rewritten so that \s, \p{L}, \p{N} and the other
+//      classes match the same characters there and on PCRE2 (regex_syntax.h),
+//      then compiled with PCRE2 in UTF + UCP mode (regex.h);
 //   4. ByteLevel maps each piece's bytes to the GPT-2 printable alphabet
 //      (byte_level.h);
 //   5. BPE merges each piece by merge rank (lowest first), after a direct
