@@ -7,10 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "sampler/base/utf8.h"
 // Generated from trace_page.css and trace_page.js (clients/samplerctl/trace.cmake).
 #include "clients/samplerctl/trace_page_assets.h"
 
@@ -48,84 +50,13 @@ const ModeStyle& StyleOf(Mode mode) {
   return kModeStyles.back();
 }
 
-// Decodes one UTF-8 character at s[*pos], advancing *pos; invalid or truncated
-// sequences decode to U+FFFD, one byte at a time.
-uint32_t NextCodePoint(absl::string_view s, size_t* pos) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char b0 = byte(*pos);
-  int length = 0;
-  uint32_t cp = 0;
-  if (b0 < 0x80) {
-    ++*pos;
-    return b0;
-  } else if ((b0 & 0xE0) == 0xC0) {
-    length = 2;
-    cp = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    length = 3;
-    cp = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    length = 4;
-    cp = b0 & 0x07;
-  } else {
-    ++*pos;
-    return 0xFFFD;
-  }
-  if (*pos + length > s.size()) {
-    ++*pos;
-    return 0xFFFD;
-  }
-  for (int i = 1; i < length; ++i) {
-    if ((byte(*pos + i) & 0xC0) != 0x80) {
-      ++*pos;
-      return 0xFFFD;
-    }
-    cp = (cp << 6) | (byte(*pos + i) & 0x3F);
-  }
-  static constexpr uint32_t kMinOfLength[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMinOfLength[length] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-    ++*pos;
-    return 0xFFFD;
-  }
-  *pos += length;
-  return cp;
-}
-
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-// `s` with each invalid UTF-8 sequence replaced by U+FFFD.
-std::string ValidUtf8(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t pos = 0; pos < s.size();) AppendUtf8(NextCodePoint(s, &pos), &out);
-  return out;
-}
-
-bool IsValidUtf8(absl::string_view s) { return ValidUtf8(s) == s; }
-
 // Text for HTML element content and quoted attribute values: & < > " '
 // escaped, invalid UTF-8 replaced by U+FFFD.
-std::string HtmlEscape(absl::string_view s) {
+std::string HtmlEscape(std::string_view s) {
   std::string out;
   out.reserve(s.size() + s.size() / 8);
   for (size_t pos = 0; pos < s.size();) {
-    const uint32_t cp = NextCodePoint(s, &pos);
+    const uint32_t cp = DecodeUtf8(s, &pos);
     switch (cp) {
       case '&':
         out += "&amp;";
@@ -152,10 +83,10 @@ std::string HtmlEscape(absl::string_view s) {
 // A token's text inside its span: escaped; each newline shown as a "↵" mark
 // before the line break, other C0 controls (but tab) and DEL as their Control
 // Pictures (U+2400 + c), so that nothing generated is invisible.
-std::string TokenTextHtml(absl::string_view s) {
+std::string TokenTextHtml(std::string_view s) {
   std::string out;
   for (size_t pos = 0; pos < s.size();) {
-    const uint32_t cp = NextCodePoint(s, &pos);
+    const uint32_t cp = DecodeUtf8(s, &pos);
     if (cp == '\n') {
       out += "<span class=\"nl\">\u21b5</span>\n";
     } else if (cp == '\r') {
@@ -175,10 +106,10 @@ std::string TokenTextHtml(absl::string_view s) {
 
 // A JSON string literal, safe inside an HTML <script> element: < > & and
 // U+2028/U+2029 as \u escapes, invalid UTF-8 as U+FFFD.
-std::string JsonString(absl::string_view s) {
+std::string JsonString(std::string_view s) {
   std::string out = "\"";
   for (size_t pos = 0; pos < s.size();) {
-    const uint32_t cp = NextCodePoint(s, &pos);
+    const uint32_t cp = DecodeUtf8(s, &pos);
     switch (cp) {
       case '"':
         out += "\\\"";
@@ -271,7 +202,7 @@ std::string ThresholdsJson(const TraceThresholds& t) {
                       ",\"high_varentropy\":", JsonNumber(t.high_varentropy), "}");
 }
 
-void AppendMetaRow(absl::string_view name, absl::string_view value_html, std::string* out,
+void AppendMetaRow(std::string_view name, absl::string_view value_html, std::string* out,
                    absl::string_view dd_class = "") {
   absl::StrAppend(out, "<dt>", HtmlEscape(name), "</dt><dd",
                   dd_class.empty() ? "" : absl::StrCat(" class=\"", dd_class, "\""), ">",
@@ -374,7 +305,7 @@ std::string TraceJsonLine(const GeneratedToken& token) {
   // gRPC never has): print a copy with U+FFFD instead.
   if (!IsValidUtf8(token.text())) {
     GeneratedToken copy = token;
-    copy.set_text(ValidUtf8(token.text()));
+    copy.set_text(ToValidUtf8(token.text()));
     (void)google::protobuf::util::MessageToJsonString(copy, &json, options);
     return json;
   }

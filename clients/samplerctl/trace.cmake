@@ -24,4 +24,4 @@ configure_file(${TRACE_PAGE_DIR}/trace_page_assets.h.in
 add_library(entroserve_trace STATIC ${TRACE_PAGE_DIR}/trace.cc)
 target_include_directories(entroserve_trace PRIVATE ${TRACE_PAGE_GEN})
 target_link_libraries(entroserve_trace PUBLIC
-  entroserve_proto absl::status absl::strings absl::str_format)
+  entroserve_proto entroserve_base absl::status absl::strings absl::str_format)

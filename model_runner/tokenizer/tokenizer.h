@@ -1,26 +1,34 @@
 // A Hugging Face `tokenizer.json` tokenizer: byte-level BPE (GPT-2, Llama 3,
 // Qwen2/2.5/3) and BPE with byte fallback, plus the `tokenizer_config.json`
-// fields the runner needs (BOS/EOS, chat template). No libtorch here: this
-// header and tokenizer.cc only use Abseil, PCRE2 and ICU.
+// fields the runner needs (BOS/EOS, chat template). No libtorch here: the
+// library uses Abseil, PCRE2, ICU and nlohmann-json.
 //
-// Encoding follows the Hugging Face `tokenizers` pipeline:
+// Encoding follows the Hugging Face `tokenizers` pipeline, one file of this
+// folder per stage:
 //   1. added tokens (special or not) are matched in the raw text first,
-//      leftmost then longest, honouring lstrip/rstrip/single_word;
+//      leftmost then longest, honouring lstrip/rstrip/single_word
+//      (added_tokens.h);
 //   2. each stretch of text between them goes through the normalizer
-//      (NFC/NFD/NFKC/NFKD, Lowercase, Prepend, Replace, Sequence);
+//      (NFC/NFD/NFKC/NFKD, Lowercase, Prepend, Replace, Strip, Sequence;
+//      normalizer.h);
 //   3. the pre-tokenizer splits it (Sequence, Split with a regex or a string,
-//      ByteLevel with or without the GPT-2 regex, Digits); the regexes are
-//      compiled with PCRE2 in UTF + UCP mode so \p{L}, \p{N}, \s and (?i:...)
-//      mean what they mean in the Rust implementation;
-//   4. ByteLevel maps each piece's bytes to the GPT-2 printable alphabet;
+//      ByteLevel with or without the GPT-2 regex, Digits; pre_tokenizer.h);
+//      the regexes, written for the Oniguruma engine of the Rust
+//      implementation, are rewritten so that \s, \p{L}, \p{N} and the other
+//      classes match the same characters there and on PCRE2 (regex_syntax.h),
+//      then compiled with PCRE2 in UTF + UCP mode (regex.h);
+//   4. ByteLevel maps each piece's bytes to the GPT-2 printable alphabet
+//      (byte_level.h);
 //   5. BPE merges each piece by merge rank (lowest first), after a direct
 //      vocabulary hit when `ignore_merges` is set (Llama 3); characters
 //      missing from the vocabulary become <0xNN> tokens when `byte_fallback`
-//      is declared, else the unk token, else nothing.
+//      is declared, else the unk token, else nothing (bpe.h).
 // Decoding maps each token to its bytes (ByteLevel, ByteFallback, Replace,
 // Metaspace and Fuse decoders; Strip removes leading characters of the whole
-// text) and replaces invalid UTF-8 with U+FFFD, one per maximal invalid
-// subsequence, so the result is always valid UTF-8.
+// text; decoder.h) and replaces invalid UTF-8 with U+FFFD, one per maximal
+// invalid subsequence, so the result is always valid UTF-8. The ids around a
+// sequence come from the post-processor (post_processor.h). parsers.h reads
+// each section of tokenizer.json.
 //
 // Not supported (FromJson fails naming the type): model types other than BPE
 // (WordPiece, Unigram, WordLevel), continuing_subword_prefix /
@@ -41,46 +49,20 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "model_runner/tokenizer/tokenizer_config.h"
+#include "sampler/base/utf8.h"
 
 namespace entroserve {
 
-// OK when `text` is well-formed UTF-8 (no overlong forms, no surrogates, at
-// most U+10FFFF); otherwise INVALID_ARGUMENT naming the byte offset of the
-// first bad sequence. Encode itself accepts any bytes (it is byte-level); this
-// is for callers that must reject bad input at the edge.
-absl::Status ValidateUtf8(std::string_view text);
+// ValidateUtf8, ToValidUtf8 and the other UTF-8 helpers come from
+// sampler/base/utf8.h, TokenizerConfig from tokenizer_config.h.
 
-// `bytes` with every maximal invalid UTF-8 subsequence replaced by U+FFFD
-// (the Unicode "substitution of maximal subparts" practice, as Rust's
-// String::from_utf8_lossy does).
-std::string ToValidUtf8(std::string_view bytes);
-
-// The fields of `tokenizer_config.json` the runner uses. Token fields accept
-// either a string or an AddedToken object ({"content": ...}); a missing or
-// null token is an empty string.
-struct TokenizerConfig {
-  std::string bos_token;
-  std::string eos_token;
-  std::string pad_token;
-  std::string unk_token;
-  // Absent in many configs (Llama 3 adds BOS through its post-processor);
-  // nullopt then, and the tokenizer's post-processor decides.
-  std::optional<bool> add_bos_token;
-  std::optional<bool> add_eos_token;
-  // The Jinja chat template; when the file holds a list of named templates,
-  // the one named "default" (else the first).
-  std::string chat_template;
-
-  // Errors name `path` (or `source`) and the field: NOT_FOUND for a missing
-  // file, INVALID_ARGUMENT for bad JSON or a field of the wrong type.
-  static absl::StatusOr<TokenizerConfig> FromFile(const std::string& path);
-  static absl::StatusOr<TokenizerConfig> FromJson(std::string_view json,
-                                                  std::string_view source = "<memory>");
-};
+namespace tokenizer {
+struct TokenizerParts;
+}  // namespace tokenizer
 
 class Tokenizer {
  public:
@@ -117,7 +99,7 @@ class Tokenizer {
   // The vocabulary string of `id`, nullopt when there is none.
   std::optional<std::string> IdToToken(int32_t id) const;
   // One more than the largest id (model vocabulary and added tokens).
-  int32_t vocab_size() const { return static_cast<int32_t>(id_to_token_.size()); }
+  int32_t vocab_size() const;
   // True for added tokens marked `special`.
   bool IsSpecial(int32_t id) const;
 
@@ -143,78 +125,23 @@ class Tokenizer {
   void AppendTokenBytes(int32_t id, bool skip_special, std::string* out) const;
   // How many leading `strip_char()` characters the decoder removes from the
   // start of the whole text (Strip / Metaspace decoders; 0 for byte-level).
-  int strip_leading() const { return strip_leading_; }
-  char strip_char() const { return strip_char_; }
+  int strip_leading() const;
+  char strip_char() const;
 
  private:
-  struct AddedToken {
-    std::string content;
-    int32_t id = -1;
-    bool special = false;
-    bool lstrip = false;
-    bool rstrip = false;
-    bool single_word = false;
-  };
-  // One step of the normalizer or pre-tokenizer pipeline.
-  struct NormalizerStep;
-  struct PreTokenizerStep;
-  class BpeCache;
-
   Tokenizer();
 
-  // Added-token matches in `text`: [begin, end) byte ranges and indices into
-  // added_tokens_.
-  struct AddedMatch {
-    size_t begin;
-    size_t end;
-    int index;
-  };
-  std::vector<AddedMatch> FindAddedTokens(std::string_view text, bool parse_special) const;
-  std::string Normalize(std::string_view text) const;
-  void PreTokenize(std::string_view text, std::vector<std::string>* pieces) const;
+  // Normalizes, pre-tokenizes and encodes a stretch of text that holds no
+  // added token.
   void EncodeSegment(std::string_view text, std::vector<int32_t>* ids) const;
-  void EncodePiece(std::string_view piece, std::vector<int32_t>* ids) const;
-  void BpePiece(std::string_view piece, std::vector<int32_t>* ids) const;
 
   std::string source_;
-  absl::flat_hash_map<std::string, int32_t> vocab_;  // model vocab + added tokens
-  std::vector<std::string> id_to_token_;
-  std::vector<std::string> id_to_bytes_;  // decoded bytes per id
-  std::vector<uint8_t> id_flags_;         // kIdKnown | kIdSpecial | kIdAdded
-  // (left id << 32 | right id) -> (rank, merged id).
-  absl::flat_hash_map<uint64_t, std::pair<int32_t, int32_t>> merges_;
-  std::vector<AddedToken> added_tokens_;
-  // Trie over added-token contents, for leftmost-longest matching.
-  struct TrieNode {
-    absl::flat_hash_map<unsigned char, int32_t> next;
-    int32_t token = -1;  // index into added_tokens_
-  };
-  std::vector<TrieNode> trie_;
-  bool added_first_byte_[256] = {};
-
-  std::vector<NormalizerStep> normalizers_;
-  std::vector<PreTokenizerStep> pre_tokenizers_;
-  bool byte_level_ = false;  // pieces are mapped to the GPT-2 byte alphabet
-  bool ignore_merges_ = false;
-  bool byte_fallback_ = false;
-  bool fuse_unk_ = false;
-  int32_t unk_id_ = -1;
-  // Per byte value: the id of "<0xNN>" (byte fallback) and of the byte-level
-  // character for that byte, -1 when absent.
-  int32_t byte_fallback_ids_[256];
-  int32_t byte_char_ids_[256];
-
-  std::vector<int32_t> template_prefix_;  // post-processor, single sequence
-  std::vector<int32_t> template_suffix_;
+  std::unique_ptr<tokenizer::TokenizerParts> parts_;
   TokenizerConfig config_;
   std::optional<int32_t> bos_id_;
   std::optional<int32_t> eos_id_;
   bool add_bos_ = false;
   bool add_eos_ = false;
-  int strip_leading_ = 0;
-  char strip_char_ = ' ';
-
-  std::unique_ptr<BpeCache> cache_;
 };
 
 // Turns a stream of token ids into text deltas that never split a UTF-8

@@ -1,17 +1,26 @@
-// Conformance of the C++ Tokenizer with an independent implementation
-// (@lenml/tokenizers, a fork of transformers.js) on real vocabularies no one
+// Conformance of the C++ Tokenizer with Hugging Face's own tokenizers (npm
+// `tokenizers`, the Rust library's Node binding) on real vocabularies no one
 // here wrote: Llama 3 and Qwen3, plus Llama 3's vocabulary with the GPT-2
 // ByteLevel pre-tokenizer. The ctest fixture tokenizer_reference
-// (tokenizer_reference.sh) writes the expected ids for tokenizer_texts.json;
-// each vocabulary's test encodes every text and compares id for id, then
-// checks that decoding (whole and streamed) gives the text back.
+// (tokenizer_reference.sh) writes the expected ids for tokenizer_texts.json,
+// with those of a second implementation, @lenml/tokenizers (a fork of
+// transformers.js), beside them; where the two disagree (U+0085 and U+FEFF,
+// which JavaScript's \s classes differently) Hugging Face's are the truth.
+// Each vocabulary's test encodes every text and compares id for id, then
+// checks that decoding (whole and streamed) gives the text back. The
+// fixture also lists the code points Hugging Face's regex engine matches
+// with each of a list of classes; RegexClassesMatchHuggingFace compares ours
+// code point by code point.
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "model_runner/tokenizer/chat_template.h"
+#include "model_runner/tokenizer/regex.h"
 #include "model_runner/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
@@ -44,8 +53,46 @@ std::string Escaped(const std::string& text) { return Json(text).dump(); }
 
 std::string IdsString(const std::vector<int32_t>& ids) { return Json(ids).dump(); }
 
-// Encodes every reference text; returns how many matched. Every mismatch is
-// reported with the text and both id lists.
+// Decodes Hugging Face's ids of one text, whole and streamed.
+void ExpectDecodes(const Tokenizer& tokenizer, const std::string& name, size_t i,
+                   const Json& test_case) {
+  const std::string text = test_case["text"].get<std::string>();
+  const std::vector<int32_t> expected = test_case["ids"].get<std::vector<int32_t>>();
+  const std::string decoded = tokenizer.Decode(expected);
+  EXPECT_EQ(decoded, test_case["decoded"].get<std::string>())
+      << name << " decode of text #" << i << " " << Escaped(text);
+  if (!test_case["round_trip"].is_null()) {
+    EXPECT_EQ(decoded, test_case["round_trip"].get<std::string>())
+        << name << " round trip of text #" << i << " " << Escaped(text);
+  }
+  StreamingDecoder stream(tokenizer);
+  std::string streamed;
+  for (int32_t id : expected) {
+    const std::string delta = stream.Add(id);
+    EXPECT_TRUE(ValidateUtf8(delta).ok()) << name << " text #" << i << " delta splits a char";
+    streamed += delta;
+  }
+  streamed += stream.Flush();
+  EXPECT_EQ(streamed, decoded) << name << " streamed decode of text #" << i;
+}
+
+// Where @lenml/tokenizers gives other ids than Hugging Face: only on texts
+// with U+0085 or U+FEFF, the two characters JavaScript's \s and
+// Oniguruma's disagree on. Returns the numbers of those texts.
+std::vector<size_t> ReferenceDisagreements(const std::string& name, const Json& cases) {
+  std::vector<size_t> disagree;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    if (cases[i]["ids"] == cases[i]["lenml_ids"]) continue;
+    disagree.push_back(i);
+    const std::string text = cases[i]["text"].get<std::string>();
+    EXPECT_TRUE(absl::StrContains(text, "\u0085") || absl::StrContains(text, "\uFEFF"))
+        << name << ": the references disagree on text #" << i << " " << Escaped(text);
+  }
+  return disagree;
+}
+
+// Encodes every reference text and compares with Hugging Face's ids; every
+// mismatch is reported with the text and both id lists.
 void ExpectConformance(const std::string& name) {
   const Json* vocabulary = FindVocabulary(name);
   ASSERT_NE(vocabulary, nullptr) << "no reference for " << name << " in "
@@ -60,33 +107,18 @@ void ExpectConformance(const std::string& name) {
   ASSERT_GE(cases.size(), 50u);
   int matched = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
-    const Json& test_case = cases[i];
-    const std::string text = test_case["text"].get<std::string>();
-    const std::vector<int32_t> expected = test_case["ids"].get<std::vector<int32_t>>();
+    const std::string text = cases[i]["text"].get<std::string>();
+    const std::vector<int32_t> expected = cases[i]["ids"].get<std::vector<int32_t>>();
     const std::vector<int32_t> ids = tokenizer->Encode(text);
     EXPECT_EQ(ids, expected) << name << " text #" << i << " " << Escaped(text) << "\n  ours "
                              << IdsString(ids) << "\n  ref  " << IdsString(expected);
     if (ids == expected) ++matched;
-
-    const std::string decoded = tokenizer->Decode(expected);
-    EXPECT_EQ(decoded, test_case["decoded"].get<std::string>())
-        << name << " decode of text #" << i << " " << Escaped(text);
-    if (!test_case["round_trip"].is_null()) {
-      EXPECT_EQ(decoded, test_case["round_trip"].get<std::string>())
-          << name << " round trip of text #" << i << " " << Escaped(text);
-    }
-    StreamingDecoder stream(*tokenizer);
-    std::string streamed;
-    for (int32_t id : expected) {
-      const std::string delta = stream.Add(id);
-      EXPECT_TRUE(ValidateUtf8(delta).ok()) << name << " text #" << i << " delta splits a char";
-      streamed += delta;
-    }
-    streamed += stream.Flush();
-    EXPECT_EQ(streamed, decoded) << name << " streamed decode of text #" << i;
+    ExpectDecodes(*tokenizer, name, i, cases[i]);
   }
+  const std::vector<size_t> disagree = ReferenceDisagreements(name, cases);
   std::cout << "[ conformance ] " << name << ": " << matched << "/" << cases.size()
-            << " texts matched id for id\n";
+            << " texts matched Hugging Face id for id; @lenml/tokenizers differs from it on "
+            << disagree.size() << " (texts " << Json(disagree).dump() << ")\n";
 }
 
 TEST(TokenizerConformance, Llama3MatchesReferenceIdForId) { ExpectConformance("llama3"); }
@@ -99,6 +131,62 @@ TEST(TokenizerConformance, Gpt2ByteLevelPreTokenizerMatchesReference) {
 
 TEST(TokenizerConformance, Gpt2ByteLevelWithPrefixSpaceMatchesReference) {
   ExpectConformance("llama3-gpt2-prefix-space");
+}
+
+// Every code point but the surrogates, in order, in UTF-8.
+std::string AllCodepoints() {
+  std::string text;
+  for (uint32_t cp = 0; cp <= 0x10FFFF; ++cp) {
+    if (cp < 0xD800 || cp > 0xDFFF) AppendUtf8(cp, &text);
+  }
+  return text;
+}
+
+// Which code points `regex` matches in AllCodepoints(), one match each.
+std::vector<bool> Matched(const tokenizer::Regex& regex, const std::string& all) {
+  std::vector<bool> matched(0x110000, false);
+  std::vector<std::pair<size_t, size_t>> matches;
+  regex.FindAll(all, &matches);
+  for (auto [begin, end] : matches) {
+    size_t pos = begin;
+    matched[DecodeUtf8(all, &pos)] = true;
+  }
+  return matched;
+}
+
+// The first code points on which `ours` and the reference's [first, last]
+// ranges disagree, "" when none.
+std::string Differences(const std::vector<bool>& ours, const Json& ranges) {
+  std::vector<bool> theirs(ours.size(), false);
+  for (const Json& range : ranges) {
+    for (uint32_t cp = range[0].get<uint32_t>(); cp <= range[1].get<uint32_t>(); ++cp) {
+      theirs[cp] = true;
+    }
+  }
+  std::string differences;
+  int shown = 0;
+  for (uint32_t cp = 0; cp < ours.size() && shown < 12; ++cp) {
+    if (ours[cp] == theirs[cp]) continue;
+    absl::StrAppendFormat(&differences, " U+%04X (%s)", cp, ours[cp] ? "ours only" : "theirs only");
+    ++shown;
+  }
+  return differences;
+}
+
+TEST(TokenizerConformance, RegexClassesMatchHuggingFace) {
+  const Json& reference = Reference();
+  ASSERT_TRUE(reference.is_object() && reference.contains("regex_classes"))
+      << "no regex_classes in " << ENTROSERVE_TOKENIZER_REFERENCE;
+  const std::string all = AllCodepoints();
+  for (const Json& entry : reference["regex_classes"]) {
+    const std::string pattern = entry["pattern"].get<std::string>();
+    absl::StatusOr<tokenizer::Regex> regex = tokenizer::Regex::Compile(pattern, "class");
+    ASSERT_TRUE(regex.ok()) << regex.status();
+    EXPECT_EQ(Differences(Matched(*regex, all), entry["ranges"]), "")
+        << "/" << pattern << "/ matches other code points than Hugging Face's";
+  }
+  std::cout << "[ conformance ] " << reference["regex_classes"].size()
+            << " regex classes compared with Hugging Face's, code point by code point\n";
 }
 
 // The real tokenizer_config.json files: BOS/EOS resolved, and the shipped chat

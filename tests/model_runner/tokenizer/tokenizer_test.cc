@@ -151,18 +151,24 @@ TEST(TokenizerTest, ByteLevelPrefixSpaceIsAddedToEachSegment) {
   EXPECT_EQ(tokenizer.Encode(" hi"), Bytes(" hi"));
 }
 
+// Llama 3's pre-tokenizer pattern: digits in groups of 1-3, (?i:'s)
+// contractions.
+constexpr char kLlama3Pattern[] =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+// A Split(regex, behavior) pre-tokenizer, then ByteLevel without its regex.
+Json SplitThenBytes(const std::string& regex, const std::string& behavior) {
+  return {{"type", "Sequence"},
+          {"pretokenizers",
+           {{{"type", "Split"},
+             {"pattern", {{"Regex", regex}}},
+             {"behavior", behavior},
+             {"invert", false}},
+            {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+}
+
 TEST(TokenizerTest, SplitRegexWithUnicodeClassesAndDigitGroups) {
-  // Llama 3's pattern: digits in groups of 1-3, (?i:'s) contractions.
-  Json pre = {
-      {"type", "Sequence"},
-      {"pretokenizers",
-       {{{"type", "Split"},
-         {"pattern",
-          {{"Regex",
-            R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}}},
-         {"behavior", "Isolated"},
-         {"invert", false}},
-        {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+  Json pre = SplitThenBytes(kLlama3Pattern, "Isolated");
   // Every 2-byte merge inside "12345" would join across groups if the split
   // did not cut it into 123|45.
   Tokenizer tokenizer = Load(
@@ -198,6 +204,76 @@ TEST(TokenizerTest, RepeatedWordsGiveTheSameIdsFromTheCacheAndAcrossThreads) {
   }
   for (std::thread& thread : threads) thread.join();
   EXPECT_THAT(same, ElementsAre(true, true, true, true));
+}
+
+// --- regex classes as Hugging Face's (Oniguruma's) -------------------------
+
+// `text` without what `regex` matches: a Split(regex, Removed) pre-tokenizer
+// then ByteLevel without its regex, on the byte vocabulary.
+std::string Unmatched(const std::string& regex, std::string_view text) {
+  Json pre = SplitThenBytes(regex, "Removed");
+  Tokenizer tokenizer = Load(ByteLevelTokenizer({}, Json::array(), pre));
+  return tokenizer.Decode(tokenizer.Encode(text));
+}
+
+// Unicode's White_Space, the 25 characters Oniguruma's \s matches.
+constexpr char kWhiteSpace[] =
+    "\t\n\v\f\r \u0085\u00A0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200A\u2028\u2029\u202F\u205F\u3000";
+
+TEST(TokenizerRegexTest, WhitespaceIsUnicodeWhiteSpaceWithoutU180E) {
+  EXPECT_EQ(Unmatched(R"(\s)", std::string(kWhiteSpace) + "x"), "x");
+  // U+180E MONGOLIAN VOWEL SEPARATOR left White_Space in Unicode 6.3;
+  // U+200B, U+2060 and U+FEFF were never in it.
+  EXPECT_EQ(Unmatched(R"(\s+)", "a\u180E b\u200B c\u2060 d\uFEFF"), "a\u180Eb\u200Bc\u2060d\uFEFF");
+  EXPECT_EQ(Unmatched(R"(\S+)", "a\u180E b"), " ");
+  EXPECT_EQ(Unmatched(R"([^\s\p{L}\p{N}]+)", "a\u180E b"), "a b");
+  EXPECT_EQ(Unmatched(R"([\S]+)", std::string(kWhiteSpace) + "\u180E"), kWhiteSpace);
+}
+
+TEST(TokenizerRegexTest, U180EBeforeAContractionSplitsAsInHuggingFace) {
+  // Llama 3's pattern: Hugging Face cuts "\u180E's" into "\u180E'" and "s",
+  // so the merge "'s" cannot apply (with U+180E as whitespace it would).
+  Json pre = SplitThenBytes(kLlama3Pattern, "Isolated");
+  Tokenizer tokenizer = Load(ByteLevelTokenizer({"'s"}, {"' s"}, pre));
+  EXPECT_EQ(tokenizer.Encode("\u180E's"), Bytes("\u180E's"));
+  EXPECT_THAT(tokenizer.Encode("x's"), ElementsAre('x', 256));
+}
+
+TEST(TokenizerRegexTest, CategoriesHaveTheCharactersOfUnicode16) {
+  // U+10D50 GARAY CAPITAL LETTER A (Unicode 16.0), U+31350 (CJK Extension H,
+  // 15.0), U+1E5F1 OL ONAL DIGIT ONE and U+1CCF0 OUTLINED DIGIT ZERO (16.0).
+  EXPECT_EQ(Unmatched(R"(\p{L}+)", "a\U00010D50b\U000313501"), "1");
+  EXPECT_EQ(Unmatched(R"(\p{N})", "x\U0001E5F1\U0001CCF0y"), "xy");
+  EXPECT_EQ(Unmatched(R"(\d)", "x\U0001E5F1\U0001CCF0y"), "xy");
+  EXPECT_EQ(Unmatched(R"(\P{L}+)", "\U00010D50 1"), "\U00010D50");
+  EXPECT_EQ(Unmatched(R"([\P{L}x]+)", "\U00010D50 x1"), "\U00010D50");
+  EXPECT_EQ(Unmatched(R"([^\r\n\p{L}\p{N}])", "\U00010D50-\U0001E5F1"), "\U00010D50\U0001E5F1");
+  // U+1171E AHOM CONSONANT SIGN MEDIAL RA moved from Mn to Mc in 15.0.
+  EXPECT_EQ(Unmatched(R"(\p{Mn})", "\U0001171E"), "\U0001171E");
+  EXPECT_EQ(Unmatched(R"(\p{Mc})", "\U0001171E"), "");
+}
+
+TEST(TokenizerRegexTest, OnigurumaEscapesAndNestedClasses) {
+  EXPECT_EQ(Unmatched(R"(\h+)", "0xBEEF zz"), "x zz");  // hexadecimal digits
+  EXPECT_EQ(Unmatched(R"(\H+)", "0xBEEF zz"), "0BEEF");
+  EXPECT_EQ(Unmatched(R"(\v)", "a\nb\vc"), "a\nbc");  // U+000B only
+  EXPECT_EQ(Unmatched(R"(\u0041)", "BAB"), "BB");
+  EXPECT_EQ(Unmatched(R"([a[bc]]+)", "abcd"), "d");  // a union
+  EXPECT_EQ(Unmatched(R"([^x[\s]]+)", "ab x\tc"), " x\t");
+  // BLOOM's pattern, which PCRE2 rejects as written; Hugging Face's pieces
+  // are "Hello" "," " world" "! (" "a" "|" "b" ")" " 你好" "。" "ok".
+  EXPECT_EQ(Unmatched(" ?[^(\\s|[.,!?…。，、।۔،])]+", "Hello, world! (a|b) 你好。ok"), ",! (|)。");
+}
+
+TEST(TokenizerRegexTest, SetOperationsInAClassAreUnsupported) {
+  Json pre = {{"type", "Split"}, {"pattern", {{"Regex", "[a-z&&[^aeiou]]"}}}};
+  absl::StatusOr<Tokenizer> tokenizer =
+      Tokenizer::FromJson(ByteLevelTokenizer({}, Json::array(), pre).dump(), "t.json");
+  EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(tokenizer.status().message(),
+              HasSubstr("t.json: pre_tokenizer.pattern.Regex: regex /[a-z&&[^aeiou]]/"));
+  EXPECT_THAT(tokenizer.status().message(), HasSubstr("set operations"));
 }
 
 // --- added and special tokens ----------------------------------------------
