@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -141,9 +143,44 @@ void DecodeGraphs::FillInputs(Graph& g, const std::vector<Slot>& slots,
   g.inputs.copy_(g.host_inputs, /*non_blocking=*/true);
 }
 
+namespace {
+// ENTROSERVE_PROFILE_GRAPHS=1: per batch bucket, the mean host time of each
+// phase of Run (synchronising after the replay), printed at exit.
+struct PhaseProfile {
+  int64_t runs = 0;
+  double fill = 0, replay = 0, gpu = 0, d2h = 0, read = 0;
+};
+bool ProfileOn() {
+  static const bool on = std::getenv("ENTROSERVE_PROFILE_GRAPHS") != nullptr;
+  return on;
+}
+std::map<int64_t, PhaseProfile>& Profiles() {
+  static auto* p = new std::map<int64_t, PhaseProfile>();
+  static const int registered = std::atexit([] {
+    for (const auto& [batch, p] : Profiles()) {
+      const double n = static_cast<double>(std::max<int64_t>(1, p.runs));
+      std::fprintf(stderr,
+                   "graph profile batch %lld: %lld runs, ms fill %.3f replay %.3f gpu %.3f d2h "
+                   "%.3f read %.3f\n",
+                   static_cast<long long>(batch), static_cast<long long>(p.runs), p.fill / n,
+                   p.replay / n, p.gpu / n, p.d2h / n, p.read / n);
+    }
+  });
+  (void)registered;
+  return *p;
+}
+double MsSince(std::chrono::steady_clock::time_point& t) {
+  const auto now = std::chrono::steady_clock::now();
+  const double ms = std::chrono::duration<double, std::milli>(now - t).count();
+  t = now;
+  return ms;
+}
+}  // namespace
+
 void DecodeGraphs::Run(const std::vector<Slot>& slots, const std::vector<size_t>& members,
                        std::vector<SequenceOutput>* outputs) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (ProfileOn()) return ProfiledRun(slots, members, outputs);
   int64_t longest = 0;
   std::vector<int> layers;
   for (size_t i : members) {
@@ -158,6 +195,45 @@ void DecodeGraphs::Run(const std::vector<Slot>& slots, const std::vector<size_t>
   if (!g.recorded) g.recorded = DeviceGraph::Record(m_.device, [this, &g] { Body(g); });
   g.recorded->Replay();
   ReadOutputs(g, slots, members, outputs);
+}
+
+void DecodeGraphs::ProfiledRun(const std::vector<Slot>& slots, const std::vector<size_t>& members,
+                               std::vector<SequenceOutput>* outputs) {
+  auto t = std::chrono::steady_clock::now();
+  int64_t longest = 0;
+  std::vector<int> layers;
+  for (size_t i : members) {
+    longest = std::max(longest, slots[i].past + 1);
+    layers.insert(layers.end(), slots[i].capture_layers.begin(), slots[i].capture_layers.end());
+  }
+  std::sort(layers.begin(), layers.end());
+  layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
+  Graph& g = GraphFor(Key(BatchBucket(static_cast<int64_t>(members.size())),
+                          KeyBucket(longest, row_positions_), std::move(layers)));
+  FillInputs(g, slots, members);
+  const bool fresh = !g.recorded;
+  if (!g.recorded) g.recorded = DeviceGraph::Record(m_.device, [this, &g] { Body(g); });
+  SynchronizeDevice(m_.device);
+  PhaseProfile p;
+  p.fill = MsSince(t);
+  g.recorded->Replay();
+  p.replay = MsSince(t);
+  SynchronizeDevice(m_.device);
+  p.gpu = MsSince(t);
+  const int64_t B = static_cast<int64_t>(members.size());
+  at::Tensor host = g.host_out.narrow(0, 0, B);
+  host.copy_(g.out.narrow(0, 0, B));
+  p.d2h = MsSince(t);
+  ReadOutputs(g, slots, members, outputs);
+  p.read = MsSince(t) - p.d2h;  // ReadOutputs copies to the host again
+  if (fresh) return;
+  PhaseProfile& total = Profiles()[B];
+  ++total.runs;
+  total.fill += p.fill;
+  total.replay += p.replay;
+  total.gpu += p.gpu;
+  total.d2h += p.d2h;
+  total.read += p.read;
 }
 
 // The recorded step: reads g.inputs and the weights, writes the rows' new

@@ -85,6 +85,8 @@ class DecodeGraphs {
   struct Graph;
   using Key = std::tuple<int64_t, int64_t, std::vector<int>>;  // batch, keys, layers
 
+  void ProfiledRun(const std::vector<Slot>& slots, const std::vector<size_t>& members,
+                   std::vector<SequenceOutput>* outputs);
   bool AllocateLocked();
   Graph& GraphFor(const Key& key);
   void FillInputs(Graph& g, const std::vector<Slot>& slots, const std::vector<size_t>& members);

@@ -73,6 +73,16 @@ std::unique_ptr<DeviceGraph> DeviceGraph::Record(const at::Device& device,
   return std::make_unique<HostGraph>(std::move(body));
 }
 
+void SynchronizeDevice(const at::Device& device) {
+#if defined(ENTROSERVE_TORCH_CUDA)
+  if (device.is_cuda()) {
+    c10::cuda::CUDAGuard device_guard(device);
+    c10::cuda::device_synchronize();
+  }
+#endif
+  (void)device;
+}
+
 at::Tensor HostBuffer(at::IntArrayRef shape, at::ScalarType dtype, const at::Device& device) {
   at::TensorOptions options = at::TensorOptions().dtype(dtype);
   if (device.is_cuda()) options = options.pinned_memory(true);

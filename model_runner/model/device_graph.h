@@ -34,6 +34,9 @@ class DeviceGraph {
 // True when this libtorch was built with CUDA and CUDA graphs are compiled in.
 bool DeviceGraphsCompiledIn();
 
+// Waits for every pending operation on `device` (nothing on the CPU).
+void SynchronizeDevice(const at::Device& device);
+
 // Host memory for device-to-host copies: page-locked on CUDA (one DMA, no
 // staging), ordinary on the CPU.
 at::Tensor HostBuffer(at::IntArrayRef shape, at::ScalarType dtype, const at::Device& device);
