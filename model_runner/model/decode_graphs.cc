@@ -3,9 +3,10 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -50,10 +51,20 @@ struct DecodeGraphs::Graph {
   std::vector<int> layers;  // layers whose scores it captures, ascending
   at::Tensor inputs;        // int64 [3, batch] on the device: token ids, positions, rows
   at::Tensor host_inputs;   // the same on the host
-  at::Tensor out;           // float32 [batch, vocab + layers * heads * keys] on the device
-  at::Tensor host_out;      // the same on the host (page-locked on CUDA)
+  // [batch, vocab + layers * heads * keys] on the device, in the compute
+  // dtype (the logits and scores are values of it: nothing is rounded).
+  at::Tensor out;
+  at::Tensor host_out;  // the same on the host (page-locked on CUDA)
   std::unique_ptr<DeviceGraph> recorded;
+  std::atomic<bool> held{false};  // by a Launched (set under mu_)
 };
+
+DecodeGraphs::Launched::Launched(DecodeGraphs* owner, Graph* g) : owner_(owner), g_(g) {}
+
+DecodeGraphs::Launched::~Launched() {
+  if (fence_) fence_->Wait();  // the copy into g's host buffer is done
+  owner_->Release(*g_);
+}
 
 DecodeGraphs::DecodeGraphs(const Model::Impl& m, int64_t rows, int64_t row_positions)
     : m_(m), rows_(rows), row_positions_(row_positions), free_(std::make_shared<KvRowList>()) {}
@@ -112,8 +123,13 @@ std::vector<size_t> DecodeGraphs::Eligible(const std::vector<Slot>& slots) const
 }
 
 DecodeGraphs::Graph& DecodeGraphs::GraphFor(const Key& key) {
-  std::unique_ptr<Graph>& slot = graphs_[key];
-  if (slot) return *slot;
+  std::vector<std::unique_ptr<Graph>>& instances = graphs_[key];
+  for (std::unique_ptr<Graph>& g : instances) {
+    if (!g->held.load()) {
+      g->held.store(true);
+      return *g;
+    }
+  }
   auto g = std::make_unique<Graph>();
   std::tie(g->batch, g->keys, g->layers) = key;
   const auto on_device = at::TensorOptions().device(m_.device);
@@ -121,11 +137,14 @@ DecodeGraphs::Graph& DecodeGraphs::GraphFor(const Key& key) {
   g->host_inputs = HostBuffer({3, g->batch}, at::kLong, m_.device);
   const int64_t width =
       m_.config.vocab_size + static_cast<int64_t>(g->layers.size()) * m_.heads() * g->keys;
-  g->out = at::zeros({g->batch, width}, on_device.dtype(at::kFloat));
-  g->host_out = HostBuffer({g->batch, width}, at::kFloat, m_.device);
-  slot = std::move(g);
-  return *slot;
+  g->out = at::zeros({g->batch, width}, on_device.dtype(m_.dtype));
+  g->host_out = HostBuffer({g->batch, width}, m_.dtype, m_.device);
+  g->held.store(true);
+  instances.push_back(std::move(g));
+  return *instances.back();
 }
+
+void DecodeGraphs::Release(Graph& g) { g.held.store(false); }
 
 // Token ids, positions and rows of the members; the padding reads token 0 at
 // position 0 of the scratch row.
@@ -144,62 +163,69 @@ void DecodeGraphs::FillInputs(Graph& g, const std::vector<Slot>& slots,
 }
 
 namespace {
-// ENTROSERVE_PROFILE_GRAPHS=1: per batch bucket, the mean host time of each
-// phase of Run (synchronising after the replay), printed at exit.
+
+// ENTROSERVE_PROFILE_GRAPHS=1: per batch bucket, the mean host time of
+// Launch, of Finish's wait for the device and of its widening of the
+// outputs, printed at exit (tools/gpu/profile.sh).
 struct PhaseProfile {
   int64_t runs = 0;
-  double fill = 0, replay = 0, gpu = 0, d2h = 0, read = 0;
+  double launch = 0, wait = 0, read = 0;
 };
+
 bool ProfileOn() {
   static const bool on = std::getenv("ENTROSERVE_PROFILE_GRAPHS") != nullptr;
   return on;
 }
-std::map<int64_t, PhaseProfile>& Profiles() {
-  static auto* p = new std::map<int64_t, PhaseProfile>();
+
+void AddProfile(int64_t batch, double launch, double wait, double read) {
+  static std::mutex mu;
+  static auto* profiles = new std::map<int64_t, PhaseProfile>();
   static const int registered = std::atexit([] {
-    for (const auto& [batch, p] : Profiles()) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [b, p] : *profiles) {
       const double n = static_cast<double>(std::max<int64_t>(1, p.runs));
       std::fprintf(stderr,
-                   "graph profile batch %lld: %lld runs, ms fill %.3f replay %.3f gpu %.3f d2h "
-                   "%.3f read %.3f\n",
-                   static_cast<long long>(batch), static_cast<long long>(p.runs), p.fill / n,
-                   p.replay / n, p.gpu / n, p.d2h / n, p.read / n);
+                   "graph profile batch %lld: %lld runs, ms launch %.3f wait %.3f read %.3f\n",
+                   static_cast<long long>(b), static_cast<long long>(p.runs), p.launch / n,
+                   p.wait / n, p.read / n);
     }
   });
   (void)registered;
-  return *p;
+  std::lock_guard<std::mutex> lock(mu);
+  PhaseProfile& p = (*profiles)[batch];
+  ++p.runs;
+  p.launch += launch;
+  p.wait += wait;
+  p.read += read;
 }
-double MsSince(std::chrono::steady_clock::time_point& t) {
+
+double MsSince(std::chrono::steady_clock::time_point* t) {
   const auto now = std::chrono::steady_clock::now();
-  const double ms = std::chrono::duration<double, std::milli>(now - t).count();
-  t = now;
+  const double ms = std::chrono::duration<double, std::milli>(now - *t).count();
+  *t = now;
   return ms;
 }
-}  // namespace
 
-void DecodeGraphs::Run(const std::vector<Slot>& slots, const std::vector<size_t>& members,
-                       std::vector<SequenceOutput>* outputs) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (ProfileOn()) return ProfiledRun(slots, members, outputs);
-  int64_t longest = 0;
-  std::vector<int> layers;
-  for (size_t i : members) {
-    longest = std::max(longest, slots[i].past + 1);
-    layers.insert(layers.end(), slots[i].capture_layers.begin(), slots[i].capture_layers.end());
+// `n` values of `dtype` at `src` as float32 (exact: every value of a
+// 16-bit float is one of float32).
+void Widen(const char* src, at::ScalarType dtype, int64_t n, float* dst) {
+  if (dtype == at::kFloat) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  } else if (dtype == at::kBFloat16) {
+    const uint16_t* in = reinterpret_cast<const uint16_t*>(src);
+    uint32_t* out = reinterpret_cast<uint32_t*>(dst);  // bfloat16 is float32's top half
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<uint32_t>(in[i]) << 16;
+  } else {
+    const c10::Half* in = reinterpret_cast<const c10::Half*>(src);
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(in[i]);
   }
-  std::sort(layers.begin(), layers.end());
-  layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
-  Graph& g = GraphFor(Key(BatchBucket(static_cast<int64_t>(members.size())),
-                          KeyBucket(longest, row_positions_), std::move(layers)));
-  FillInputs(g, slots, members);
-  if (!g.recorded) g.recorded = DeviceGraph::Record(m_.device, [this, &g] { Body(g); });
-  g.recorded->Replay();
-  ReadOutputs(g, slots, members, outputs);
 }
 
-void DecodeGraphs::ProfiledRun(const std::vector<Slot>& slots, const std::vector<size_t>& members,
-                               std::vector<SequenceOutput>* outputs) {
-  auto t = std::chrono::steady_clock::now();
+}  // namespace
+
+std::unique_ptr<DecodeGraphs::Launched> DecodeGraphs::Launch(const std::vector<Slot>& slots,
+                                                             const std::vector<size_t>& members) {
+  auto start = std::chrono::steady_clock::now();
   int64_t longest = 0;
   std::vector<int> layers;
   for (size_t i : members) {
@@ -208,32 +234,41 @@ void DecodeGraphs::ProfiledRun(const std::vector<Slot>& slots, const std::vector
   }
   std::sort(layers.begin(), layers.end());
   layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
-  Graph& g = GraphFor(Key(BatchBucket(static_cast<int64_t>(members.size())),
-                          KeyBucket(longest, row_positions_), std::move(layers)));
+  const int64_t B = static_cast<int64_t>(members.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  Graph& g = GraphFor(Key(BatchBucket(B), KeyBucket(longest, row_positions_), std::move(layers)));
+  auto launched = std::make_unique<Launched>(this, &g);
+  for (size_t i : members)
+    launched->members_.push_back({i, slots[i].past, slots[i].capture_layers});
   FillInputs(g, slots, members);
   const bool fresh = !g.recorded;
-  if (!g.recorded) g.recorded = DeviceGraph::Record(m_.device, [this, &g] { Body(g); });
-  SynchronizeDevice(m_.device);
-  PhaseProfile p;
-  p.fill = MsSince(t);
+  if (fresh) g.recorded = DeviceGraph::Record(m_.device, [this, &g] { Body(g); });
   g.recorded->Replay();
-  p.replay = MsSince(t);
-  SynchronizeDevice(m_.device);
-  p.gpu = MsSince(t);
-  const int64_t B = static_cast<int64_t>(members.size());
-  at::Tensor host = g.host_out.narrow(0, 0, B);
-  host.copy_(g.out.narrow(0, 0, B));
-  p.d2h = MsSince(t);
-  ReadOutputs(g, slots, members, outputs);
-  p.read = MsSince(t) - p.d2h;  // ReadOutputs copies to the host again
-  if (fresh) return;
-  PhaseProfile& total = Profiles()[B];
-  ++total.runs;
-  total.fill += p.fill;
-  total.replay += p.replay;
-  total.gpu += p.gpu;
-  total.d2h += p.d2h;
-  total.read += p.read;
+  launched->fence_ = CopyToHostAsync(g.out.narrow(0, 0, B), g.host_out.narrow(0, 0, B));
+  if (ProfileOn() && !fresh) AddProfile(B, MsSince(&start), -1, -1);
+  return launched;
+}
+
+// One wait for the device, then each member's outputs, widened to float32 on
+// up to 4 threads (megabytes of logits at large batches; intra-op threads
+// spin a while after a parallel region: few of them).
+void DecodeGraphs::Finish(Launched& launched, OutputPool& pool,
+                          std::vector<SequenceOutput>* outputs) {
+  auto start = std::chrono::steady_clock::now();
+  launched.fence_->Wait();
+  launched.fence_.reset();
+  const double wait = ProfileOn() ? MsSince(&start) : 0;
+  const Graph& g = *launched.g_;
+  const int64_t B = static_cast<int64_t>(launched.members_.size());
+  const int64_t row_bytes = g.host_out.size(1) * g.host_out.element_size();
+  const char* data = static_cast<const char*>(g.host_out.data_ptr());
+  at::parallel_for(0, B, std::max<int64_t>(4, (B + 3) / 4), [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const Launched::Member& member = launched.members_[static_cast<size_t>(b)];
+      ReadMember(g, member, data + b * row_bytes, pool, &(*outputs)[member.index]);
+    }
+  });
+  if (ProfileOn()) AddProfile(B, 0, wait, MsSince(&start));
 }
 
 // The recorded step: reads g.inputs and the weights, writes the rows' new
@@ -266,8 +301,10 @@ void DecodeGraphs::Body(Graph& g) const {
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     x = LayerStep(g, l, x, rotary, masked, write_index);
   }
-  const at::Tensor logits = Logits(m_, RmsNorm(x, m_.final_norm, c.rms_norm_eps));
-  g.out.narrow(1, 0, c.vocab_size).copy_(logits);
+  // The logits in the compute dtype (Logits() would widen them to float32
+  // on the device): the host widens them, after a copy of half the bytes.
+  const at::Tensor h = RmsNorm(x, m_.final_norm, c.rms_norm_eps);
+  g.out.narrow(1, 0, c.vocab_size).copy_(Apply(Linear{m_.lm_head, {}}, h, false));
 }
 
 at::Tensor DecodeGraphs::LayerStep(Graph& g, int64_t l, const at::Tensor& x, const Rotary& rotary,
@@ -307,35 +344,20 @@ at::Tensor DecodeGraphs::Attend(Graph& g, int64_t l, const at::Tensor& q,
   return at::matmul(probs.view({B, KVH, H / KVH, g.keys}), value).reshape({B, H * Dh});
 }
 
-// One copy of the members' rows to the host, then each member's outputs.
-void DecodeGraphs::ReadOutputs(Graph& g, const std::vector<Slot>& slots,
-                               const std::vector<size_t>& members,
-                               std::vector<SequenceOutput>* outputs) const {
-  const int64_t B = static_cast<int64_t>(members.size());
-  const int64_t width = g.out.size(1);
-  at::Tensor host = g.host_out.narrow(0, 0, B);
-  host.copy_(g.out.narrow(0, 0, B));
-  const float* data = host.data_ptr<float>();
-  // Megabytes of logits at large batches: copied out on up to 4 threads
-  // (intra-op threads spin a while after a parallel region: few of them).
-  at::parallel_for(0, B, std::max<int64_t>(4, (B + 3) / 4), [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      ReadMember(g, slots[members[static_cast<size_t>(b)]], data + b * width,
-                 &(*outputs)[members[static_cast<size_t>(b)]]);
-    }
-  });
-}
-
 // A member's logits and the scores of the layers it asked for, over exactly
-// its keys, from its row of g.out on the host.
-void DecodeGraphs::ReadMember(const Graph& g, const Slot& s, const float* row,
-                              SequenceOutput* out) const {
+// its keys, from its row of g.host_out.
+void DecodeGraphs::ReadMember(const Graph& g, const Launched::Member& member, const char* row,
+                              OutputPool& pool, SequenceOutput* out) const {
   const int64_t V = m_.config.vocab_size, H = m_.heads();
-  out->logits.assign(row, row + V);
-  const int64_t keys = s.past + 1;
+  const at::ScalarType dtype = g.host_out.scalar_type();
+  const int64_t size = g.host_out.element_size();
+  out->logits = pool.Take();
+  out->logits.resize(static_cast<size_t>(V));
+  Widen(row, dtype, V, out->logits.data());
+  const int64_t keys = member.past + 1;
   const int64_t first_key =
       m_.config.sliding_window ? std::max<int64_t>(0, keys - *m_.config.sliding_window) : 0;
-  for (int layer : s.capture_layers) {
+  for (int layer : member.capture_layers) {
     const int64_t j = std::find(g.layers.begin(), g.layers.end(), layer) - g.layers.begin();
     AttentionScores a;
     a.layer = layer;
@@ -343,10 +365,9 @@ void DecodeGraphs::ReadMember(const Graph& g, const Slot& s, const float* row,
     a.keys = keys - first_key;
     a.first_key = first_key;
     a.scores.resize(static_cast<size_t>(H * a.keys));
-    const float* scores = row + V + j * H * g.keys;
+    const char* scores = row + (V + j * H * g.keys) * size;
     for (int64_t h = 0; h < H; ++h) {
-      std::memcpy(a.scores.data() + h * a.keys, scores + h * g.keys + first_key,
-                  static_cast<size_t>(a.keys) * sizeof(float));
+      Widen(scores + (h * g.keys + first_key) * size, dtype, a.keys, a.scores.data() + h * a.keys);
     }
     out->attention.push_back(std::move(a));
   }
