@@ -130,6 +130,11 @@ class DecodeGraphs {
   void Release(Graph& g);
   void FillInputs(Graph& g, const std::vector<Slot>& slots, const std::vector<size_t>& members);
   void Body(Graph& g) const;
+  // Whether g runs with the fused kernels (ModelOptions.fused_kernels, and
+  // a model and bucket they handle), and that body.
+  bool Fused(const Graph& g) const;
+  void FusedBody(Graph& g) const;
+  at::Tensor WriteIndex(const at::Tensor& rows, const at::Tensor& positions) const;
   at::Tensor LayerStep(Graph& g, int64_t l, const at::Tensor& x, const Rotary& rotary,
                        const at::Tensor& masked, const at::Tensor& write_index) const;
   at::Tensor Attend(Graph& g, int64_t l, const at::Tensor& q, const at::Tensor& masked) const;

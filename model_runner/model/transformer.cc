@@ -30,6 +30,7 @@
 #include "absl/strings/str_join.h"
 #include "model_runner/checkpoint/checkpoint.h"
 #include "model_runner/model/decode_graphs.h"
+#include "model_runner/model/fused_ops.h"
 #include "model_runner/model/transformer_internal.h"
 
 // at::rms_norm (PyTorch >= 2.4; a fused CUDA kernel in recent releases).
@@ -338,6 +339,8 @@ absl::Status Configure(const ModelConfig& config, const ModelOptions& options, M
   const bool cuda = impl->device.is_cuda();
   impl->options.fuse_projections = options.fuse_projections.value_or(cuda);
   impl->options.decode_graphs = options.decode_graphs.value_or(cuda) && !options.batch_invariant;
+  impl->options.fused_kernels = options.fused_kernels.value_or(cuda && impl->dtype != at::kFloat) &&
+                                FusedKernelsCompiledIn() && cuda && impl->dtype != at::kFloat;
   impl->layers.resize(static_cast<size_t>(config.num_hidden_layers));
   SetThreads(impl->threads);
   return absl::OkStatus();

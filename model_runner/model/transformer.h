@@ -144,6 +144,13 @@ struct ModelOptions {
   // q/k/v and gate/up projections as one matrix product each (their weights
   // concatenated at load). Unset means on CUDA.
   std::optional<bool> fuse_projections;
+  // The decode graphs' element-wise work as fused CUDA kernels (sum and
+  // RMSNorm, rotation and cache write, attention, silu * up: ~10 kernels a
+  // layer instead of ~35; fused_kernels.h). Unset means on for CUDA decode
+  // graphs in bfloat16 or float16 when the build has the kernels (a CUDA
+  // libtorch and nvcc); float32 keeps the ATen operations. Same values up to
+  // the order of sums.
+  std::optional<bool> fused_kernels;
 };
 
 // The keys and values of one sequence, every layer. Cheap to construct;

@@ -37,13 +37,12 @@
 #include "model_runner/engine/served_model.h"
 #include "model_runner/model/transformer.h"
 #include "sampler/registry.h"
-#include "services/runnerd/local_sampler_backend.h"
 #include "services/common/malloc_tuning.h"
-#include "services/runnerd/remote_sampler_backend.h"
 #include "services/common/server_main.h"
-#include "services/runnerd/sharded_sampler_backend.h"
+#include "services/runnerd/local_sampler_backend.h"
+#include "services/runnerd/remote_sampler_backend.h"
 #include "services/runnerd/runner_service.h"
-
+#include "services/runnerd/sharded_sampler_backend.h"
 
 ABSL_FLAG(std::string, model, "",
           "Checkpoint folder to serve: config.json, model.safetensors (or a sharded "
@@ -116,6 +115,16 @@ ABSL_FLAG(std::string, decode_graphs, "auto",
 ABSL_FLAG(std::string, fuse_projections, "auto",
           "q/k/v and gate/up projections as one matrix product each: auto (on with "
           "CUDA), on, off.");
+ABSL_FLAG(std::string, fused_kernels, "auto",
+          "The decode graphs' element-wise work (norms, rotation, attention, silu) as fused "
+          "CUDA kernels: auto (on for CUDA in bfloat16/float16 when built with them), on, off.");
+ABSL_FLAG(std::string, pipeline, "auto",
+          "Split the running sequences in two cohorts that take turns: one's outputs are "
+          "read and sampled while the other's forward pass runs on the GPU (docs/GPU.md): "
+          "auto (on where decode steps run as CUDA graphs), on, off.");
+ABSL_FLAG(int32_t, pipeline_min_batch, 8,
+          "With --pipeline: split only from this many running sequences on (>= 2); "
+          "smaller batches run as one.");
 ABSL_FLAG(int32_t, max_message_mb, 64,
           "Largest gRPC message in MiB, served and sent to samplerd (at most 2047).");
 ABSL_FLAG(std::string, default_sampler, "entropix",
@@ -148,6 +157,26 @@ absl::StatusOr<DType> ParseSamplerDType(const std::string& name) {
 }
 
 // Checks the flags; an error message, or empty when they are fine.
+// The flags of the GPU runner: auto/on/off switches and the pipeline's
+// threshold.
+std::string GpuFlagError() {
+  for (const auto& [name, value] :
+       {std::pair<const char*, std::string>{"group_decode", absl::GetFlag(FLAGS_group_decode)},
+        {"decode_graphs", absl::GetFlag(FLAGS_decode_graphs)},
+        {"fuse_projections", absl::GetFlag(FLAGS_fuse_projections)},
+        {"fused_kernels", absl::GetFlag(FLAGS_fused_kernels)},
+        {"pipeline", absl::GetFlag(FLAGS_pipeline)}}) {
+    if (value != "auto" && value != "on" && value != "off") {
+      return absl::StrCat("--", name, " must be auto, on or off, got \"", value, "\"");
+    }
+  }
+  if (absl::GetFlag(FLAGS_pipeline_min_batch) < 2) {
+    return absl::StrCat("--pipeline_min_batch must be >= 2, got ",
+                        absl::GetFlag(FLAGS_pipeline_min_batch));
+  }
+  return "";
+}
+
 std::string FlagError() {
   const std::string model = absl::GetFlag(FLAGS_model);
   if (model.empty()) return "--model is required (a checkpoint folder, e.g. models/tiny)";
@@ -167,14 +196,7 @@ std::string FlagError() {
   if (absl::GetFlag(FLAGS_max_context) < 0) {
     return absl::StrCat("--max_context must be >= 0, got ", absl::GetFlag(FLAGS_max_context));
   }
-  for (const auto& [name, value] :
-       {std::pair<const char*, std::string>{"group_decode", absl::GetFlag(FLAGS_group_decode)},
-        {"decode_graphs", absl::GetFlag(FLAGS_decode_graphs)},
-        {"fuse_projections", absl::GetFlag(FLAGS_fuse_projections)}}) {
-    if (value != "auto" && value != "on" && value != "off") {
-      return absl::StrCat("--", name, " must be auto, on or off, got \"", value, "\"");
-    }
-  }
+  if (std::string error = GpuFlagError(); !error.empty()) return error;
   if (absl::GetFlag(FLAGS_sampler_streams) < 1 || absl::GetFlag(FLAGS_sampler_streams) > 64) {
     return absl::StrCat("--sampler_streams must be in [1, 64], got ",
                         absl::GetFlag(FLAGS_sampler_streams));
@@ -258,6 +280,9 @@ ModelOptions ModelOptionsFromFlags() {
   if (absl::GetFlag(FLAGS_decode_graphs) != "auto") {
     model_options.decode_graphs = absl::GetFlag(FLAGS_decode_graphs) == "on";
   }
+  if (absl::GetFlag(FLAGS_fused_kernels) != "auto") {
+    model_options.fused_kernels = absl::GetFlag(FLAGS_fused_kernels) == "on";
+  }
   if (absl::GetFlag(FLAGS_fuse_projections) != "auto") {
     model_options.fuse_projections = absl::GetFlag(FLAGS_fuse_projections) == "on";
   }
@@ -273,6 +298,10 @@ EngineOptions EngineOptionsFromFlags() {
   engine_options.max_kv_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_max_kv_mb)) << 20;
   engine_options.prefill_chunk = absl::GetFlag(FLAGS_prefill_chunk);
   engine_options.sampler_wait = absl::Seconds(absl::GetFlag(FLAGS_sampler_wait_s));
+  if (absl::GetFlag(FLAGS_pipeline) != "auto") {
+    engine_options.pipeline = absl::GetFlag(FLAGS_pipeline) == "on";
+  }
+  engine_options.pipeline_min_batch = absl::GetFlag(FLAGS_pipeline_min_batch);
   return engine_options;
 }
 
