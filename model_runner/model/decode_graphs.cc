@@ -169,7 +169,7 @@ namespace {
 // Launch, of Finish's wait for the device and of its widening of the
 // outputs, printed at exit (tools/gpu/profile.sh).
 struct PhaseProfile {
-  int64_t runs = 0;
+  int64_t launches = 0, finishes = 0;
   double launch = 0, wait = 0, read = 0;
 };
 
@@ -178,26 +178,32 @@ bool ProfileOn() {
   return on;
 }
 
-void AddProfile(int64_t batch, double launch, double wait, double read) {
+// Adds a Launch's time (finished false) or a Finish's wait and read times.
+void AddProfile(int64_t batch, bool finished, double first, double second) {
   static std::mutex mu;
   static auto* profiles = new std::map<int64_t, PhaseProfile>();
   static const int registered = std::atexit([] {
     std::lock_guard<std::mutex> lock(mu);
     for (const auto& [b, p] : *profiles) {
-      const double n = static_cast<double>(std::max<int64_t>(1, p.runs));
+      const double l = static_cast<double>(std::max<int64_t>(1, p.launches));
+      const double f = static_cast<double>(std::max<int64_t>(1, p.finishes));
       std::fprintf(stderr,
                    "graph profile batch %lld: %lld runs, ms launch %.3f wait %.3f read %.3f\n",
-                   static_cast<long long>(b), static_cast<long long>(p.runs), p.launch / n,
-                   p.wait / n, p.read / n);
+                   static_cast<long long>(b), static_cast<long long>(p.finishes), p.launch / l,
+                   p.wait / f, p.read / f);
     }
   });
   (void)registered;
   std::lock_guard<std::mutex> lock(mu);
   PhaseProfile& p = (*profiles)[batch];
-  ++p.runs;
-  p.launch += launch;
-  p.wait += wait;
-  p.read += read;
+  if (finished) {
+    ++p.finishes;
+    p.wait += first;
+    p.read += second;
+  } else {
+    ++p.launches;
+    p.launch += first;
+  }
 }
 
 double MsSince(std::chrono::steady_clock::time_point* t) {
@@ -255,7 +261,7 @@ std::unique_ptr<DecodeGraphs::Launched> DecodeGraphs::Launch(const std::vector<S
   }
   g.recorded->Replay();
   launched->fence_ = CopyToHostAsync(g.out.narrow(0, 0, B), g.host_out.narrow(0, 0, B));
-  if (ProfileOn() && !fresh) AddProfile(B, MsSince(&start), -1, -1);
+  if (ProfileOn() && !fresh) AddProfile(B, /*finished=*/false, MsSince(&start), 0);
   return launched;
 }
 
@@ -278,7 +284,7 @@ void DecodeGraphs::Finish(Launched& launched, OutputPool& pool,
       ReadMember(g, member, data + b * row_bytes, pool, &(*outputs)[member.index]);
     }
   });
-  if (ProfileOn()) AddProfile(B, 0, wait, MsSince(&start));
+  if (ProfileOn()) AddProfile(B, /*finished=*/true, wait, MsSince(&start));
 }
 
 // The recorded step: reads g.inputs and the weights, writes the rows' new

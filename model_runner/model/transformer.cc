@@ -1098,8 +1098,10 @@ std::vector<float> OutputPool::Take() {
 }
 
 void OutputPool::Give(std::vector<float> logits) {
+  // Kept at its size: a later resize to the same vocabulary writes nothing,
+  // and the caller overwrites every value (a zero fill first would cost as
+  // much as the copy itself).
   if (logits.capacity() == 0) return;
-  logits.clear();
   std::lock_guard<std::mutex> lock(mu);
   if (free.size() < limit) free.push_back(std::move(logits));
 }

@@ -41,7 +41,8 @@ struct Layer {
 // outputs instead of allocated (half a megabyte per sequence and step for a
 // 128k vocabulary: fresh pages each time, which cost more than the copy).
 struct OutputPool {
-  // An empty vector, with capacity when one was handed back.
+  // A vector to overwrite: empty, or one handed back, still at its size
+  // and holding its old values.
   std::vector<float> Take();
   void Give(std::vector<float> logits);
 

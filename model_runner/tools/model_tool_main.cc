@@ -404,6 +404,7 @@ int DecodeSteps(const Model& m, const std::vector<int32_t>& forced, size_t total
       records[b].fed.push_back(next[b]);
       inputs[b].tokens = absl::Span<const int32_t>(&next[b], 1);
     }
+    if (!keep_outputs) m.Recycle(std::move(*out));  // as the serving engine does
     const Clock::time_point start = Clock::now();
     out = m.Forward(inputs);
     step_s.push_back(Seconds(start));
