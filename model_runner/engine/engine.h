@@ -201,7 +201,9 @@ struct EngineStats {
   int64_t kv_bytes = 0;
   int64_t steps = 0;
   // Since the engine started: rows sampled, and the wall time of the forward
-  // passes and of the sampler calls (retries included).
+  // passes and of the sampler calls (retries included). With pipelining a
+  // step is one cohort's, and its forward time is the host's launch plus its
+  // wait for the outputs (the device's work overlaps the other cohort's).
   int64_t rows_sampled = 0;
   absl::Duration forward_time;
   absl::Duration sampling_time;

@@ -325,6 +325,17 @@ TEST_P(FamilyTest, BatchOfDifferentLengthsEqualsEachSequenceAlone) {
   }
 }
 
+// Decode graphs (run again on the CPU) and fused projections over a static
+// cache of `rows` rows of `positions` positions.
+ModelOptions GraphOptions(int64_t rows, int64_t positions) {
+  ModelOptions options = Options();
+  options.decode_graphs = true;
+  options.fuse_projections = true;
+  options.static_cache_rows = rows;
+  options.static_cache_positions = positions;
+  return options;
+}
+
 // Decode graphs against the eager pass, step by step, through what changes
 // their path: more sequences than rows (the third runs eagerly beside the
 // graph), a sequence that outgrows its row (it leaves the static cache and
@@ -334,13 +345,8 @@ TEST_P(FamilyTest, DecodeGraphsGiveTheEagerPassesOutputs) {
   TinyCheckpoint ckpt(GetParam()());
   ModelOptions eager_options = Options();
   eager_options.decode_graphs = false;
-  ModelOptions graph_options = Options();
-  graph_options.decode_graphs = true;
-  graph_options.fuse_projections = true;
-  graph_options.static_cache_rows = 2;
-  graph_options.static_cache_positions = 24;
   std::unique_ptr<Model> eager = LoadOk(ckpt.dir.path(), eager_options);
-  std::unique_ptr<Model> graphed = LoadOk(ckpt.dir.path(), graph_options);
+  std::unique_ptr<Model> graphed = LoadOk(ckpt.dir.path(), GraphOptions(2, 24));
   ASSERT_TRUE(eager && graphed);
   for (int round = 0; round < 2; ++round) {
     const std::vector<std::vector<int32_t>> prompts = {
@@ -387,12 +393,8 @@ TEST_P(FamilyTest, DecodeGraphsGiveTheEagerPassesOutputs) {
 // logit vectors are filled again.
 TEST_P(FamilyTest, LaunchesInFlightGiveForwardsOutputs) {
   TinyCheckpoint ckpt(GetParam()());
-  ModelOptions options = Options();
-  options.decode_graphs = true;
-  options.static_cache_rows = 4;
-  options.static_cache_positions = 32;
-  std::unique_ptr<Model> model = LoadOk(ckpt.dir.path(), options);
-  std::unique_ptr<Model> reference = LoadOk(ckpt.dir.path(), options);
+  std::unique_ptr<Model> model = LoadOk(ckpt.dir.path(), GraphOptions(4, 32));
+  std::unique_ptr<Model> reference = LoadOk(ckpt.dir.path(), GraphOptions(4, 32));
   ASSERT_TRUE(model && reference);
   std::vector<SequenceCache> a(4), b(4);
   std::vector<std::vector<int32_t>> fed = {Tokens(ckpt.config, 5, 1), Tokens(ckpt.config, 3, 2),
