@@ -8,8 +8,9 @@
 #    operations in variants that leave parts out, and the logits' copy to the
 #    host in float32 and bfloat16;
 # 2. model_tool with ENTROSERVE_PROFILE_GRAPHS=1 (decode_graphs.cc): per batch,
-#    the host time of each phase of a graphed step (inputs, replay launch, GPU,
-#    device-to-host copy, the copy into each sequence's output).
+#    the host time of a graphed step's launch (inputs, replay, the queued copy
+#    to the host), of the wait for its outputs (the GPU's work and the copy)
+#    and of their widening into each sequence's logits.
 # Logs in $OUT (profile.txt, step_profile.txt, model_b*.txt, build.log).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
