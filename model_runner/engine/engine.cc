@@ -122,6 +122,11 @@ struct Engine::Sequence {
   std::string text;    // generated so far
   size_t emitted = 0;  // bytes of `text` handed to the sink
   bool ended = false;
+  // In a launched step whose outputs are still to be read (kept in running_
+  // until then, even once ended: the step writes its cache).
+  bool in_flight = false;
+  // The engine's launch count at its last launch (who waited longest).
+  int64_t last_launch = -1;
 
   bool prefilling() const { return prefilled < request.prompt.size(); }
   // Until when a step waits for an unreachable sampler for this sequence.
@@ -131,7 +136,10 @@ struct Engine::Sequence {
 };
 
 Engine::Engine(const ServedModel* model, SamplerBackend* backend, EngineOptions options)
-    : model_(model), backend_(backend), options_(std::move(options)) {
+    : model_(model),
+      backend_(backend),
+      options_(std::move(options)),
+      pipeline_(options_.pipeline.value_or(model->model().asynchronous_launch())) {
   scheduler_ = std::thread([this] { Run(); });
 }
 
@@ -250,65 +258,69 @@ bool Engine::StopNow() const {
 }
 
 void Engine::Run() {
-  while (true) {
-    std::vector<std::unique_ptr<Sequence>> admitted;
-    std::vector<std::unique_ptr<Sequence>> dropped;
-    bool done = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (running_.empty()) {
-        auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return !waiting_.empty() || !accepting_;
-        };
-        mu_.Await(absl::Condition(&has_work));
-      }
-      if (!accepting_ && absl::Now() >= shutdown_deadline_) {
-        stop_now_.store(true, std::memory_order_relaxed);
-      }
-      AdmitAndDrop(&admitted, &dropped);
-      done = !accepting_ && waiting_.empty() && running_.empty() && admitted.empty();
-    }
-    for (std::unique_ptr<Sequence>& sequence : dropped) {
-      if (stop_now_.load() || sequence->handle->cancelled()) {
-        End(sequence.get(), absl::OkStatus(), FinishReason::kCancelled);
-      } else {
-        End(sequence.get(),
-            absl::DeadlineExceededError("the deadline passed while the request was queued"),
-            FinishReason::kCancelled);
-      }
-    }
-    for (std::unique_ptr<Sequence>& sequence : admitted) {
-      Sequence* s = sequence.get();
-      running_.push_back(std::move(sequence));
-      const int64_t positions =
-          static_cast<int64_t>(s->request.prompt.size()) + s->request.max_new_tokens;
-      if (absl::Status reserved = model_->model().ReserveCache(&s->cache, positions);
-          !reserved.ok()) {
-        End(s,
-            absl::Status(reserved.code(),
-                         absl::StrCat("cannot allocate the KV cache: ", reserved.message())),
-            FinishReason::kCancelled);
-      }
-    }
-    if (done) return;
-
-    const absl::Time now = absl::Now();
-    const bool stop = stop_now_.load();
-    for (std::unique_ptr<Sequence>& sequence : running_) {
-      if (sequence->ended) continue;
-      if (stop || sequence->handle->cancelled()) {
-        End(sequence.get(), absl::OkStatus(), FinishReason::kCancelled);
-      } else if (now >= sequence->request.deadline) {
-        End(sequence.get(),
-            absl::DeadlineExceededError(absl::StrCat("the deadline passed after ",
-                                                     sequence->generated, " generated tokens")),
-            FinishReason::kCancelled);
-      }
-    }
-    RemoveEnded();
+  while (Admit()) {
     if (!running_.empty()) Step();
     RemoveEnded();
   }
+}
+
+bool Engine::Admit() {
+  std::vector<std::unique_ptr<Sequence>> admitted;
+  std::vector<std::unique_ptr<Sequence>> dropped;
+  bool done = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (running_.empty()) {
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !waiting_.empty() || !accepting_;
+      };
+      mu_.Await(absl::Condition(&has_work));
+    }
+    if (!accepting_ && absl::Now() >= shutdown_deadline_) {
+      stop_now_.store(true, std::memory_order_relaxed);
+    }
+    AdmitAndDrop(&admitted, &dropped);
+    done = !accepting_ && waiting_.empty() && running_.empty() && admitted.empty();
+  }
+  for (std::unique_ptr<Sequence>& sequence : dropped) {
+    if (stop_now_.load() || sequence->handle->cancelled()) {
+      End(sequence.get(), absl::OkStatus(), FinishReason::kCancelled);
+    } else {
+      End(sequence.get(),
+          absl::DeadlineExceededError("the deadline passed while the request was queued"),
+          FinishReason::kCancelled);
+    }
+  }
+  for (std::unique_ptr<Sequence>& sequence : admitted) {
+    Sequence* s = sequence.get();
+    running_.push_back(std::move(sequence));
+    const int64_t positions =
+        static_cast<int64_t>(s->request.prompt.size()) + s->request.max_new_tokens;
+    if (absl::Status reserved = model_->model().ReserveCache(&s->cache, positions);
+        !reserved.ok()) {
+      End(s,
+          absl::Status(reserved.code(),
+                       absl::StrCat("cannot allocate the KV cache: ", reserved.message())),
+          FinishReason::kCancelled);
+    }
+  }
+  if (done) return false;
+
+  const absl::Time now = absl::Now();
+  const bool stop = stop_now_.load();
+  for (std::unique_ptr<Sequence>& sequence : running_) {
+    if (sequence->ended) continue;
+    if (stop || sequence->handle->cancelled()) {
+      End(sequence.get(), absl::OkStatus(), FinishReason::kCancelled);
+    } else if (now >= sequence->request.deadline) {
+      End(sequence.get(),
+          absl::DeadlineExceededError(
+              absl::StrCat("the deadline passed after ", sequence->generated, " generated tokens")),
+          FinishReason::kCancelled);
+    }
+  }
+  RemoveEnded();
+  return true;
 }
 
 void Engine::AdmitAndDrop(std::vector<std::unique_ptr<Sequence>>* admitted,
@@ -335,21 +347,21 @@ void Engine::AdmitAndDrop(std::vector<std::unique_ptr<Sequence>>* admitted,
 }
 
 void Engine::RemoveEnded() {
-  running_.erase(std::remove_if(running_.begin(), running_.end(),
-                                [](const std::unique_ptr<Sequence>& s) { return s->ended; }),
-                 running_.end());  // frees the caches
+  running_.erase(
+      std::remove_if(running_.begin(), running_.end(),
+                     [](const std::unique_ptr<Sequence>& s) { return s->ended && !s->in_flight; }),
+      running_.end());  // frees the caches
 }
 
 // The model's input for each running sequence: its next prompt chunk (at most
 // prefill_chunk prompt tokens per step in all) or its last sampled token.
 // Attention is captured only for sequences whose sampler reads it.
-void Engine::StepInputs(std::vector<Sequence*>* in_step, std::vector<SequenceInput>* inputs) {
+void Engine::StepInputs(const std::vector<Sequence*>& candidates, std::vector<Sequence*>* in_step,
+                        std::vector<SequenceInput>* inputs) {
   const std::vector<int> last_layer = {-1};
   int64_t prefill_budget = options_.prefill_chunk;
   bool any_prefill = false;
-  for (std::unique_ptr<Sequence>& owned : running_) {
-    Sequence* s = owned.get();
-    if (s->ended) continue;
+  for (Sequence* s : candidates) {
     SequenceInput input;
     input.cache = &s->cache;
     const std::vector<int>& capture = s->capture_attention ? last_layer : std::vector<int>{};
@@ -378,6 +390,7 @@ void Engine::StepRows(const std::vector<Sequence*>& in_step, const StepOutput& o
                       std::vector<Sequence*>* sampling, std::vector<Row>* rows) {
   for (size_t i = 0; i < in_step.size(); ++i) {
     Sequence* s = in_step[i];
+    if (s->ended) continue;  // cancelled while its step was in flight
     s->prefilled += s->chunk;
     if (s->prefilling()) continue;  // more prompt to feed first
     const SequenceOutput& out = output.sequences[i];
@@ -401,17 +414,79 @@ void Engine::StepRows(const std::vector<Sequence*>& in_step, const StepOutput& o
   }
 }
 
+// Unsplit: launch every sequence, read, sample. Split (pipelining): launch
+// one cohort, then read and sample the other's step launched before, while
+// the device runs this one.
 void Engine::Step() {
-  std::vector<Sequence*> in_step;
-  std::vector<SequenceInput> inputs;
-  StepInputs(&in_step, &inputs);
-  if (inputs.empty()) return;
+  int live = 0;
+  for (const std::unique_ptr<Sequence>& s : running_) live += s->ended ? 0 : 1;
+  const bool split = pipeline_ && live >= std::max(2, options_.pipeline_min_batch);
+  std::optional<Launched> launched = LaunchReady(split);
+  if (in_flight_) {
+    Launched older = std::move(*in_flight_);
+    in_flight_.reset();
+    FinishStep(older);
+  }
+  if (!launched) return;
+  if (split) {
+    in_flight_ = std::move(launched);
+  } else {
+    FinishStep(*launched);
+  }
+}
 
-  const absl::Time forward_start = absl::Now();
-  absl::StatusOr<StepOutput> output = model_->model().Forward(inputs);
-  const absl::Duration forward_time = absl::Now() - forward_start;
+std::optional<Engine::Launched> Engine::LaunchReady(bool split) {
+  std::vector<Sequence*> ready;
+  size_t in_flight = 0;
+  for (const std::unique_ptr<Sequence>& s : running_) {
+    if (s->ended) continue;
+    if (s->in_flight) {
+      ++in_flight;
+    } else {
+      ready.push_back(s.get());
+    }
+  }
+  if (split) {
+    // At most half of the running sequences, those that waited longest.
+    const size_t half = std::max<size_t>(1, (ready.size() + in_flight + 1) / 2);
+    std::stable_sort(ready.begin(), ready.end(), [](const Sequence* a, const Sequence* b) {
+      return a->last_launch < b->last_launch;
+    });
+    if (ready.size() > half) ready.resize(half);
+  }
+  Launched launched;
+  std::vector<SequenceInput> inputs;
+  StepInputs(ready, &launched.in_step, &inputs);
+  if (inputs.empty()) return std::nullopt;
+
+  const absl::Time start = absl::Now();
+  absl::StatusOr<PendingForward> pending = model_->model().Launch(inputs);
+  launched.launch_time = absl::Now() - start;
+  if (!pending.ok()) {
+    for (Sequence* s : launched.in_step) {
+      End(s,
+          absl::Status(pending.status().code(),
+                       absl::StrCat("model: ", pending.status().message())),
+          FinishReason::kCancelled);
+    }
+    return std::nullopt;
+  }
+  ++launches_;
+  for (Sequence* s : launched.in_step) {
+    s->in_flight = true;
+    s->last_launch = launches_;
+  }
+  launched.pending = std::move(*pending);
+  return launched;
+}
+
+void Engine::FinishStep(Launched& launched) {
+  const absl::Time wait_start = absl::Now();
+  absl::StatusOr<StepOutput> output = launched.pending.Wait();
+  const absl::Duration forward_time = launched.launch_time + (absl::Now() - wait_start);
+  for (Sequence* s : launched.in_step) s->in_flight = false;
   if (!output.ok()) {
-    for (Sequence* s : in_step) {
+    for (Sequence* s : launched.in_step) {
       End(s,
           absl::Status(output.status().code(), absl::StrCat("model: ", output.status().message())),
           FinishReason::kCancelled);
@@ -426,7 +501,7 @@ void Engine::Step() {
 
   std::vector<Sequence*> sampling;
   std::vector<Row> rows;
-  StepRows(in_step, *output, &sampling, &rows);
+  StepRows(launched.in_step, *output, &sampling, &rows);
   absl::Duration sampling_time;
   if (!rows.empty()) {
     std::vector<RowResult> results;
@@ -444,8 +519,12 @@ void Engine::Step() {
     }
   }
   if (options_.observer != nullptr) {
-    options_.observer->OnStep(absl::Now() - forward_start, forward_time, sampling_time);
+    // With cohorts pipelined, steps overlap in wall time: a step is its
+    // forward pass and its sampler call.
+    options_.observer->OnStep(forward_time + sampling_time, forward_time, sampling_time);
   }
+  rows.clear();  // their spans point into the output
+  model_->model().Recycle(std::move(*output));
 }
 
 void Engine::SampleRows(std::vector<Sequence*>& sequences, std::vector<Row>& rows,
@@ -463,6 +542,7 @@ void Engine::SampleRows(std::vector<Sequence*>& sequences, std::vector<Row>& row
       batch = retry;
     }
     SampleControl control;
+    control.bfloat16_values = model_->model().dtype() == ComputeDType::kBFloat16;
     for (size_t i : live) {
       control.deadline = std::min(control.deadline,
                                   sequences[i]->SamplerWaitDeadline(start, options_.sampler_wait));

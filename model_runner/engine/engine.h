@@ -23,6 +23,20 @@
 //      string is held back until it is known not to be), max_new_tokens. The
 //      token is then handed to the request's sink, and the end after it.
 //
+// Pipelining (EngineOptions.pipeline; on by default where the model's
+// forward pass runs on the device after Model::Launch returns: CUDA with
+// decode graphs): from pipeline_min_batch running sequences on, they take
+// turns in two cohorts of about half the batch each. A step launches one
+// cohort's forward pass, then, while the device runs it, reads the other
+// cohort's outputs of the step before, samples them and hands out their
+// tokens; that cohort is launched next. Each sequence's own steps are those
+// of an unsplit batch (the same inputs, one after another); only the batch a
+// step is computed in differs, which changes its values by a rounding at
+// most (none with ModelOptions.batch_invariant). A sequence that ends or is
+// cancelled while its cohort's step is in flight is dropped when that step
+// comes back; new sequences join the cohort launched next, and a cohort
+// larger than half the batch hands its extra sequences to the other one.
+//
 // Chunk boundaries of a prompt are fixed (multiples of prefill_chunk from its
 // start) whatever else is running. With ModelOptions.batch_invariant a
 // sequence's logits, and so its tokens, do not depend on what it is batched
@@ -57,6 +71,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -117,6 +132,13 @@ struct EngineOptions {
   // Send the last layer's attention scores with each row whose sampler
   // reads them (entropix, alpha; the registry's uses_attention).
   bool capture_attention = true;
+  // Two alternating cohorts (see "Pipelining" above). Unset: on where
+  // Model::Launch returns before the device is done (CUDA decode graphs).
+  std::optional<bool> pipeline;
+  // Pipelining splits the running sequences from this many on (>= 2):
+  // below, one forward pass of the whole batch costs about what one of half
+  // of it does, and the sampler call is short.
+  int pipeline_min_batch = 8;
   // How long a step waits for an unreachable sampler on behalf of a request
   // without a deadline before it ends with UNAVAILABLE.
   absl::Duration sampler_wait = absl::Seconds(60);
@@ -199,7 +221,9 @@ struct EngineStats {
   int64_t kv_bytes = 0;
   int64_t steps = 0;
   // Since the engine started: rows sampled, and the wall time of the forward
-  // passes and of the sampler calls (retries included).
+  // passes and of the sampler calls (retries included). With pipelining a
+  // step is one cohort's, and its forward time is the host's launch plus its
+  // wait for the outputs (the device's work overlaps the other cohort's).
   int64_t rows_sampled = 0;
   absl::Duration forward_time;
   absl::Duration sampling_time;
@@ -235,12 +259,26 @@ class Engine {
 
  private:
   struct Sequence;
+  // A launched forward pass whose outputs are still to be read.
+  struct Launched {
+    std::vector<Sequence*> in_step;
+    PendingForward pending;
+    absl::Duration launch_time;
+  };
 
   void Run();
+  // Admits, drops and ends what the time says; false once done.
+  bool Admit();
   void AdmitAndDrop(std::vector<std::unique_ptr<Sequence>>* admitted,
                     std::vector<std::unique_ptr<Sequence>>* dropped);
   void Step();
-  void StepInputs(std::vector<Sequence*>* in_step, std::vector<SequenceInput>* inputs);
+  // Launches the forward pass of the sequences whose turn it is: all those
+  // not in flight, or, when the batch is split, up to half of the running
+  // ones (those that waited longest first).
+  std::optional<Launched> LaunchReady(bool split);
+  void FinishStep(Launched& launched);
+  void StepInputs(const std::vector<Sequence*>& candidates, std::vector<Sequence*>* in_step,
+                  std::vector<SequenceInput>* inputs);
   void StepRows(const std::vector<Sequence*>& in_step, const StepOutput& output,
                 std::vector<Sequence*>* sampling, std::vector<Row>* rows);
   // Samples the step's rows (retrying while the sampler is unreachable);
@@ -273,6 +311,9 @@ class Engine {
 
   // Owned by the scheduler thread.
   std::vector<std::unique_ptr<Sequence>> running_;
+  std::optional<Launched> in_flight_;  // the other cohort's step
+  int64_t launches_ = 0;
+  const bool pipeline_;
 
   absl::Mutex shutdown_mu_;
   std::thread scheduler_;

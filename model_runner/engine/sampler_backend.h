@@ -41,6 +41,10 @@ struct SampleControl {
   // engine says true once no row's client still waits, or at shutdown.
   // May be empty.
   std::function<bool()> stop;
+  // Every row's logits and attention are bfloat16 values widened to float32
+  // (the model computes in bfloat16): rounding them through bfloat16 leaves
+  // them as they are, so a backend may skip it.
+  bool bfloat16_values = false;
 };
 
 // Thread-safety: implementations are called by one thread at a time (the

@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model_runner/model/transformer.h"
 #include "model_runner/tokenizer/chat_template.h"
 #include "model_runner/tokenizer/tokenizer.h"
-#include "model_runner/model/transformer.h"
 #include "sampler/core/types.h"
 
 namespace entroserve {

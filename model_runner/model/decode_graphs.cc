@@ -3,13 +3,17 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <limits>
 #include <utility>
 
 #include "model_runner/model/device_graph.h"
+#include "model_runner/model/fused_ops.h"
 
 namespace entroserve {
 namespace {
@@ -48,10 +52,20 @@ struct DecodeGraphs::Graph {
   std::vector<int> layers;  // layers whose scores it captures, ascending
   at::Tensor inputs;        // int64 [3, batch] on the device: token ids, positions, rows
   at::Tensor host_inputs;   // the same on the host
-  at::Tensor out;           // float32 [batch, vocab + layers * heads * keys] on the device
-  at::Tensor host_out;      // the same on the host (page-locked on CUDA)
+  // [batch, vocab + layers * heads * keys] on the device, in the compute
+  // dtype (the logits and scores are values of it: nothing is rounded).
+  at::Tensor out;
+  at::Tensor host_out;  // the same on the host (page-locked on CUDA)
   std::unique_ptr<DeviceGraph> recorded;
+  std::atomic<bool> held{false};  // by a Launched (set under mu_)
 };
+
+DecodeGraphs::Launched::Launched(DecodeGraphs* owner, Graph* g) : owner_(owner), g_(g) {}
+
+DecodeGraphs::Launched::~Launched() {
+  if (fence_) fence_->Wait();  // the copy into g's host buffer is done
+  owner_->Release(*g_);
+}
 
 DecodeGraphs::DecodeGraphs(const Model::Impl& m, int64_t rows, int64_t row_positions)
     : m_(m), rows_(rows), row_positions_(row_positions), free_(std::make_shared<KvRowList>()) {}
@@ -110,8 +124,13 @@ std::vector<size_t> DecodeGraphs::Eligible(const std::vector<Slot>& slots) const
 }
 
 DecodeGraphs::Graph& DecodeGraphs::GraphFor(const Key& key) {
-  std::unique_ptr<Graph>& slot = graphs_[key];
-  if (slot) return *slot;
+  std::vector<std::unique_ptr<Graph>>& instances = graphs_[key];
+  for (std::unique_ptr<Graph>& g : instances) {
+    if (!g->held.load()) {
+      g->held.store(true);
+      return *g;
+    }
+  }
   auto g = std::make_unique<Graph>();
   std::tie(g->batch, g->keys, g->layers) = key;
   const auto on_device = at::TensorOptions().device(m_.device);
@@ -119,11 +138,14 @@ DecodeGraphs::Graph& DecodeGraphs::GraphFor(const Key& key) {
   g->host_inputs = HostBuffer({3, g->batch}, at::kLong, m_.device);
   const int64_t width =
       m_.config.vocab_size + static_cast<int64_t>(g->layers.size()) * m_.heads() * g->keys;
-  g->out = at::zeros({g->batch, width}, on_device.dtype(at::kFloat));
-  g->host_out = HostBuffer({g->batch, width}, at::kFloat, m_.device);
-  slot = std::move(g);
-  return *slot;
+  g->out = at::zeros({g->batch, width}, on_device.dtype(m_.dtype));
+  g->host_out = HostBuffer({g->batch, width}, m_.dtype, m_.device);
+  g->held.store(true);
+  instances.push_back(std::move(g));
+  return *instances.back();
 }
+
+void DecodeGraphs::Release(Graph& g) { g.held.store(false); }
 
 // Token ids, positions and rows of the members; the padding reads token 0 at
 // position 0 of the scratch row.
@@ -141,9 +163,76 @@ void DecodeGraphs::FillInputs(Graph& g, const std::vector<Slot>& slots,
   g.inputs.copy_(g.host_inputs, /*non_blocking=*/true);
 }
 
-void DecodeGraphs::Run(const std::vector<Slot>& slots, const std::vector<size_t>& members,
-                       std::vector<SequenceOutput>* outputs) {
-  std::lock_guard<std::mutex> lock(mu_);
+namespace {
+
+// ENTROSERVE_PROFILE_GRAPHS=1: per batch bucket, the mean host time of
+// Launch, of Finish's wait for the device and of its widening of the
+// outputs, printed at exit (tools/gpu/profile.sh).
+struct PhaseProfile {
+  int64_t launches = 0, finishes = 0;
+  double launch = 0, wait = 0, read = 0;
+};
+
+bool ProfileOn() {
+  static const bool on = std::getenv("ENTROSERVE_PROFILE_GRAPHS") != nullptr;
+  return on;
+}
+
+// Adds a Launch's time (finished false) or a Finish's wait and read times.
+void AddProfile(int64_t batch, bool finished, double first, double second) {
+  static std::mutex mu;
+  static auto* profiles = new std::map<int64_t, PhaseProfile>();
+  static const int registered = std::atexit([] {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [b, p] : *profiles) {
+      const double l = static_cast<double>(std::max<int64_t>(1, p.launches));
+      const double f = static_cast<double>(std::max<int64_t>(1, p.finishes));
+      std::fprintf(stderr,
+                   "graph profile batch %lld: %lld runs, ms launch %.3f wait %.3f read %.3f\n",
+                   static_cast<long long>(b), static_cast<long long>(p.finishes), p.launch / l,
+                   p.wait / f, p.read / f);
+    }
+  });
+  (void)registered;
+  std::lock_guard<std::mutex> lock(mu);
+  PhaseProfile& p = (*profiles)[batch];
+  if (finished) {
+    ++p.finishes;
+    p.wait += first;
+    p.read += second;
+  } else {
+    ++p.launches;
+    p.launch += first;
+  }
+}
+
+double MsSince(std::chrono::steady_clock::time_point* t) {
+  const auto now = std::chrono::steady_clock::now();
+  const double ms = std::chrono::duration<double, std::milli>(now - *t).count();
+  *t = now;
+  return ms;
+}
+
+// `n` values of `dtype` at `src` as float32 (exact: every value of a
+// 16-bit float is one of float32).
+void Widen(const char* src, at::ScalarType dtype, int64_t n, float* dst) {
+  if (dtype == at::kFloat) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  } else if (dtype == at::kBFloat16) {
+    const uint16_t* in = reinterpret_cast<const uint16_t*>(src);
+    uint32_t* out = reinterpret_cast<uint32_t*>(dst);  // bfloat16 is float32's top half
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<uint32_t>(in[i]) << 16;
+  } else {
+    const c10::Half* in = reinterpret_cast<const c10::Half*>(src);
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(in[i]);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<DecodeGraphs::Launched> DecodeGraphs::Launch(const std::vector<Slot>& slots,
+                                                             const std::vector<size_t>& members) {
+  auto start = std::chrono::steady_clock::now();
   int64_t longest = 0;
   std::vector<int> layers;
   for (size_t i : members) {
@@ -152,12 +241,50 @@ void DecodeGraphs::Run(const std::vector<Slot>& slots, const std::vector<size_t>
   }
   std::sort(layers.begin(), layers.end());
   layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
-  Graph& g = GraphFor(Key(BatchBucket(static_cast<int64_t>(members.size())),
-                          KeyBucket(longest, row_positions_), std::move(layers)));
+  const int64_t B = static_cast<int64_t>(members.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  Graph& g = GraphFor(Key(BatchBucket(B), KeyBucket(longest, row_positions_), std::move(layers)));
+  auto launched = std::make_unique<Launched>(this, &g);
+  for (size_t i : members)
+    launched->members_.push_back({i, slots[i].past, slots[i].capture_layers});
   FillInputs(g, slots, members);
-  if (!g.recorded) g.recorded = DeviceGraph::Record(m_.device, [this, &g] { Body(g); });
+  const bool fresh = !g.recorded;
+  if (fresh) {
+    const bool fused = Fused(g);
+    g.recorded = DeviceGraph::Record(m_.device, [this, &g, fused] {
+      if (fused) {
+        FusedBody(g);
+      } else {
+        Body(g);
+      }
+    });
+  }
   g.recorded->Replay();
-  ReadOutputs(g, slots, members, outputs);
+  launched->fence_ = CopyToHostAsync(g.out.narrow(0, 0, B), g.host_out.narrow(0, 0, B));
+  if (ProfileOn() && !fresh) AddProfile(B, /*finished=*/false, MsSince(&start), 0);
+  return launched;
+}
+
+// One wait for the device, then each member's outputs, widened to float32 on
+// up to 4 threads (megabytes of logits at large batches; intra-op threads
+// spin a while after a parallel region: few of them).
+void DecodeGraphs::Finish(Launched& launched, OutputPool& pool,
+                          std::vector<SequenceOutput>* outputs) {
+  auto start = std::chrono::steady_clock::now();
+  launched.fence_->Wait();
+  launched.fence_.reset();
+  const double wait = ProfileOn() ? MsSince(&start) : 0;
+  const Graph& g = *launched.g_;
+  const int64_t B = static_cast<int64_t>(launched.members_.size());
+  const int64_t row_bytes = g.host_out.size(1) * g.host_out.element_size();
+  const char* data = static_cast<const char*>(g.host_out.data_ptr());
+  at::parallel_for(0, B, std::max<int64_t>(4, (B + 3) / 4), [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const Launched::Member& member = launched.members_[static_cast<size_t>(b)];
+      ReadMember(g, member, data + b * row_bytes, pool, &(*outputs)[member.index]);
+    }
+  });
+  if (ProfileOn()) AddProfile(B, /*finished=*/true, wait, MsSince(&start));
 }
 
 // The recorded step: reads g.inputs and the weights, writes the rows' new
@@ -176,22 +303,72 @@ void DecodeGraphs::Body(Graph& g) const {
     masked = at::logical_or(masked, key_index <= positions.unsqueeze(1) - *c.sliding_window);
   }
   masked = masked.unsqueeze(1);
-  // Flat [*, head_dim] index, in the pool, of (row, layer l, keys or values,
-  // head h, position) for every layer and kind: [layers * 2, batch * kv_heads].
+  const at::Tensor write_index = WriteIndex(rows, positions);
+  at::Tensor x = m_.embed.index_select(0, g.inputs[0]);  // [batch, hidden]
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    x = LayerStep(g, l, x, rotary, masked, write_index);
+  }
+  // The logits in the compute dtype (Logits() would widen them to float32
+  // on the device): the host widens them, after a copy of half the bytes.
+  const at::Tensor h = RmsNorm(x, m_.final_norm, c.rms_norm_eps);
+  g.out.narrow(1, 0, c.vocab_size).copy_(Apply(Linear{m_.lm_head, {}}, h, false));
+}
+
+// Flat [*, head_dim] index, in the pool, of (row, layer l, keys or values,
+// head h, position) for every layer and kind: [layers * 2, batch * kv_heads].
+at::Tensor DecodeGraphs::WriteIndex(const at::Tensor& rows, const at::Tensor& positions) const {
+  const ModelConfig& c = m_.config;
+  const auto index_options = at::TensorOptions().dtype(at::kLong).device(m_.device);
   const int64_t per_row = c.num_hidden_layers * 2 * m_.kv_heads();
   const at::Tensor base =
       ((rows * per_row).unsqueeze(1) + at::arange(m_.kv_heads(), index_options).unsqueeze(0)) *
           row_positions_ +
       positions.unsqueeze(1);
-  const at::Tensor write_index =
-      base.view({1, -1}) + at::arange(2 * c.num_hidden_layers, index_options).unsqueeze(1) *
-                               (m_.kv_heads() * row_positions_);
+  return base.view({1, -1}) + at::arange(2 * c.num_hidden_layers, index_options).unsqueeze(1) *
+                                  (m_.kv_heads() * row_positions_);
+}
+
+bool DecodeGraphs::Fused(const Graph& g) const {
+  const Layer& first = m_.layers.front();
+  return m_.options.fused_kernels.value_or(false) && first.qkv.weight.defined() &&
+         first.gate_up.weight.defined() && 256 % m_.head_dim() == 0 &&
+         m_.heads() % m_.kv_heads() == 0 && g.keys <= 8192;
+}
+
+// Body with the fused kernels (fused_ops.h): per layer, the residual's sum
+// and norm, the q/k/v product, the rotation and the cache write, the
+// attention, the o product, the sum and norm, the gate/up product, silu * up
+// and the down product: ~10 kernels instead of ~35. The residual stream is
+// carried as x + add, the sum made by the next norm.
+void DecodeGraphs::FusedBody(Graph& g) const {
+  const ModelConfig& c = m_.config;
+  const double eps = c.rms_norm_eps;
+  const at::Tensor positions = g.inputs[1];
+  const at::Tensor rows = g.inputs[2];
+  const Rotary rotary = RotaryTables(m_, positions);
+  const at::Tensor write_index = WriteIndex(rows, positions);
   at::Tensor x = m_.embed.index_select(0, g.inputs[0]);  // [batch, hidden]
+  at::Tensor add;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    x = LayerStep(g, l, x, rotary, masked, write_index);
+    const Layer& layer = m_.layers[static_cast<size_t>(l)];
+    const NormedSum in = FusedAddRmsNorm(x, add, layer.input_norm, eps);
+    const at::Tensor q = FusedRopeStore(m_, Apply(layer.qkv, in.normed, false), rotary, pool_,
+                                        write_index[2 * l], write_index[2 * l + 1]);
+    at::Tensor capture;
+    const auto at_layer = std::find(g.layers.begin(), g.layers.end(), static_cast<int>(l));
+    if (at_layer != g.layers.end()) {
+      const int64_t j = at_layer - g.layers.begin(), width = m_.heads() * g.keys;
+      capture = g.out.narrow(1, c.vocab_size + j * width, width);
+    }
+    const at::Tensor attention =
+        FusedDecodeAttention(m_, q, pool_, l, rows, positions, g.keys, capture);
+    const NormedSum post =
+        FusedAddRmsNorm(in.sum, Apply(layer.o, attention, false), layer.post_norm, eps);
+    add = Apply(layer.down, FusedSiluMul(Apply(layer.gate_up, post.normed, false)), false);
+    x = post.sum;
   }
-  const at::Tensor logits = Logits(m_, RmsNorm(x, m_.final_norm, c.rms_norm_eps));
-  g.out.narrow(1, 0, c.vocab_size).copy_(logits);
+  const NormedSum last = FusedAddRmsNorm(x, add, m_.final_norm, eps);
+  g.out.narrow(1, 0, c.vocab_size).copy_(Apply(Linear{m_.lm_head, {}}, last.normed, false));
 }
 
 at::Tensor DecodeGraphs::LayerStep(Graph& g, int64_t l, const at::Tensor& x, const Rotary& rotary,
@@ -231,35 +408,20 @@ at::Tensor DecodeGraphs::Attend(Graph& g, int64_t l, const at::Tensor& q,
   return at::matmul(probs.view({B, KVH, H / KVH, g.keys}), value).reshape({B, H * Dh});
 }
 
-// One copy of the members' rows to the host, then each member's outputs.
-void DecodeGraphs::ReadOutputs(Graph& g, const std::vector<Slot>& slots,
-                               const std::vector<size_t>& members,
-                               std::vector<SequenceOutput>* outputs) const {
-  const int64_t B = static_cast<int64_t>(members.size());
-  const int64_t width = g.out.size(1);
-  at::Tensor host = g.host_out.narrow(0, 0, B);
-  host.copy_(g.out.narrow(0, 0, B));
-  const float* data = host.data_ptr<float>();
-  // Megabytes of logits at large batches: copied out on up to 4 threads
-  // (intra-op threads spin a while after a parallel region: few of them).
-  at::parallel_for(0, B, std::max<int64_t>(4, (B + 3) / 4), [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      ReadMember(g, slots[members[static_cast<size_t>(b)]], data + b * width,
-                 &(*outputs)[members[static_cast<size_t>(b)]]);
-    }
-  });
-}
-
 // A member's logits and the scores of the layers it asked for, over exactly
-// its keys, from its row of g.out on the host.
-void DecodeGraphs::ReadMember(const Graph& g, const Slot& s, const float* row,
-                              SequenceOutput* out) const {
+// its keys, from its row of g.host_out.
+void DecodeGraphs::ReadMember(const Graph& g, const Launched::Member& member, const char* row,
+                              OutputPool& pool, SequenceOutput* out) const {
   const int64_t V = m_.config.vocab_size, H = m_.heads();
-  out->logits.assign(row, row + V);
-  const int64_t keys = s.past + 1;
+  const at::ScalarType dtype = g.host_out.scalar_type();
+  const int64_t size = g.host_out.element_size();
+  out->logits = pool.Take();
+  out->logits.resize(static_cast<size_t>(V));
+  Widen(row, dtype, V, out->logits.data());
+  const int64_t keys = member.past + 1;
   const int64_t first_key =
       m_.config.sliding_window ? std::max<int64_t>(0, keys - *m_.config.sliding_window) : 0;
-  for (int layer : s.capture_layers) {
+  for (int layer : member.capture_layers) {
     const int64_t j = std::find(g.layers.begin(), g.layers.end(), layer) - g.layers.begin();
     AttentionScores a;
     a.layer = layer;
@@ -267,10 +429,9 @@ void DecodeGraphs::ReadMember(const Graph& g, const Slot& s, const float* row,
     a.keys = keys - first_key;
     a.first_key = first_key;
     a.scores.resize(static_cast<size_t>(H * a.keys));
-    const float* scores = row + V + j * H * g.keys;
+    const char* scores = row + (V + j * H * g.keys) * size;
     for (int64_t h = 0; h < H; ++h) {
-      std::memcpy(a.scores.data() + h * a.keys, scores + h * g.keys + first_key,
-                  static_cast<size_t>(a.keys) * sizeof(float));
+      Widen(scores + (h * g.keys + first_key) * size, dtype, a.keys, a.scores.data() + h * a.keys);
     }
     out->attention.push_back(std::move(a));
   }

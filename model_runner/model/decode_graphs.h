@@ -18,15 +18,24 @@
 // 4, 8, then a multiple of 8; the keys up to a power of two from 64 (at most
 // row_positions). Each graph is recorded the first time its bucket comes up.
 // Its inputs (token ids, positions, rows) go in with one host-to-device copy
-// and its outputs (float32 logits and captured pre-softmax scores) come back
-// with one copy into page-locked memory. Inside: per layer, the new key and
-// value go into the rows (index_copy_), the rows' keys are gathered
-// (index_select) and attended with the padding masked, as DecodeGroup does in
-// transformer.cc: the same operations, so the same values up to the
-// reassociation of sums over the padded key range.
+// and its outputs (logits and captured pre-softmax scores, in the compute
+// dtype: the values the model computed, half the bytes of float32 in
+// bfloat16) come back with one copy into page-locked memory, on a stream of
+// its own, and are widened to float32 on the host into recycled vectors
+// (Model::Recycle). Inside: per layer, the new key and value go into the rows
+// (index_copy_), the rows' keys are gathered (index_select) and attended with
+// the padding masked, as DecodeGroup does in transformer.cc: the same
+// operations, so the same values up to the reassociation of sums over the
+// padded key range.
 //
-// Thread-safety: Run, Eligible and Place may be called concurrently; runs
-// are serialised.
+// Launch returns once the step is queued (on CUDA; on the CPU it has run):
+// the next step of other sequences can be queued before this one's outputs
+// are read (Model::Launch, the engine's pipelining). Each bucket has as many
+// recorded instances (static inputs, outputs and host buffers) as launches of
+// it are in flight at once, two for the engine's two cohorts.
+//
+// Thread-safety: Launch, Finish, Eligible and Place may be called
+// concurrently; launches are serialised.
 #ifndef ENTROSERVE_MODEL_RUNNER_DECODE_GRAPHS_H_
 #define ENTROSERVE_MODEL_RUNNER_DECODE_GRAPHS_H_
 
@@ -43,6 +52,9 @@
 #include "model_runner/model/transformer_internal.h"
 
 namespace entroserve {
+
+class DeviceFence;  // device_graph.h
+struct OutputPool;  // transformer_internal.h
 
 // The free rows of a static KV cache.
 struct KvRowList {
@@ -75,26 +87,59 @@ class DecodeGraphs {
   // The slots (indices) that can run graphed: one new token, in a row.
   std::vector<size_t> Eligible(const std::vector<Slot>& slots) const;
 
-  // Runs the decode step of `members` (from Eligible) and sets
-  // (*outputs)[i] for each. Writes their new keys and values into their rows;
-  // lengths are the caller's to commit.
-  void Run(const std::vector<Slot>& slots, const std::vector<size_t>& members,
-           std::vector<SequenceOutput>* outputs);
+  struct Graph;
+
+  // A queued step: holds its graph instance until destroyed (which waits
+  // for the device if Finish was not called).
+  class Launched {
+   public:
+    Launched(DecodeGraphs* owner, Graph* g);
+    ~Launched();
+    Launched(const Launched&) = delete;
+    Launched& operator=(const Launched&) = delete;
+
+   private:
+    friend class DecodeGraphs;
+    // What Finish needs of a member once its slot is gone.
+    struct Member {
+      size_t index;  // in the launch's slots
+      int64_t past;
+      std::vector<int> capture_layers;
+    };
+    DecodeGraphs* const owner_;
+    Graph* const g_;
+    std::vector<Member> members_;
+    std::unique_ptr<DeviceFence> fence_;
+  };
+
+  // Queues the decode step of `members` (from Eligible): writes their new
+  // keys and values into their rows (lengths are the caller's to commit) and
+  // their outputs into host memory. Returns once queued.
+  std::unique_ptr<Launched> Launch(const std::vector<Slot>& slots,
+                                   const std::vector<size_t>& members);
+  // Waits for `launched` and sets (*outputs)[i] for each member i (its index
+  // in the slots it was launched with), logits from `pool`.
+  void Finish(Launched& launched, OutputPool& pool, std::vector<SequenceOutput>* outputs);
 
  private:
-  struct Graph;
   using Key = std::tuple<int64_t, int64_t, std::vector<int>>;  // batch, keys, layers
 
   bool AllocateLocked();
+  // A recorded instance of `key` that no launch holds, marked held.
   Graph& GraphFor(const Key& key);
+  void Release(Graph& g);
   void FillInputs(Graph& g, const std::vector<Slot>& slots, const std::vector<size_t>& members);
   void Body(Graph& g) const;
+  // Whether g runs with the fused kernels (ModelOptions.fused_kernels, and
+  // a model and bucket they handle), and that body.
+  bool Fused(const Graph& g) const;
+  void FusedBody(Graph& g) const;
+  at::Tensor WriteIndex(const at::Tensor& rows, const at::Tensor& positions) const;
   at::Tensor LayerStep(Graph& g, int64_t l, const at::Tensor& x, const Rotary& rotary,
                        const at::Tensor& masked, const at::Tensor& write_index) const;
   at::Tensor Attend(Graph& g, int64_t l, const at::Tensor& q, const at::Tensor& masked) const;
-  void ReadMember(const Graph& g, const Slot& s, const float* row, SequenceOutput* out) const;
-  void ReadOutputs(Graph& g, const std::vector<Slot>& slots, const std::vector<size_t>& members,
-                   std::vector<SequenceOutput>* outputs) const;
+  void ReadMember(const Graph& g, const Launched::Member& member, const char* row, OutputPool& pool,
+                  SequenceOutput* out) const;
 
   const Model::Impl& m_;
   const int64_t rows_;
@@ -103,7 +148,7 @@ class DecodeGraphs {
   std::mutex mu_;        // the pool's allocation, the graphs, runs
   bool failed_ = false;  // the pool could not be allocated: no rows
   at::Tensor pool_;      // [rows + 1, layers, 2, kv_heads, row_positions, head_dim]
-  std::map<Key, std::unique_ptr<Graph>> graphs_;
+  std::map<Key, std::vector<std::unique_ptr<Graph>>> graphs_;
 };
 
 }  // namespace entroserve

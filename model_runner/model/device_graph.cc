@@ -3,6 +3,7 @@
 #include <utility>
 
 #if defined(ENTROSERVE_TORCH_CUDA)
+#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -22,7 +23,41 @@ class HostGraph : public DeviceGraph {
   std::function<void()> body_;
 };
 
+// A fence the host has already passed (the CPU's copies are synchronous).
+class PassedFence : public DeviceFence {
+ public:
+  void Wait() override {}
+};
+
 #if defined(ENTROSERVE_TORCH_CUDA)
+class CudaFence : public DeviceFence {
+ public:
+  explicit CudaFence(at::cuda::CUDAEvent event) : event_(std::move(event)) {}
+  void Wait() override { event_.synchronize(); }
+
+ private:
+  at::cuda::CUDAEvent event_;
+};
+
+// The copy waits for the current stream's work on a pooled stream; later
+// work on the current stream does not wait for the copy. `src` outlives the
+// copy (a graph's static output), so no allocator bookkeeping is needed.
+std::unique_ptr<DeviceFence> CopyToHostCuda(const at::Tensor& src, const at::Tensor& dst) {
+  c10::cuda::CUDAGuard device_guard(src.device());
+  const c10::cuda::CUDAStream compute = c10::cuda::getCurrentCUDAStream(src.device().index());
+  const c10::cuda::CUDAStream copy = c10::cuda::getStreamFromPool(false, src.device().index());
+  at::cuda::CUDAEvent ready;
+  ready.record(compute);
+  ready.block(copy);
+  {
+    c10::cuda::CUDAStreamGuard stream_guard(copy);
+    dst.copy_(src, /*non_blocking=*/true);
+  }
+  at::cuda::CUDAEvent done;
+  done.record(copy);
+  return std::make_unique<CudaFence>(std::move(done));
+}
+
 class CudaGraph : public DeviceGraph {
  public:
   void Replay() override { graph_.replay(); }
@@ -71,6 +106,14 @@ std::unique_ptr<DeviceGraph> DeviceGraph::Record(const at::Device& device,
   if (device.is_cuda()) return RecordCuda(device, body);
 #endif
   return std::make_unique<HostGraph>(std::move(body));
+}
+
+std::unique_ptr<DeviceFence> CopyToHostAsync(const at::Tensor& src, const at::Tensor& dst) {
+#if defined(ENTROSERVE_TORCH_CUDA)
+  if (src.is_cuda()) return CopyToHostCuda(src, dst);
+#endif
+  dst.copy_(src);
+  return std::make_unique<PassedFence>();
 }
 
 at::Tensor HostBuffer(at::IntArrayRef shape, at::ScalarType dtype, const at::Device& device) {

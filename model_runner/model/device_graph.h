@@ -34,6 +34,21 @@ class DeviceGraph {
 // True when this libtorch was built with CUDA and CUDA graphs are compiled in.
 bool DeviceGraphsCompiledIn();
 
+// A point in a device's queue of work that the host can wait for.
+class DeviceFence {
+ public:
+  virtual ~DeviceFence() = default;
+  // Returns once the device has done the work before the fence.
+  virtual void Wait() = 0;
+};
+
+// Copies `src` (device memory) into `dst` (a HostBuffer of the same shape
+// and dtype) once the work queued so far on the device's current stream is
+// done. On CUDA the copy runs on a stream of its own, so that work queued
+// after this call (the next graph) runs meanwhile; the fence passes once
+// `dst` holds the values. On the CPU: copies now.
+std::unique_ptr<DeviceFence> CopyToHostAsync(const at::Tensor& src, const at::Tensor& dst);
+
 // Host memory for device-to-host copies: page-locked on CUDA (one DMA, no
 // staging), ordinary on the CPU.
 at::Tensor HostBuffer(at::IntArrayRef shape, at::ScalarType dtype, const at::Device& device);

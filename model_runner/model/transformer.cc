@@ -4,13 +4,13 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/version.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <dlfcn.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
@@ -30,6 +30,7 @@
 #include "absl/strings/str_join.h"
 #include "model_runner/checkpoint/checkpoint.h"
 #include "model_runner/model/decode_graphs.h"
+#include "model_runner/model/fused_ops.h"
 #include "model_runner/model/transformer_internal.h"
 
 // at::rms_norm (PyTorch >= 2.4; a fused CUDA kernel in recent releases).
@@ -126,7 +127,6 @@ at::ScalarType ToScalarType(ComputeDType dtype) {
 std::string ShapeString(at::IntArrayRef shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
-
 
 // at::set_num_threads covers ATen's OpenMP pool; OpenBLAS (Debian's BLAS
 // alternative that libtorch's matrix products call) keeps its own pool.
@@ -339,6 +339,8 @@ absl::Status Configure(const ModelConfig& config, const ModelOptions& options, M
   const bool cuda = impl->device.is_cuda();
   impl->options.fuse_projections = options.fuse_projections.value_or(cuda);
   impl->options.decode_graphs = options.decode_graphs.value_or(cuda) && !options.batch_invariant;
+  impl->options.fused_kernels = options.fused_kernels.value_or(cuda && impl->dtype != at::kFloat) &&
+                                FusedKernelsCompiledIn() && cuda && impl->dtype != at::kFloat;
   impl->layers.resize(static_cast<size_t>(config.num_hidden_layers));
   SetThreads(impl->threads);
   return absl::OkStatus();
@@ -820,8 +822,8 @@ std::optional<DecodeGroup> MakeGroup(const Model::Impl& m, const std::vector<Slo
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].count == 1) members.push_back(i);
   }
-  const bool grouped = m.options.group_decode_attention.value_or(m.device.is_cuda()) &&
-                       !m.rowwise();
+  const bool grouped =
+      m.options.group_decode_attention.value_or(m.device.is_cuda()) && !m.rowwise();
   std::optional<DecodeGroup> group;
   if (grouped && members.size() >= 2) group.emplace(m, slots, std::move(members));
   return group;
@@ -922,6 +924,7 @@ std::vector<SequenceOutput> CopyOutputs(const Model::Impl& m, const at::Tensor& 
   std::vector<SequenceOutput> outputs(slots.size());
   const int64_t V = m.config.vocab_size;
   for (size_t i = 0; i < slots.size(); ++i) {
+    outputs[i].logits = m.outputs.Take();
     outputs[i].logits.assign(data + i * V, data + (i + 1) * V);
   }
   data += slots.size() * V;
@@ -950,8 +953,8 @@ std::vector<SequenceOutput> EagerForward(const Model::Impl& m, const std::vector
   for (int64_t l = 0; l < m.config.num_hidden_layers; ++l) {
     x = EagerLayer(m, l, x, packed, slots, group ? &*group : nullptr, &captures);
   }
-  at::Tensor last = RmsNorm(x.index_select(0, packed.last_rows), m.final_norm,
-                            m.config.rms_norm_eps);
+  at::Tensor last =
+      RmsNorm(x.index_select(0, packed.last_rows), m.final_norm, m.config.rms_norm_eps);
   std::vector<SequenceOutput> outputs = CopyOutputs(m, Logits(m, last), captures, slots);
   if (group) group->WriteBack(slots);
   return outputs;
@@ -1005,39 +1008,102 @@ absl::Status Model::ReserveCache(SequenceCache* cache, int64_t positions) const 
   }
 }
 
-absl::StatusOr<StepOutput> Model::Forward(absl::Span<const SequenceInput> inputs) const {
+struct PendingForward::State {
+  const Model::Impl* m = nullptr;
+  StepOutput output;                                // the eager sequences' outputs, filled
+  std::unique_ptr<DecodeGraphs::Launched> graphed;  // the graphed ones', queued
+  bool waited = false;
+};
+
+PendingForward::PendingForward() = default;
+PendingForward::~PendingForward() = default;
+PendingForward::PendingForward(PendingForward&&) noexcept = default;
+PendingForward& PendingForward::operator=(PendingForward&&) noexcept = default;
+
+absl::StatusOr<StepOutput> PendingForward::Wait() {
+  if (state_ == nullptr || state_->waited) {
+    return absl::FailedPreconditionError("PendingForward::Wait: nothing to wait for");
+  }
+  state_->waited = true;
+  try {
+    if (state_->graphed) {
+      state_->m->graphs->Finish(*state_->graphed, state_->m->outputs, &state_->output.sequences);
+      state_->graphed.reset();
+    }
+    return std::move(state_->output);
+  } catch (const std::exception& e) {
+    state_->graphed.reset();
+    return StatusFromException(e, "Forward");
+  }
+}
+
+absl::StatusOr<PendingForward> Model::Launch(absl::Span<const SequenceInput> inputs) const {
   const Impl& m = *impl_;
   std::vector<Slot> slots;
   slots.reserve(inputs.size());
   absl::Status status = Validate(m, inputs, &slots);
   if (!status.ok()) return status;
 
+  auto state = std::make_unique<PendingForward::State>();
+  state->m = &m;
   try {
     c10::InferenceMode inference_mode;
     // Room in every cache before any is written.
     for (const Slot& s : slots) Reserve(m, s.cache, s.past + s.count);
-    StepOutput output;
-    output.sequences.resize(slots.size());
+    state->output.sequences.resize(slots.size());
     // Decode steps in rows of the static KV cache: one recorded graph
-    // (decode_graphs.h). Everything else: the eager pass.
+    // (decode_graphs.h), queued. Everything else: the eager pass, now.
     const std::vector<size_t> graphed =
         m.graphs ? m.graphs->Eligible(slots) : std::vector<size_t>{};
-    if (!graphed.empty()) m.graphs->Run(slots, graphed, &output.sequences);
+    if (!graphed.empty()) state->graphed = m.graphs->Launch(slots, graphed);
     std::vector<size_t> index;
     const std::vector<Slot> rest = OtherSlots(slots, graphed, &index);
     if (!rest.empty()) {
       std::vector<SequenceOutput> eager = EagerForward(m, rest);
-      for (size_t k = 0; k < rest.size(); ++k) output.sequences[index[k]] = std::move(eager[k]);
+      for (size_t k = 0; k < rest.size(); ++k) {
+        state->output.sequences[index[k]] = std::move(eager[k]);
+      }
     }
-    // Commit: only now do the caches grow.
-    for (const Slot& s : slots) {
-      s.cache->owner = &m;
-      s.cache->length = s.past + s.count;
-    }
-    return output;
   } catch (const std::exception& e) {
     return StatusFromException(e, "Forward");
   }
+  // Commit: only now do the caches grow.
+  for (const Slot& s : slots) {
+    s.cache->owner = &m;
+    s.cache->length = s.past + s.count;
+  }
+  PendingForward pending;
+  pending.state_ = std::move(state);
+  return pending;
+}
+
+absl::StatusOr<StepOutput> Model::Forward(absl::Span<const SequenceInput> inputs) const {
+  absl::StatusOr<PendingForward> pending = Launch(inputs);
+  if (!pending.ok()) return pending.status();
+  return pending->Wait();
+}
+
+bool Model::asynchronous_launch() const { return impl_->graphs && impl_->device.is_cuda(); }
+
+void Model::Recycle(StepOutput&& output) const {
+  for (SequenceOutput& s : output.sequences) impl_->outputs.Give(std::move(s.logits));
+}
+
+std::vector<float> OutputPool::Take() {
+  std::lock_guard<std::mutex> lock(mu);
+  if (free.empty()) return {};
+  std::vector<float> logits = std::move(free.back());
+  free.pop_back();
+  return logits;
+}
+
+void OutputPool::Give(std::vector<float> logits) {
+  // Kept at its size: a later resize to the same vocabulary writes nothing,
+  // and the caller overwrites every value (a zero fill first would cost as
+  // much as the copy itself).
+  if (logits.capacity() == 0) return;
+  std::lock_guard<std::mutex> lock(mu);
+  if (free.size() < limit) free.push_back(std::move(logits));
 }
 
 // ---------------------------------------------------------------------------

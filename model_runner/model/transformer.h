@@ -144,6 +144,13 @@ struct ModelOptions {
   // q/k/v and gate/up projections as one matrix product each (their weights
   // concatenated at load). Unset means on CUDA.
   std::optional<bool> fuse_projections;
+  // The decode graphs' element-wise work as fused CUDA kernels (sum and
+  // RMSNorm, rotation and cache write, attention, silu * up: ~10 kernels a
+  // layer instead of ~35; fused_kernels.h). Unset means on for CUDA decode
+  // graphs in bfloat16 or float16 when the build has the kernels (a CUDA
+  // libtorch and nvcc); float32 keeps the ATen operations. Same values up to
+  // the order of sums.
+  std::optional<bool> fused_kernels;
 };
 
 // The keys and values of one sequence, every layer. Cheap to construct;
@@ -202,6 +209,27 @@ struct SequenceOutput {
 
 struct StepOutput {
   std::vector<SequenceOutput> sequences;  // in the order of the inputs
+};
+
+// A Forward() whose device work may still be running (Model::Launch).
+// Movable; destroying it without Wait() waits for the device and drops the
+// outputs.
+class PendingForward {
+ public:
+  PendingForward();
+  ~PendingForward();
+  PendingForward(PendingForward&&) noexcept;
+  PendingForward& operator=(PendingForward&&) noexcept;
+
+  // The outputs, once the device has them (Forward's). Once only: a second
+  // call is FAILED_PRECONDITION.
+  absl::StatusOr<StepOutput> Wait();
+
+  struct State;  // opaque: defined in transformer.cc
+
+ private:
+  friend class Model;
+  std::unique_ptr<State> state_;
 };
 
 // What a loaded weight is (model_tool and tests print and check these).
@@ -264,6 +292,26 @@ class Model {
   // another model, a layer index out of range, or a sequence that would
   // exceed max_sequence_length().
   absl::StatusOr<StepOutput> Forward(absl::Span<const SequenceInput> inputs) const;
+
+  // Forward() in two halves, for pipelining: Launch() checks the inputs as
+  // Forward() does, runs what cannot wait (prefills and other eager work),
+  // queues the decode graphs' steps (decode_graphs.h) and returns; the
+  // outputs come from PendingForward::Wait(). On CUDA with decode graphs the
+  // device is still working when Launch() returns, so the caller can queue
+  // the next step of other sequences, or sample, meanwhile; elsewhere the
+  // work is done by then. The caches' lengths count the new tokens from
+  // Launch() on; a cache must not be used by another call, nor destroyed,
+  // before Wait() returned. Same values as Forward().
+  absl::StatusOr<PendingForward> Launch(absl::Span<const SequenceInput> inputs) const;
+
+  // True when Launch() returns before the device has done the decode steps
+  // (CUDA with decode graphs): what pipelining needs to gain anything.
+  bool asynchronous_launch() const;
+
+  // Hands a step's logit vectors back to be filled by a later Forward()
+  // instead of allocated (optional; saves the fresh pages of ~0.5 MB a
+  // sequence a step for a 128k vocabulary). Thread-safe.
+  void Recycle(StepOutput&& output) const;
 
   struct Impl;
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -36,6 +37,20 @@ struct Layer {
   Linear qkv, gate_up;
 };
 
+// Logit vectors handed back through Model::Recycle, filled again by the next
+// outputs instead of allocated (half a megabyte per sequence and step for a
+// 128k vocabulary: fresh pages each time, which cost more than the copy).
+struct OutputPool {
+  // A vector to overwrite: empty, or one handed back, still at its size
+  // and holding its old values.
+  std::vector<float> Take();
+  void Give(std::vector<float> logits);
+
+  std::mutex mu;
+  std::vector<std::vector<float>> free;
+  size_t limit = 256;  // vectors kept at most
+};
+
 struct Model::Impl {
   Impl();
   ~Impl();
@@ -57,6 +72,7 @@ struct Model::Impl {
   // The graphed decode steps and their static KV cache; null when
   // ModelOptions.decode_graphs is off (decode_graphs.h).
   std::unique_ptr<DecodeGraphs> graphs;
+  mutable OutputPool outputs;
 
   int64_t heads() const { return config.num_attention_heads; }
   int64_t kv_heads() const { return config.num_key_value_heads; }

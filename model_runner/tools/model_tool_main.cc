@@ -74,6 +74,9 @@ ABSL_FLAG(std::string, decode_graphs, "auto",
           "on, off");
 ABSL_FLAG(std::string, fuse_projections, "auto",
           "q/k/v and gate/up as one matrix product each: auto (on CUDA), on, off");
+ABSL_FLAG(std::string, fused_kernels, "auto",
+          "The decode graphs' element-wise work as fused CUDA kernels: auto (on for CUDA "
+          "in bfloat16/float16 when built with them), on, off");
 ABSL_FLAG(bool, map_weights, false,
           "Use checkpoint weights in place from the file mapping where the dtype matches");
 ABSL_FLAG(std::string, tokens, "1,2,3,4,5,6,7,8", "Prompt token ids, comma-separated");
@@ -305,7 +308,8 @@ bool ParseModelOptions(ModelOptions* options) {
        {std::tuple<const char*, std::string, std::optional<bool>*>{
             "group_decode", absl::GetFlag(FLAGS_group_decode), &options->group_decode_attention},
         {"decode_graphs", absl::GetFlag(FLAGS_decode_graphs), &options->decode_graphs},
-        {"fuse_projections", absl::GetFlag(FLAGS_fuse_projections), &options->fuse_projections}}) {
+        {"fuse_projections", absl::GetFlag(FLAGS_fuse_projections), &options->fuse_projections},
+        {"fused_kernels", absl::GetFlag(FLAGS_fused_kernels), &options->fused_kernels}}) {
     if (value == "on" || value == "off") {
       *option = value == "on";
     } else if (value != "auto") {
@@ -400,6 +404,7 @@ int DecodeSteps(const Model& m, const std::vector<int32_t>& forced, size_t total
       records[b].fed.push_back(next[b]);
       inputs[b].tokens = absl::Span<const int32_t>(&next[b], 1);
     }
+    if (!keep_outputs) m.Recycle(std::move(*out));  // as the serving engine does
     const Clock::time_point start = Clock::now();
     out = m.Forward(inputs);
     step_s.push_back(Seconds(start));

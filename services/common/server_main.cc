@@ -1,7 +1,10 @@
 #include "services/common/server_main.h"
 
-#include <pthread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <iostream>
 #include <utility>
@@ -94,15 +97,54 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags(int32_t port) {
   return options;
 }
 
-sigset_t BlockStopSignals(std::initializer_list<int> extra) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  for (int signal_number : extra) sigaddset(&signals, signal_number);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
+namespace {
+
+// The write end of the StopSignals pipe: a signal handler can only reach
+// global state.
+int stop_pipe_write_fd = -1;
+
+void OnStopSignal(int signal_number) {
+  const int saved_errno = errno;
+  const unsigned char byte = static_cast<unsigned char>(signal_number);
+  // A full pipe means a stop is already pending: dropping this one is fine.
+  (void)!write(stop_pipe_write_fd, &byte, 1);
+  errno = saved_errno;
 }
+
+}  // namespace
+
+StopSignals::StopSignals() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    Log(LogLevel::kError, "cannot create the stop-signal pipe; signals end the process");
+    return;
+  }
+  read_fd_ = fds[0];
+  stop_pipe_write_fd = fds[1];
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+StopSignals::~StopSignals() {
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+}
+
+int StopSignals::Wait() {
+  unsigned char byte = 0;
+  while (true) {
+    const ssize_t n = read(read_fd_, &byte, 1);
+    if (n == 1) return byte;
+    if (n < 0 && errno == EINTR) continue;
+    return SIGTERM;  // the pipe broke: behave as on a stop
+  }
+}
+
+void StopSignals::Notify(int code) { OnStopSignal(code); }
 
 absl::StatusOr<ServerSecurity> MakeServerSecurity(const ServerOptions& options) {
   ServerSecurity security;

@@ -52,10 +52,30 @@ struct ServerOptions {
 // and parsed; INVALID_ARGUMENT naming the flag and its value otherwise.
 absl::StatusOr<ServerOptions> ServerOptionsFromFlags(int32_t port);
 
-// Blocks SIGTERM, SIGINT and `extra` in this thread and so in every thread
-// started later (gRPC's, the pool's, libtorch's), to be taken synchronously
-// by sigwait() on the returned set: no code runs in a signal handler.
-sigset_t BlockStopSignals(std::initializer_list<int> extra = {});
+// SIGTERM and SIGINT, taken by the main thread: a handler (whichever thread
+// the kernel picks runs it; threads that libraries start before main(), such
+// as OpenBLAS's, block nothing) writes the signal's number to a pipe that
+// Wait() reads, so the daemon's shutdown runs outside any handler. Notify()
+// wakes Wait() from another thread (runnerd's loader: "the model failed to
+// load"). One per process.
+class StopSignals {
+ public:
+  StopSignals();
+  ~StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+  // Blocks until a signal (or a Notify) comes; returns its number.
+  int Wait();
+  // Makes Wait() return `code` (e.g. kLoadFailed).
+  void Notify(int code);
+
+  // A Notify code that is no signal's number.
+  static constexpr int kLoadFailed = 255;
+
+ private:
+  int read_fd_ = -1;
+};
 
 // The credentials of the listening port and the AuthGate its services ask
 // (services/common/auth.h): made before the services, which hold the gate.

@@ -9,8 +9,13 @@ namespace entroserve {
 namespace {
 
 // Samples `row` from its values rounded through `wire_dtype`, as samplerd
-// would decode them.
-RowResult SampleRounded(const Row& row, DType wire_dtype, const std::string& prefix) {
+// would decode them. Values that are bfloat16 already (`bfloat16_values`)
+// are their own rounding: sampled in place, without the copies.
+RowResult SampleRounded(const Row& row, DType wire_dtype, bool bfloat16_values,
+                        const std::string& prefix) {
+  if (wire_dtype == DType::kFloat32 || (wire_dtype == DType::kBFloat16 && bfloat16_values)) {
+    return SampleRow(row, prefix);
+  }
   OwnedRow rounded;
   rounded.row = row;
   RoundThroughWire(wire_dtype, row.logits, &rounded.logits);
@@ -46,7 +51,7 @@ absl::StatusOr<std::vector<RowResult>> LocalSamplerBackend::Sample(absl::Span<co
   auto sample_one = [&](int i) noexcept {
     const std::string prefix = RowPrefix(i);
     absl::Status status = RunGuarded(prefix + "internal error", [&] {
-      results[i] = SampleRounded(rows[i], wire_dtype_, prefix);
+      results[i] = SampleRounded(rows[i], wire_dtype_, control.bfloat16_values, prefix);
       return absl::OkStatus();
     });
     if (!status.ok()) {

@@ -7,7 +7,9 @@
 // would send them in (sampler/core/tensor.h's EncodeTensor then DecodeTensor:
 // exactly the bytes samplerd would decode). runnerd passes its
 // --sampler_dtype here, BF16 by default; FLOAT32 leaves the values as the
-// model produced them.
+// model produced them, and so does BF16 when SampleControl.bfloat16_values
+// says they are bfloat16 values already (a bfloat16 model): then rows are
+// sampled in place, without copies.
 //
 // A batch's rows are sampled in parallel on `workers` threads of its own (as
 // samplerd's worker pool does; 1: on the calling thread, one after another).

@@ -135,6 +135,16 @@ ABSL_FLAG(std::string, decode_graphs, "auto",
 ABSL_FLAG(std::string, fuse_projections, "auto",
           "q/k/v and gate/up projections as one matrix product each: auto (on with "
           "CUDA), on, off.");
+ABSL_FLAG(std::string, fused_kernels, "auto",
+          "The decode graphs' element-wise work (norms, rotation, attention, silu) as fused "
+          "CUDA kernels: auto (on for CUDA in bfloat16/float16 when built with them), on, off.");
+ABSL_FLAG(std::string, pipeline, "auto",
+          "Split the running sequences in two cohorts that take turns: one's outputs are "
+          "read and sampled while the other's forward pass runs on the GPU (docs/GPU.md): "
+          "auto (on where decode steps run as CUDA graphs), on, off.");
+ABSL_FLAG(int32_t, pipeline_min_batch, 8,
+          "With --pipeline: split only from this many running sequences on (>= 2); "
+          "smaller batches run as one.");
 ABSL_FLAG(std::string, default_sampler, "entropix",
           "The sampler of requests that name none, with its defaults: a sampler name such "
           "as entropix, greedy or chain (`samplerctl samplers` lists them all).");
@@ -225,6 +235,9 @@ absl::Status ModelOptionsFromFlags(RunnerdOptions* options) {
   ASSIGN_OR_RETURN(std::optional<bool> fuse,
                    ParseAutoOnOff("--fuse_projections", absl::GetFlag(FLAGS_fuse_projections)));
   if (fuse) model.fuse_projections = *fuse;
+  ASSIGN_OR_RETURN(std::optional<bool> kernels,
+                   ParseAutoOnOff("--fused_kernels", absl::GetFlag(FLAGS_fused_kernels)));
+  if (kernels) model.fused_kernels = *kernels;
   RETURN_IF_ERROR(CheckAtLeast("--max_context", absl::GetFlag(FLAGS_max_context), 0));
   model.max_sequence_length = absl::GetFlag(FLAGS_max_context);
   model.static_cache_rows = absl::GetFlag(FLAGS_max_batch);
@@ -241,6 +254,11 @@ absl::Status EngineOptionsFromFlags(RunnerdOptions* options) {
   engine.max_kv_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_max_kv_mb)) << 20;
   RETURN_IF_ERROR(CheckAtLeast("--prefill_chunk", absl::GetFlag(FLAGS_prefill_chunk), 1));
   engine.prefill_chunk = absl::GetFlag(FLAGS_prefill_chunk);
+  ASSIGN_OR_RETURN(std::optional<bool> pipeline,
+                   ParseAutoOnOff("--pipeline", absl::GetFlag(FLAGS_pipeline)));
+  if (pipeline) engine.pipeline = *pipeline;
+  RETURN_IF_ERROR(CheckAtLeast("--pipeline_min_batch", absl::GetFlag(FLAGS_pipeline_min_batch), 2));
+  engine.pipeline_min_batch = absl::GetFlag(FLAGS_pipeline_min_batch);
   RETURN_IF_ERROR(CheckAtLeast("--sampler_wait_s", absl::GetFlag(FLAGS_sampler_wait_s), 1));
   engine.sampler_wait = absl::Seconds(absl::GetFlag(FLAGS_sampler_wait_s));
   absl::StatusOr<SamplerConfig> sampler = DefaultConfig(absl::GetFlag(FLAGS_default_sampler));
@@ -343,10 +361,9 @@ struct Loaded {
 };
 
 // Loads the model and starts the engine; then the service answers and
-// health turns SERVING. On failure: a log line and SIGUSR1 to the main
-// thread.
+// health turns SERVING. On failure: a log line, and `stop` is told.
 void LoadAndAttach(const RunnerdOptions& options, RunnerMetrics* metrics, RunnerService* service,
-                   DaemonServer* server, Loaded* loaded) {
+                   DaemonServer* server, Loaded* loaded, StopSignals* stop) {
   const absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<ServedModel>> served =
       ServedModel::Load(options.model_dir, options.model);
@@ -355,7 +372,7 @@ void LoadAndAttach(const RunnerdOptions& options, RunnerMetrics* metrics, Runner
   if (!backend.ok()) {
     Log(LogLevel::kError,
         absl::StrCat("cannot load --model=", options.model_dir, ": ", backend.status().message()));
-    kill(getpid(), SIGUSR1);
+    stop->Notify(StopSignals::kLoadFailed);
     return;
   }
   loaded->model = *std::move(served);
@@ -377,10 +394,8 @@ void LoadAndAttach(const RunnerdOptions& options, RunnerMetrics* metrics, Runner
 }
 
 int Run(const RunnerdOptions& options) {
-  // SIGTERM and SIGINT are blocked in every thread (gRPC's, libtorch's and
-  // the engine's inherit this mask) and taken synchronously by sigwait()
-  // below. SIGUSR1 is the loading thread's "the model failed to load".
-  const sigset_t signals = BlockStopSignals({SIGUSR1});
+  // SIGTERM and SIGINT, and the loading thread's "the model failed to load".
+  StopSignals stop;
   // Each step allocates the batch's logits on the host (32 rows of a 128k
   // vocabulary: 16 MB of float32, twice) and frees them: keep that memory in
   // the heap rather than giving it back and faulting it in again per step.
@@ -408,11 +423,11 @@ int Run(const RunnerdOptions& options) {
     return 1;
   }
   // Loaded on a thread of its own so that a signal can end the wait.
-  std::thread loader([&] { LoadAndAttach(options, &metrics, &service, server->get(), &loaded); });
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  std::thread loader(
+      [&] { LoadAndAttach(options, &metrics, &service, server->get(), &loaded, &stop); });
+  const int signal_number = stop.Wait();
   (*server)->SetServing(false);
-  if (signal_number == SIGUSR1) {
+  if (signal_number == StopSignals::kLoadFailed) {
     loader.join();
     (*server)->Shutdown(absl::Now());
     return 1;

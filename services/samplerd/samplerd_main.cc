@@ -63,7 +63,7 @@ absl::StatusOr<SamplerdOptions> OptionsFromFlags() {
 }
 
 int Run(const SamplerdOptions& options) {
-  const sigset_t stop_signals = BlockStopSignals();
+  StopSignals stop_signals;
   TuneMallocForLargeMessages();
   absl::StatusOr<ServerSecurity> security = MakeServerSecurity(options.server);
   if (!security.ok()) {
@@ -96,8 +96,7 @@ int Run(const SamplerdOptions& options) {
     return 1;
   }
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  const int signal_number = stop_signals.Wait();
   Log(LogLevel::kInfo, absl::StrCat("signal ", signal_number, ", shutting down"));
   (*server)->SetServing(false);
   (*server)->Shutdown(absl::Now() + options.server.shutdown_grace);

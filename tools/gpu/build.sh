@@ -15,6 +15,7 @@
 #   BUILD_DIR  CMake build folder                                 (build-gpu)
 #   JOBS       parallel compile jobs                              (nproc)
 #   WITH_GRPC  ON: also gRPC, the services, clients and bench/    (OFF)
+#   CMAKE_ARGS more configure arguments (space-separated)         (none)
 #              (needs .device/debs-grpc: docs/GPU.md)
 
 _GPU_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -98,7 +99,7 @@ gpu_build() {
   LD_LIBRARY_PATH="$path" cmake -S "$ROOT" -B "$BUILD_DIR" "${generator[@]}" \
     -DCMAKE_BUILD_TYPE=Release -DENTROSERVE_WITH_GRPC="$WITH_GRPC" \
     -DENTROSERVE_BUILD_TESTS=OFF -DENTROSERVE_BUILD_BENCH="$WITH_GRPC" \
-    -DENTROSERVE_PREFIXES="$prefixes" || return 1
+    -DENTROSERVE_PREFIXES="$prefixes" ${CMAKE_ARGS:-} || return 1
   step "building $* with $JOBS jobs"
   LD_LIBRARY_PATH="$path" cmake --build "$BUILD_DIR" --target "$@" -j "$JOBS" || return 1
   GPU_LIBDIR="$libdir"

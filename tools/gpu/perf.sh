@@ -3,9 +3,14 @@
 # command on the GPU machine, from the repository root (device tool: carry
 # [".device"]; docs/GPU.md):
 #
-#   PHASES="build tokens model bench benchoff conformance hf" bash tools/gpu/perf.sh
+#   PHASES="build check tokens model bench benchnopipe benchr1 benchoff conformance hf" \
+#     bash tools/gpu/perf.sh
 #
-# build        samplerd, runnerd, model_tool, generate_bench (tools/gpu/build.sh)
+# build        samplerd, runnerd, model_tool, generate_bench (tools/gpu/build.sh);
+#              if the fused kernels do not build, again without them
+# check        the fused decode kernels against the ATen operations: BF16
+#              logits and scores of teacher-forced steps (tools/gpu/check_fused.py);
+#              when they fail, later phases run with --fused_kernels=off
 # tokens       F32 greedy tokens with decode graphs and fused projections
 #              (the CUDA defaults) against both off (the runner before them):
 #              random 1B shape at batch 8, models/tiny at batch 8; prints SAME
@@ -13,7 +18,10 @@
 # model        model_tool decode tokens/s, BF16 1B shape, batch 1/8/32, each
 #              with the graphs on and off
 # bench        generate_bench (runnerd, sampler local vs samplerd), BF16 1B
-#              shape, 1/8/32 concurrent requests
+#              shape, 1/8/32 concurrent requests, the defaults
+# benchnopipe  the same with --pipeline=off
+# benchr1      the same with --fused_kernels=off --pipeline=off (round 1's
+#              runner, with its outputs read as BF16 into recycled vectors)
 # benchoff     the same with the graphs and fusion off (the runner before them)
 # conformance  tools/hf_conformance/compare.py on the model_tool just built
 # hf           transformers on the same 1B checkpoint (tools/gpu/hf_speed.py)
@@ -25,7 +33,7 @@
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-PHASES="${PHASES:-build tokens model bench benchoff conformance hf}"
+PHASES="${PHASES:-build check tokens model bench benchnopipe benchr1 benchoff conformance hf}"
 FINAL_OUT="${OUT:-$ROOT/build-gpu/perf}"
 OUT=/tmp/entroserve-perf-logs
 export BUILD_DIR="${BUILD_DIR:-/tmp/entroserve-build}"
@@ -33,6 +41,7 @@ export WITH_GRPC=ON PYTHONUNBUFFERED=1
 ROUNDS="${ROUNDS:-5}"
 NEW_TOKENS="${NEW_TOKENS:-128}"
 OFF_FLAGS="--decode_graphs=off --fuse_projections=off"
+FUSED_FLAG=""  # --fused_kernels=off once the check failed
 WORK=/tmp/entroserve-bench
 MODEL_1B="$WORK/llama-3.2-1b-shape-bfloat16"
 source "$ROOT/tools/gpu/build.sh"
@@ -48,13 +57,37 @@ if has build; then
   step "build into $BUILD_DIR"
   SECONDS=0
   if ! (gpu_build samplerd runnerd model_tool generate_bench) >"$OUT/build.log" 2>&1; then
-    grep -E "error|Error" "$OUT/build.log" | head -40
-    tail -20 "$OUT/build.log"
-    echo "==> build failed (log: $OUT/build.log)"
-    cp "$OUT/build.log" "$FINAL_OUT/"; exit 1
+    grep -E "error|Error" "$OUT/build.log" | head -30
+    echo "==> build failed; again without the fused kernels"
+    if ! (CMAKE_ARGS="-DENTROSERVE_FUSED_KERNELS=OFF" gpu_build samplerd runnerd model_tool \
+          generate_bench) >"$OUT/build_nofused.log" 2>&1; then
+      tail -20 "$OUT/build_nofused.log"
+      echo "==> build failed (logs: $OUT/build*.log)"
+      cp "$OUT"/build*.log "$FINAL_OUT/"; exit 1
+    fi
   fi
+  grep -E "fused decode kernels" "$OUT/build.log" "$OUT/build_nofused.log" 2>/dev/null
   grep -E "decode steps can run as CUDA graphs" "$OUT/build.log" || echo "warning: no CUDA graphs"
   echo "built in ${SECONDS}s"
+fi
+
+if has check; then
+  step "check: fused decode kernels vs ATen operations (BF16, teacher forcing)"
+  for mode in on off eager; do
+    flags="--fused_kernels=$mode"
+    [[ $mode == eager ]] && flags="--decode_graphs=off"
+    # shellcheck disable=SC2086
+    "$BIN/model_tool" --random=llama-3.2-1b --device=cuda --dtype=bf16 --batch=2 \
+      --tokens=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16 --force_tokens=17,18,19,20,21,22 \
+      $flags --dump_json="$WORK/check_$mode.json" >"$OUT/check_$mode.txt" 2>&1 ||
+      { echo "model_tool failed:"; tail -5 "$OUT/check_$mode.txt"; }
+  done
+  if ! python3 tools/gpu/check_fused.py "$WORK"/check_{on,off,eager}.json 2>&1 |
+       tee "$OUT/check.txt"; then
+    echo "==> the fused kernels FAILED the check: later phases run with --fused_kernels=off"
+    FUSED_FLAG="--fused_kernels=off"; status=1
+  fi
+  rm -f "$WORK"/check_*.json
 fi
 
 if has tokens; then
@@ -81,15 +114,17 @@ fi
 
 if has model; then
   step "model_tool: BF16 1B shape, decode tokens/s"
-  for batch in 1 8 32; do
-    for mode in on off; do
-      flags=""
+  for batch in ${MODEL_BATCHES:-1 8 32}; do
+    for mode in ${MODEL_MODES:-on r1 off}; do
+      flags="$FUSED_FLAG"
+      [[ $mode == r1 ]] && flags="--fused_kernels=off"
       [[ $mode == off ]] && flags="$OFF_FLAGS"
       # shellcheck disable=SC2086
-      "$BIN/model_tool" --random=llama-3.2-1b --device=cuda --dtype=bf16 --batch=$batch \
-        --new_tokens=64 --tokens=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16 $flags \
+      ENTROSERVE_PROFILE_GRAPHS=1 "$BIN/model_tool" --random=llama-3.2-1b --device=cuda \
+        --dtype=bf16 --batch=$batch --new_tokens=64 --tokens=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16 $flags \
         >"$OUT/model_b${batch}_$mode.txt" 2>&1
-      echo "batch $batch graphs $mode: $(grep '^decode:' "$OUT/model_b${batch}_$mode.txt")"
+      echo "batch $batch $mode: $(grep '^decode:' "$OUT/model_b${batch}_$mode.txt")"
+      grep "graph profile" "$OUT/model_b${batch}_$mode.txt"
     done
   done
 fi
@@ -103,7 +138,9 @@ bench() {  # $1: label, rest: more generate_bench flags
     --rounds "$ROUNDS" --new_tokens "$NEW_TOKENS" "$@" ${BENCH_ARGS:-} \
     2>&1 | tee "$OUT/bench_$label.txt" | grep -vE "^  round|^==> round" || status=1
 }
-has bench && bench graphs
+has bench && bench graphs ${FUSED_FLAG:+"--runnerd_flags=$FUSED_FLAG"}
+has benchnopipe && bench nopipe "--runnerd_flags=--pipeline=off $FUSED_FLAG"
+has benchr1 && bench r1 "--runnerd_flags=--fused_kernels=off --pipeline=off"
 has benchoff && bench off "--runnerd_flags=$OFF_FLAGS"
 
 if has conformance; then

@@ -504,6 +504,210 @@ TEST(EngineTest, ShutdownEndsWhatIsLeftWithCancelled) {
             absl::StatusCode::kUnavailable);
 }
 
+// The tiny model with ModelOptions.batch_invariant: a sequence's tokens do
+// not depend on the batch it is in, so pipelined cohorts must give exactly
+// the tokens of one batch.
+const ServedModel& InvariantTiny() {
+  static const ServedModel* model = [] {
+    ModelOptions options;
+    options.threads = 1;
+    options.batch_invariant = true;
+    absl::StatusOr<std::unique_ptr<ServedModel>> loaded = ServedModel::Load(kTinyModel, options);
+    EXPECT_TRUE(loaded.ok()) << loaded.status();
+    return loaded->release();
+  }();
+  return *model;
+}
+
+EngineOptions PipelineOptions(bool on) {
+  EngineOptions options;
+  options.pipeline = on;
+  options.pipeline_min_batch = 2;
+  return options;
+}
+
+const std::vector<std::string>& SixPrompts() {
+  static const auto* prompts =
+      new std::vector<std::string>{"The jury said",     "It was a dark and stormy night",
+                                   "In the morning",    "Mr. Smith",
+                                   "The committee met", "He said that the"};
+  return *prompts;
+}
+
+// Each request's token ids, all submitted at once.
+std::vector<std::vector<int32_t>> RunTogether(Engine& engine,
+                                              const std::vector<GenerationRequest>& requests) {
+  std::vector<std::shared_ptr<Collector>> sinks;
+  for (const GenerationRequest& request : requests) {
+    sinks.push_back(std::make_shared<Collector>());
+    EXPECT_TRUE(engine.Submit(request, sinks.back()).ok());
+  }
+  std::vector<std::vector<int32_t>> ids;
+  for (auto& sink : sinks) {
+    EXPECT_TRUE(sink->Wait().status.ok());
+    ids.push_back(sink->ids());
+  }
+  return ids;
+}
+
+// Each request's token ids when it runs alone.
+std::vector<int32_t> AloneIds(const GenerationRequest& request) {
+  ScriptedBackend backend;
+  Engine engine(&InvariantTiny(), &backend, EngineOptions());
+  return RunToEnd(engine, request)->ids();
+}
+
+// Six requests of different lengths (they leave at different steps): split in
+// two cohorts of at most three that take turns, each request gets the tokens
+// it gets in one unsplit batch.
+TEST(PipelineTest, CohortsGiveEachRequestTheTokensOfOneBatch) {
+  const std::vector<int32_t> lengths = {12, 5, 9, 16, 3, 10};
+  std::vector<GenerationRequest> requests;
+  for (size_t i = 0; i < lengths.size(); ++i)
+    requests.push_back(Request(SixPrompts()[i], lengths[i]));
+  ScriptedBackend plain_backend;
+  Engine plain(&InvariantTiny(), &plain_backend, PipelineOptions(false));
+  const auto expected = RunTogether(plain, requests);
+  ScriptedBackend backend;
+  Engine pipelined(&InvariantTiny(), &backend, PipelineOptions(true));
+  EXPECT_EQ(RunTogether(pipelined, requests), expected);
+  size_t widest = 0, rows = 0;
+  for (const auto& call : backend.calls()) {
+    widest = std::max(widest, call.steps.size());
+    rows += call.steps.size();
+  }
+  EXPECT_LE(widest, 3u);  // never more than half of the six
+  EXPECT_EQ(rows, 12u + 5 + 9 + 16 + 3 + 10);
+  // The unsplit engine sampled all six in one call at some step.
+  size_t plain_widest = 0;
+  for (const auto& call : plain_backend.calls()) {
+    plain_widest = std::max(plain_widest, call.steps.size());
+  }
+  EXPECT_EQ(plain_widest, 6u);
+}
+
+// Requests that arrive while two cohorts take turns join one of them; each
+// gets the tokens it gets alone.
+TEST(PipelineTest, RequestsJoiningAndLeavingKeepTheirTokens) {
+  ScriptedBackend backend;
+  Engine engine(&InvariantTiny(), &backend, PipelineOptions(true));
+  std::vector<GenerationRequest> requests;
+  std::vector<std::shared_ptr<Collector>> sinks;
+  for (size_t i = 0; i < SixPrompts().size(); ++i) {
+    requests.push_back(Request(SixPrompts()[i], 6 + 3 * static_cast<int32_t>(i % 3)));
+    sinks.push_back(std::make_shared<Collector>());
+  }
+  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(engine.Submit(requests[i], sinks[i]).ok());
+  while (sinks[0]->tokens().size() < 3) absl::SleepFor(absl::Milliseconds(1));
+  for (size_t i = 3; i < 6; ++i) ASSERT_TRUE(engine.Submit(requests[i], sinks[i]).ok());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SCOPED_TRACE(SixPrompts()[i]);
+    ASSERT_TRUE(sinks[i]->Wait().status.ok());
+    EXPECT_EQ(sinks[i]->ids(), AloneIds(requests[i]));
+  }
+  EXPECT_EQ(engine.Stats().running, 0);
+}
+
+// A request cancelled while the cohorts take turns (its step in flight or
+// waiting) ends with kCancelled; the others keep their tokens; nothing leaks.
+TEST(PipelineTest, ACancelledRequestEndsAndTheOthersKeepTheirTokens) {
+  ScriptedBackend backend;
+  backend.delay = absl::Milliseconds(1);
+  Engine engine(&InvariantTiny(), &backend, PipelineOptions(true));
+  std::vector<std::shared_ptr<Collector>> sinks;
+  std::vector<std::shared_ptr<GenerationHandle>> handles;
+  for (size_t i = 0; i < 4; ++i) {
+    sinks.push_back(std::make_shared<Collector>());
+    auto handle = engine.Submit(Request(SixPrompts()[i], i == 1 ? 500 : 20), sinks.back());
+    ASSERT_TRUE(handle.ok());
+    handles.push_back(*handle);
+  }
+  while (sinks[1]->tokens().size() < 4) absl::SleepFor(absl::Milliseconds(1));
+  handles[1]->Cancel();
+  const GenerationEnd cancelled = sinks[1]->Wait();
+  EXPECT_TRUE(cancelled.status.ok());
+  EXPECT_EQ(cancelled.reason, FinishReason::kCancelled);
+  EXPECT_LT(cancelled.generated_tokens, 500);
+  for (size_t i : {0, 2, 3}) {
+    ASSERT_TRUE(sinks[i]->Wait().status.ok());
+    EXPECT_EQ(sinks[i]->ids(), AloneIds(Request(SixPrompts()[i], 20))) << i;
+  }
+  EXPECT_EQ(engine.Stats().running, 0);
+  EXPECT_EQ(engine.Stats().kv_bytes, 0);
+  // Shutdown with both cohorts busy ends them with kCancelled.
+  auto a = std::make_shared<Collector>(), b = std::make_shared<Collector>();
+  ASSERT_TRUE(engine.Submit(Request("The jury", 1000), a).ok());
+  ASSERT_TRUE(engine.Submit(Request("In the morning", 1000), b).ok());
+  while (a->tokens().size() < 2 || b->tokens().size() < 2) absl::SleepFor(absl::Milliseconds(1));
+  engine.Shutdown(absl::ZeroDuration());
+  EXPECT_EQ(a->Wait().reason, FinishReason::kCancelled);
+  EXPECT_EQ(b->Wait().reason, FinishReason::kCancelled);
+}
+
+// Records, per row, the attention it carried.
+class AttentionRecorder : public ScriptedBackend {
+ public:
+  absl::StatusOr<std::vector<RowResult>> Sample(absl::Span<const Row> rows,
+                                                const SampleControl& control) override {
+    {
+      absl::MutexLock lock(&mu_);
+      for (const Row& row : rows) {
+        seen_.push_back({row.sequence_id, row.step, row.heads, row.keys, row.attention.size()});
+      }
+    }
+    return ScriptedBackend::Sample(rows, control);
+  }
+  struct Seen {
+    std::string sequence;
+    int64_t step;
+    int32_t heads, keys;
+    size_t values;
+  };
+  std::vector<Seen> seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Seen> seen_;
+};
+
+// Attention scores go only to rows whose sampler reads them (entropix here);
+// greedy rows get none, and their tokens are those of a run that captures
+// nothing at all.
+TEST(EngineTest, SamplersThatDoNotReadAttentionGetNone) {
+  AttentionRecorder backend;
+  Engine engine(&Tiny(), &backend, EngineOptions());
+  GenerationRequest greedy = Request("The jury said", 6);
+  GenerationRequest entropix = Request("In the morning", 6);
+  entropix.sampler = EntropixConfig();
+  const auto ids = RunTogether(engine, {greedy, entropix});
+  const std::string greedy_name = "seq-1", entropix_name = "seq-2";
+  const int64_t heads = Tiny().model().config().num_attention_heads;
+  int greedy_rows = 0, entropix_rows = 0;
+  for (const AttentionRecorder::Seen& row : backend.seen()) {
+    if (row.sequence == greedy_name) {
+      ++greedy_rows;
+      EXPECT_EQ(row.values, 0u) << "step " << row.step;
+      EXPECT_EQ(row.heads, 0);
+    } else {
+      ++entropix_rows;
+      const int64_t keys = static_cast<int64_t>(entropix.prompt.size()) + row.step;
+      EXPECT_EQ(row.heads, heads);
+      EXPECT_EQ(row.keys, keys) << "step " << row.step;
+      EXPECT_EQ(row.values, static_cast<size_t>(heads * keys));
+    }
+  }
+  EXPECT_EQ(greedy_rows, 6);
+  EXPECT_EQ(entropix_rows, 6);
+  EngineOptions none;
+  none.capture_attention = false;
+  ScriptedBackend plain;
+  Engine no_capture(&Tiny(), &plain, none);
+  EXPECT_EQ(RunToEnd(no_capture, greedy)->ids(), ids[0]);
+}
+
 // ModelOptions.batch_invariant: a sequence's logits alone and in a batch of
 // six, prefill and decode, are the same floats.
 TEST(BatchInvariantModelTest, LogitsAloneEqualLogitsInABatchBitForBit) {

@@ -265,8 +265,9 @@ TEST_P(FamilyTest, IncrementalDecodeEqualsFullRecompute) {
 TEST_P(FamilyTest, BatchOfDifferentLengthsEqualsEachSequenceAlone) {
   for (const int mode : {0, 1, 2}) {
     const bool grouped = mode >= 1;
-    SCOPED_TRACE(mode == 2 ? "decode graphs" : grouped ? "decode attention grouped"
-                                                       : "each sequence alone");
+    SCOPED_TRACE(mode == 2 ? "decode graphs"
+                 : grouped ? "decode attention grouped"
+                           : "each sequence alone");
     TinyCheckpoint ckpt(GetParam()());
     ModelOptions options = Options();
     options.group_decode_attention = grouped;
@@ -324,6 +325,17 @@ TEST_P(FamilyTest, BatchOfDifferentLengthsEqualsEachSequenceAlone) {
   }
 }
 
+// Decode graphs (run again on the CPU) and fused projections over a static
+// cache of `rows` rows of `positions` positions.
+ModelOptions GraphOptions(int64_t rows, int64_t positions) {
+  ModelOptions options = Options();
+  options.decode_graphs = true;
+  options.fuse_projections = true;
+  options.static_cache_rows = rows;
+  options.static_cache_positions = positions;
+  return options;
+}
+
 // Decode graphs against the eager pass, step by step, through what changes
 // their path: more sequences than rows (the third runs eagerly beside the
 // graph), a sequence that outgrows its row (it leaves the static cache and
@@ -333,13 +345,8 @@ TEST_P(FamilyTest, DecodeGraphsGiveTheEagerPassesOutputs) {
   TinyCheckpoint ckpt(GetParam()());
   ModelOptions eager_options = Options();
   eager_options.decode_graphs = false;
-  ModelOptions graph_options = Options();
-  graph_options.decode_graphs = true;
-  graph_options.fuse_projections = true;
-  graph_options.static_cache_rows = 2;
-  graph_options.static_cache_positions = 24;
   std::unique_ptr<Model> eager = LoadOk(ckpt.dir.path(), eager_options);
-  std::unique_ptr<Model> graphed = LoadOk(ckpt.dir.path(), graph_options);
+  std::unique_ptr<Model> graphed = LoadOk(ckpt.dir.path(), GraphOptions(2, 24));
   ASSERT_TRUE(eager && graphed);
   for (int round = 0; round < 2; ++round) {
     const std::vector<std::vector<int32_t>> prompts = {
@@ -371,13 +378,69 @@ TEST_P(FamilyTest, DecodeGraphsGiveTheEagerPassesOutputs) {
           EXPECT_EQ(u.attention[l].first_key, v.attention[l].first_key);
           EXPECT_LT(MaxAbsDiff(u.attention[l].scores, v.attention[l].scores), 1e-5f);
         }
-        fed[which[k]] = {static_cast<int32_t>(
-            std::max_element(u.logits.begin(), u.logits.end()) - u.logits.begin())};
+        fed[which[k]] = {static_cast<int32_t>(std::max_element(u.logits.begin(), u.logits.end()) -
+                                              u.logits.begin())};
       }
     }
     EXPECT_GT(b[0].length(), 24);  // outgrew its row
     EXPECT_GE(b[0].capacity(), b[0].length());
   }
+}
+
+// Model::Launch: two launches of the same graph bucket in flight at once
+// (the engine's two cohorts) use two recorded instances; waiting in either
+// order gives Forward()'s outputs; a PendingForward waits once; recycled
+// logit vectors are filled again.
+TEST_P(FamilyTest, LaunchesInFlightGiveForwardsOutputs) {
+  TinyCheckpoint ckpt(GetParam()());
+  std::unique_ptr<Model> model = LoadOk(ckpt.dir.path(), GraphOptions(4, 32));
+  std::unique_ptr<Model> reference = LoadOk(ckpt.dir.path(), GraphOptions(4, 32));
+  ASSERT_TRUE(model && reference);
+  std::vector<SequenceCache> a(4), b(4);
+  std::vector<std::vector<int32_t>> fed = {Tokens(ckpt.config, 5, 1), Tokens(ckpt.config, 3, 2),
+                                           Tokens(ckpt.config, 4, 3), Tokens(ckpt.config, 2, 4)};
+  for (int step = 0; step < 6; ++step) {
+    // Cohorts {0, 1} and {2, 3}: both launched before either is read.
+    std::vector<SequenceInput> first, second, all;
+    for (size_t i = 0; i < 4; ++i) {
+      (i < 2 ? first : second).push_back({&a[i], fed[i], {-1}});
+      all.push_back({&b[i], fed[i], {-1}});
+    }
+    absl::StatusOr<PendingForward> p = model->Launch(first);
+    absl::StatusOr<PendingForward> q = model->Launch(second);
+    ASSERT_TRUE(p.ok() && q.ok()) << p.status() << q.status();
+    EXPECT_EQ(a[0].length(), b[0].length() + static_cast<int64_t>(fed[0].size()));
+    absl::StatusOr<StepOutput> x, y;  // the first cohort's, the second's
+    if (step % 2) {
+      y = q->Wait();
+      x = p->Wait();
+    } else {
+      x = p->Wait();
+      y = q->Wait();
+    }
+    EXPECT_EQ(p->Wait().status().code(), absl::StatusCode::kFailedPrecondition);
+    absl::StatusOr<StepOutput> want = reference->Forward(all);
+    ASSERT_TRUE(x.ok() && y.ok() && want.ok()) << x.status() << y.status() << want.status();
+    for (size_t i = 0; i < 4; ++i) {
+      const SequenceOutput& got = i < 2 ? x->sequences[i] : y->sequences[i - 2];
+      const SequenceOutput& ref = want->sequences[i];
+      EXPECT_LT(MaxAbsDiff(got.logits, ref.logits), 1e-5f) << "step " << step << " seq " << i;
+      ASSERT_EQ(got.attention.size(), 1u);
+      EXPECT_LT(MaxAbsDiff(got.attention[0].scores, ref.attention[0].scores), 1e-5f);
+      fed[i] = {static_cast<int32_t>(std::max_element(ref.logits.begin(), ref.logits.end()) -
+                                     ref.logits.begin())};
+    }
+    model->Recycle(std::move(*x));
+    model->Recycle(std::move(*y));
+  }
+  // A launch dropped without Wait leaves the model usable.
+  std::vector<SequenceInput> one = {{&a[0], fed[0], {}}};
+  {
+    absl::StatusOr<PendingForward> dropped = model->Launch(one);
+    ASSERT_TRUE(dropped.ok());
+  }
+  std::vector<SequenceInput> next = {{&a[1], fed[1], {}}};
+  EXPECT_TRUE(model->Forward(next).ok());
 }
 
 TEST_P(FamilyTest, ShardedCheckpointLoadsIdentically) {
