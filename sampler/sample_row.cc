@@ -1,5 +1,6 @@
 #include "sampler/sample_row.h"
 
+#include <limits>
 #include <memory>
 #include <utility>
 
@@ -8,6 +9,8 @@
 #include "sampler/base/guarded.h"
 #include "sampler/base/status_macros.h"
 #include "sampler/core/sampler.h"
+#include "sampler/core/signals.h"
+#include "sampler/policies/top_tokens.h"
 #include "sampler/registry.h"
 
 namespace entroserve {
@@ -46,6 +49,7 @@ absl::Status Sample(const Row& row, absl::string_view prefix, RowResult* result)
                                             row.vocab_size(), ")"));
   }
   result->output = *std::move(output);
+  if (row.top_logprobs > 0) result->output.top_logprobs = TopLogprobs(row.logits, row.top_logprobs);
   result->state.sampler = name;
   result->state.next_step = row.step + 1;
   result->seed = row.seed;
@@ -53,6 +57,20 @@ absl::Status Sample(const Row& row, absl::string_view prefix, RowResult* result)
 }
 
 }  // namespace
+
+std::vector<TokenLogprob> TopLogprobs(absl::Span<const float> logits, int32_t n) {
+  std::vector<TokenLogprob> top;
+  if (n <= 0 || logits.empty()) return top;
+  Signals signals;
+  LogitSummary summary;
+  ComputeLogitSignals(logits, &signals, &summary);
+  const TopTokens best = SelectTopTokens(logits, n, -std::numeric_limits<float>::infinity());
+  top.reserve(best.items.size());
+  for (const Candidate& c : best.items) {
+    top.push_back({c.id, static_cast<float>(c.logit - summary.log_normalizer)});
+  }
+  return top;
+}
 
 RowResult SampleRow(const Row& row, absl::string_view prefix) {
   RowResult result;

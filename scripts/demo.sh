@@ -88,8 +88,10 @@ if [ ! -x "$BIN/runnerd" ]; then
   echo "(runnerd was not built: libtorch missing; skipping the generation demo)"
   exit 0
 fi
+# A free port for the OpenAI-compatible HTTP API (--http_port has no "pick one").
+HTTP_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$BIN/runnerd" --model="$ROOT/models/tiny" --sampler="127.0.0.1:$PORT" --host=127.0.0.1 \
-  --port=0 --threads=2 >"$RUNNERD_LOG" 2>&1 &
+  --port=0 --http_port="$HTTP_PORT" --threads=2 >"$RUNNERD_LOG" 2>&1 &
 RUNNERD_PID=$!
 RUNNERD_PORT=""
 for _ in $(seq 1 300); do
@@ -102,7 +104,8 @@ for _ in $(seq 1 300); do
 done
 [ -n "$RUNNERD_PORT" ] || { echo "runnerd did not start:" >&2; cat "$RUNNERD_LOG" >&2; exit 1; }
 echo
-echo "==> runnerd on 127.0.0.1:$RUNNERD_PORT serving models/tiny, sampling through samplerd"
+echo "==> runnerd on 127.0.0.1:$RUNNERD_PORT (gRPC) and http://127.0.0.1:$HTTP_PORT (OpenAI API)"
+echo "    serving models/tiny, sampling through samplerd"
 "$BIN/samplerctl" info --server="127.0.0.1:$RUNNERD_PORT"
 PROMPT="The jury said"
 SEED=4
@@ -129,3 +132,9 @@ echo "==> chat, greedy"
   --max_new_tokens="$TOKENS" --chat="Continue the text.
 
 The committee met on Monday to discuss the new budget."
+echo
+echo "==> the OpenAI-compatible API: curl http://127.0.0.1:$HTTP_PORT/v1/chat/completions (entropix)"
+curl -sS "http://127.0.0.1:$HTTP_PORT/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d "{\"model\": \"tiny\", \"messages\": [{\"role\": \"user\", \"content\": \"Tell me about Texas.\"}],
+       \"max_tokens\": $TOKENS, \"seed\": $SEED, \"sampler\": \"entropix\"}"
+echo

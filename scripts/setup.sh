@@ -8,10 +8,11 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 JOBS="${JOBS:-$(nproc)}"
 
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git curl
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev libopenblas0-pthread libpcre2-dev libicu-dev nlohmann-json3-dev
+  libcpp-httplib-dev prometheus-cpp-dev prometheus openssl
   python3-numpy python3-grpcio python3-protobuf python3-pytest python3-torch
   chromium fonts-noto-color-emoji
   podman runc catatonit mmdebstrap uidmap slirp4netns fuse-overlayfs

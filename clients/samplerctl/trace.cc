@@ -294,6 +294,17 @@ TraceThresholds ThresholdsFromSpec(const sampler::v1::SamplerSpec& spec) {
   return t;
 }
 
+// Leaves out `choice` and `top_logprobs` at their defaults (n = 1, none
+// asked for), which always_print_primitive_fields prints: a trace line of
+// such a generation stays what it was before runner.v1 had them.
+std::string WithoutChoiceDefaults(std::string json) {
+  for (const std::string field : {",\"choice\":0", ",\"top_logprobs\":[]"}) {
+    const size_t at = json.rfind(field);
+    if (at != std::string::npos) json.erase(at, field.size());
+  }
+  return json;
+}
+
 std::string TraceJsonLine(const GeneratedToken& token) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
@@ -307,10 +318,10 @@ std::string TraceJsonLine(const GeneratedToken& token) {
     GeneratedToken copy = token;
     copy.set_text(ToValidUtf8(token.text()));
     (void)google::protobuf::util::MessageToJsonString(copy, &json, options);
-    return json;
+    return WithoutChoiceDefaults(std::move(json));
   }
   (void)google::protobuf::util::MessageToJsonString(token, &json, options);
-  return json;
+  return WithoutChoiceDefaults(std::move(json));
 }
 
 std::string TraceJsonLines(const std::vector<GeneratedToken>& tokens) {

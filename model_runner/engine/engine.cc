@@ -82,19 +82,31 @@ const char* FinishReasonName(FinishReason reason) {
   return "unknown";
 }
 
+// The choices of one request: what its sink hears once all have ended.
+// Touched by the scheduler thread only.
+struct Engine::Group {
+  int32_t remaining = 0;
+  GenerationEnd end;
+};
+
 struct Engine::Sequence {
-  Sequence(uint64_t id, GenerationRequest r, std::shared_ptr<GenerationSink> s,
-           const Tokenizer& tokenizer)
-      : name(absl::StrCat("seq-", id)),
+  Sequence(std::string n, GenerationRequest r, std::shared_ptr<GenerationSink> s,
+           std::shared_ptr<GenerationHandle> h, const Tokenizer& tokenizer)
+      : name(std::move(n)),
         request(std::move(r)),
         sink(std::move(s)),
-        handle(std::make_shared<GenerationHandle>(id)),
+        handle(std::move(h)),
         decoder(tokenizer, /*skip_special=*/true) {}
 
   const std::string name;
   const GenerationRequest request;
   std::shared_ptr<GenerationSink> sink;
   const std::shared_ptr<GenerationHandle> handle;
+  // The request's choices (shared by them) and this one's number; choices
+  // after the first wait for the first's prefill, then copy its cache.
+  std::shared_ptr<Group> group;
+  int32_t choice = 0;
+  bool awaiting_fork = false;
   // EOS ids (unless ignore_eos) and the request's stop_token_ids.
   std::vector<int32_t> stop_ids;
   // The last layer's attention scores go to the sampler (it reads them).
@@ -196,6 +208,7 @@ absl::StatusOr<std::shared_ptr<GenerationHandle>> Engine::Submit(
         "the prompt's ", prompt, " tokens plus max_new_tokens ", request.max_new_tokens, " need ",
         Mib(kv_bytes), " of KV cache; the server's KV budget is ", Mib(options_.max_kv_bytes)));
   }
+  if (absl::Status s = CheckChoices(request, kv_bytes); !s.ok()) return s;
   if (request.deadline <= absl::Now()) {
     return absl::DeadlineExceededError("the request's deadline had passed when it arrived");
   }
@@ -206,22 +219,59 @@ absl::StatusOr<std::shared_ptr<GenerationHandle>> Engine::Submit(
   // Requests that wait for a slot are those beyond the free ones; this one
   // may not make them more than max_queue.
   const size_t queued = waiting_.size() > free_slots ? waiting_.size() - free_slots : 0;
+  const size_t n = static_cast<size_t>(request.n);
   const size_t queued_with_this =
-      waiting_.size() + 1 > free_slots ? waiting_.size() + 1 - free_slots : 0;
+      waiting_.size() + n > free_slots ? waiting_.size() + n - free_slots : 0;
   if (queued_with_this > static_cast<size_t>(options_.max_queue)) {
     return absl::ResourceExhaustedError(absl::StrCat("queue full (", queued, " waiting)"));
   }
-  auto sequence = std::make_unique<Sequence>(next_id_++, std::move(request), std::move(sink),
-                                             model_->tokenizer());
-  sequence->kv_bytes = kv_bytes;
-  sequence->capture_attention =
-      options_.capture_attention && SamplerReadsAttention(sequence->request.sampler);
-  if (!sequence->request.ignore_eos) sequence->stop_ids = model_->eos_token_ids();
-  sequence->stop_ids.insert(sequence->stop_ids.end(), sequence->request.stop_token_ids.begin(),
-                            sequence->request.stop_token_ids.end());
-  std::shared_ptr<GenerationHandle> handle = sequence->handle;
-  waiting_.push_back(std::move(sequence));
+  auto handle = std::make_shared<GenerationHandle>(next_id_++);
+  auto group = std::make_shared<Group>();
+  group->remaining = request.n;
+  for (int32_t c = 0; c < request.n; ++c) {
+    GenerationRequest copy = request;
+    copy.seed = request.seed + static_cast<uint64_t>(c);
+    waiting_.push_back(MakeSequence(std::move(copy), sink, handle, group, c, kv_bytes));
+  }
   return handle;
+}
+
+absl::Status Engine::CheckChoices(const GenerationRequest& request, int64_t kv_bytes) const {
+  if (request.n < 1 || request.n > options_.max_batch) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "n is ", request.n, "; must be in [1, ", options_.max_batch,
+        "] (the choices run together, and the batch holds ", options_.max_batch, " sequences)"));
+  }
+  if (request.top_logprobs < 0 || request.top_logprobs > kMaxTopLogprobs) {
+    return absl::InvalidArgumentError(absl::StrCat("top_logprobs is ", request.top_logprobs,
+                                                   "; must be in [0, ", kMaxTopLogprobs, "]"));
+  }
+  if (options_.max_kv_bytes > 0 && kv_bytes * request.n > options_.max_kv_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n is ", request.n, ": the choices need ", Mib(kv_bytes * request.n),
+                     " of KV cache; the server's KV budget is ", Mib(options_.max_kv_bytes)));
+  }
+  return absl::OkStatus();
+}
+
+std::unique_ptr<Engine::Sequence> Engine::MakeSequence(GenerationRequest request,
+                                                       std::shared_ptr<GenerationSink> sink,
+                                                       std::shared_ptr<GenerationHandle> handle,
+                                                       std::shared_ptr<Group> group, int32_t choice,
+                                                       int64_t kv_bytes) const {
+  std::string name = absl::StrCat("seq-", handle->id());
+  if (choice > 0) absl::StrAppend(&name, ".", choice);
+  auto s = std::make_unique<Sequence>(std::move(name), std::move(request), std::move(sink),
+                                      std::move(handle), model_->tokenizer());
+  s->group = std::move(group);
+  s->choice = choice;
+  s->awaiting_fork = choice > 0;
+  s->kv_bytes = kv_bytes;
+  s->capture_attention = options_.capture_attention && SamplerReadsAttention(s->request.sampler);
+  if (!s->request.ignore_eos) s->stop_ids = model_->eos_token_ids();
+  s->stop_ids.insert(s->stop_ids.end(), s->request.stop_token_ids.begin(),
+                     s->request.stop_token_ids.end());
+  return s;
 }
 
 void Engine::Shutdown(absl::Duration grace) {
@@ -335,14 +385,20 @@ void Engine::AdmitAndDrop(std::vector<std::unique_ptr<Sequence>>* admitted,
       ++it;
     }
   }
-  while (!waiting_.empty() && running_count_ < options_.max_batch) {
-    const int64_t kv = waiting_.front()->kv_bytes;
+  // A request's choices join together (the front is always a first choice:
+  // a request's choices are queued and dropped together).
+  while (!waiting_.empty()) {
+    const int n = waiting_.front()->request.n;
+    const int64_t kv = waiting_.front()->kv_bytes * n;
+    if (running_count_ + n > options_.max_batch) break;
     if (options_.max_kv_bytes > 0 && kv_bytes_ + kv > options_.max_kv_bytes) break;
     kv_bytes_ += kv;
-    ++running_count_;
-    waiting_.front()->counted = true;
-    admitted->push_back(std::move(waiting_.front()));
-    waiting_.pop_front();
+    running_count_ += n;
+    for (int i = 0; i < n; ++i) {
+      waiting_.front()->counted = true;
+      admitted->push_back(std::move(waiting_.front()));
+      waiting_.pop_front();
+    }
   }
 }
 
@@ -362,6 +418,9 @@ void Engine::StepInputs(const std::vector<Sequence*>& candidates, std::vector<Se
   int64_t prefill_budget = options_.prefill_chunk;
   bool any_prefill = false;
   for (Sequence* s : candidates) {
+    // Choices after a request's first wait for its prompt's cache (StepRows
+    // copies it once the first choice has prefilled).
+    if (s->awaiting_fork) continue;
     SequenceInput input;
     input.cache = &s->cache;
     const std::vector<int>& capture = s->capture_attention ? last_layer : std::vector<int>{};
@@ -399,6 +458,7 @@ void Engine::StepRows(const std::vector<Sequence*>& in_step, const StepOutput& o
     row.step = s->step;
     row.config = s->request.sampler;
     row.seed = s->request.seed;
+    row.top_logprobs = s->request.top_logprobs;
     row.state = s->state;
     row.logits = out.logits;
     if (!out.attention.empty()) {
@@ -411,6 +471,7 @@ void Engine::StepRows(const std::vector<Sequence*>& in_step, const StepOutput& o
     if (s->step == 0) row.appended_tokens = s->request.prompt;
     sampling->push_back(s);
     rows->push_back(std::move(row));
+    if (s->request.n > 1 && s->choice == 0 && s->step == 0) Fork(s, sampling, rows);
   }
 }
 
@@ -597,6 +658,29 @@ void Engine::SampleRows(std::vector<Sequence*>& sequences, std::vector<Row>& row
   }
 }
 
+// The other choices of `first`'s request, now that its prompt is in its
+// cache and its row (the last of `rows`) is built: each copies the cache and
+// samples its first token from the same logits with its own seed.
+void Engine::Fork(Sequence* first, std::vector<Sequence*>* sampling, std::vector<Row>* rows) {
+  const Row first_row = rows->back();
+  for (std::unique_ptr<Sequence>& owned : running_) {
+    Sequence* s = owned.get();
+    if (s->group != first->group || !s->awaiting_fork || s->ended) continue;
+    if (absl::Status copied = model_->model().CopyCache(first->cache, &s->cache); !copied.ok()) {
+      End(s, absl::Status(copied.code(), absl::StrCat("model: ", copied.message())),
+          FinishReason::kCancelled);
+      continue;
+    }
+    s->awaiting_fork = false;
+    s->prefilled = s->request.prompt.size();
+    Row row = first_row;
+    row.sequence_id = s->name;
+    row.seed = s->request.seed;
+    sampling->push_back(s);
+    rows->push_back(std::move(row));
+  }
+}
+
 void Engine::Accept(Sequence* s, const RowResult& result) {
   if (!result.status.ok()) {
     End(s, absl::Status(result.status.code(), absl::StrCat("sampler: ", result.status.message())),
@@ -642,6 +726,7 @@ void Engine::Accept(Sequence* s, const RowResult& result) {
   out.index = s->generated - 1;
   out.text = s->text.substr(s->emitted, release_end - s->emitted);
   out.sample = result.output;
+  out.choice = s->choice;
   s->emitted = release_end;
   if (options_.observer != nullptr) {
     const absl::Time now = absl::Now();
@@ -663,17 +748,25 @@ void Engine::End(Sequence* s, absl::Status status, FinishReason reason) {
     --running_count_;
     kv_bytes_ -= s->kv_bytes;
   }
-  GenerationEnd end;
-  end.status = std::move(status);
-  end.reason = reason;
-  end.prompt_tokens = static_cast<int32_t>(s->request.prompt.size());
-  end.generated_tokens = s->generated;
-  const absl::Time now = absl::Now();
-  if (s->generated > 0)
-    end.time_to_first_token_ms = Milliseconds(s->first_token - s->request.arrival);
-  end.total_ms = Milliseconds(now - s->request.arrival);
-  if (options_.observer != nullptr) options_.observer->OnEnd(end);
   std::shared_ptr<GenerationSink> sink = std::move(s->sink);
+  if (status.ok()) sink->OnChoiceEnd({s->choice, reason, s->generated});
+  // The request's end: choice 0's reason and first token, the first error
+  // (which ends the other choices too), every choice's tokens.
+  GenerationEnd& end = s->group->end;
+  if (!status.ok() && end.status.ok()) {
+    end.status = std::move(status);
+    s->handle->Cancel();
+  }
+  end.prompt_tokens = static_cast<int32_t>(s->request.prompt.size());
+  end.generated_tokens += s->generated;
+  if (s->choice == 0) {
+    end.reason = reason;
+    if (s->generated > 0)
+      end.time_to_first_token_ms = Milliseconds(s->first_token - s->request.arrival);
+  }
+  end.total_ms = Milliseconds(absl::Now() - s->request.arrival);
+  if (--s->group->remaining > 0) return;
+  if (options_.observer != nullptr) options_.observer->OnEnd(end);
   sink->OnEnd(end);
 }
 

@@ -163,6 +163,17 @@ struct GenerationRequest {
   // When the request arrived (for the usage timings) and its deadline.
   absl::Time arrival = absl::Now();
   absl::Time deadline = absl::InfiniteFuture();
+  // Independent completions of the prompt (choices), >= 1 and at most
+  // EngineOptions.max_batch. They are admitted together (n slots, n caches)
+  // and share the prompt's prefill: choice 0 computes it, the others copy
+  // its KV cache (Model::CopyCache) and sample their first token from the
+  // same logits. Choice i draws with seed + i (mod 2^64), so it gives what a
+  // request with n = 1 and that seed gives (bit for bit with
+  // ModelOptions.batch_invariant).
+  int32_t n = 1;
+  // The most probable tokens returned with each token (RowOutput's
+  // top_logprobs), in [0, kMaxTopLogprobs].
+  int32_t top_logprobs = 0;
 };
 
 // One generated token as the sink receives it.
@@ -172,8 +183,18 @@ struct TokenOutput {
   int32_t index = 0;
   // The text this token completes (valid UTF-8; may be empty).
   std::string text;
-  // Mode, signals, parameters, logprob, inserted: what the sampler returned.
+  // Mode, signals, parameters, logprob, inserted, top_logprobs: what the
+  // sampler returned.
   RowOutput sample;
+  // The choice the token belongs to, in [0, n).
+  int32_t choice = 0;
+};
+
+// How one choice ended.
+struct ChoiceEnd {
+  int32_t choice = 0;
+  FinishReason reason = FinishReason::kLength;
+  int32_t generated_tokens = 0;
 };
 
 struct GenerationEnd {
@@ -181,6 +202,7 @@ struct GenerationEnd {
   // is meaningless): DEADLINE_EXCEEDED, UNAVAILABLE (the sampler could not be
   // reached), a row error of the sampler, a model error.
   absl::Status status;
+  // With n > 1: choice 0's reason; generated_tokens counts every choice's.
   FinishReason reason = FinishReason::kLength;
   int32_t prompt_tokens = 0;
   int32_t generated_tokens = 0;
@@ -194,7 +216,10 @@ class GenerationSink {
  public:
   virtual ~GenerationSink() = default;
   virtual void OnToken(TokenOutput token) = 0;
-  // Exactly once, after the last OnToken; the engine drops the sink then.
+  // Once per choice that ended well (end.status OK), after its last token.
+  virtual void OnChoiceEnd(const ChoiceEnd& end) {}
+  // Exactly once, after the last OnToken and OnChoiceEnd, when every choice
+  // has ended; the engine drops the sink then.
   virtual void OnEnd(const GenerationEnd& end) = 0;
 };
 
@@ -242,7 +267,8 @@ class Engine {
   // on the sink then): INVALID_ARGUMENT naming the field (an empty prompt,
   // "prompt has N tokens; the context holds M", a token id outside the
   // vocabulary, max_new_tokens < 1 or beyond the context, a request whose KV
-  // cache alone exceeds max_kv_bytes), DEADLINE_EXCEEDED for a deadline
+  // cache alone exceeds max_kv_bytes, n outside [1, max_batch], top_logprobs
+  // outside [0, 20]), DEADLINE_EXCEEDED for a deadline
   // already passed, RESOURCE_EXHAUSTED "queue full (N waiting)",
   // UNAVAILABLE once shutting down.
   absl::StatusOr<std::shared_ptr<GenerationHandle>> Submit(GenerationRequest request,
@@ -266,6 +292,8 @@ class Engine {
     absl::Duration launch_time;
   };
 
+  struct Group;
+
   void Run();
   // Admits, drops and ends what the time says; false once done.
   bool Admit();
@@ -286,6 +314,14 @@ class Engine {
   // could not wait any longer.
   void SampleRows(std::vector<Sequence*>& sequences, std::vector<Row>& rows,
                   std::vector<RowResult>* results, std::vector<bool>* sampled);
+  // INVALID_ARGUMENT for an n or top_logprobs the engine cannot serve.
+  absl::Status CheckChoices(const GenerationRequest& request, int64_t kv_bytes) const;
+  std::unique_ptr<Sequence> MakeSequence(GenerationRequest request,
+                                         std::shared_ptr<GenerationSink> sink,
+                                         std::shared_ptr<GenerationHandle> handle,
+                                         std::shared_ptr<Group> group, int32_t choice,
+                                         int64_t kv_bytes) const;
+  void Fork(Sequence* first, std::vector<Sequence*>* sampling, std::vector<Row>* rows);
   void Accept(Sequence* sequence, const RowResult& result);
   void End(Sequence* sequence, absl::Status status, FinishReason reason);
   void RemoveEnded();

@@ -1037,6 +1037,33 @@ absl::StatusOr<StepOutput> PendingForward::Wait() {
   }
 }
 
+absl::Status Model::CopyCache(const SequenceCache& from, SequenceCache* to) const {
+  const Impl& m = *impl_;
+  const CacheState* source = SequenceCacheAccess::Get(&from);
+  CacheState* target = to ? SequenceCacheAccess::Get(to) : nullptr;
+  if (source == nullptr || target == nullptr)
+    return absl::InvalidArgumentError("CopyCache: no cache");
+  if ((source->owner != nullptr && source->owner != &m) ||
+      (target->owner != nullptr && target->owner != &m)) {
+    return absl::InvalidArgumentError("CopyCache: a cache belongs to another model");
+  }
+  if (source->length == 0) {
+    target->length = 0;
+    return absl::OkStatus();
+  }
+  try {
+    c10::InferenceMode inference_mode;
+    target->length = 0;  // nothing of the old content needs keeping
+    Reserve(m, target, source->length);
+    target->kv.narrow(3, 0, source->length).copy_(source->kv.narrow(3, 0, source->length));
+    target->length = source->length;
+    target->owner = &m;
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return StatusFromException(e, "CopyCache");
+  }
+}
+
 absl::StatusOr<PendingForward> Model::Launch(absl::Span<const SequenceInput> inputs) const {
   const Impl& m = *impl_;
   std::vector<Slot> slots;

@@ -284,6 +284,10 @@ class Model {
   // max_sequence_length() or for a cache of another model;
   // RESOURCE_EXHAUSTED when the memory cannot be had.
   absl::Status ReserveCache(SequenceCache* cache, int64_t positions) const;
+  // Makes `to` hold the keys and values of `from`'s positions (reserving
+  // what it lacks): a prefix computed once continues in several caches
+  // (the choices of a request with n > 1). `from` is left as it is.
+  absl::Status CopyCache(const SequenceCache& from, SequenceCache* to) const;
 
   // Runs the new tokens of every input through the model, appends their keys
   // and values to the inputs' caches, and returns the last-token logits and

@@ -26,6 +26,14 @@ absl::Status CheckStep(int64_t step, absl::string_view prefix) {
   return absl::OkStatus();
 }
 
+absl::Status CheckTopLogprobs(int32_t top_logprobs, absl::string_view prefix) {
+  if (top_logprobs < 0 || top_logprobs > kMaxTopLogprobs) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix, "top_logprobs is ", top_logprobs,
+                                                   "; must be in [0, ", kMaxTopLogprobs, "]"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckRowLogits(const Row& row, absl::string_view prefix) {
   const std::string field = absl::StrCat(prefix, "logits");
   if (row.logits.empty()) {
@@ -99,6 +107,7 @@ absl::Status ValidateConfig(const SamplerConfig& config, absl::string_view field
 
 absl::Status ValidateRow(const Row& row, absl::string_view prefix) {
   RETURN_IF_ERROR(CheckStep(row.step, prefix));
+  RETURN_IF_ERROR(CheckTopLogprobs(row.top_logprobs, prefix));
   const std::string spec_field = absl::StrCat(prefix, "spec");
   RETURN_IF_ERROR(ValidateConfig(row.config, spec_field));
   RETURN_IF_ERROR(CheckRowLogits(row, prefix));

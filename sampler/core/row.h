@@ -51,6 +51,9 @@ struct Row {
   // did not choose (the prompt at step 0): they enter the history that
   // penalties read.
   absl::Span<const int32_t> appended_tokens;
+  // How many of the most probable tokens to return with their
+  // log-probabilities (RowOutput::top_logprobs), in [0, kMaxTopLogprobs].
+  int32_t top_logprobs = 0;
 
   int64_t vocab_size() const { return static_cast<int64_t>(logits.size()); }
 };

@@ -94,6 +94,16 @@ struct SpecialTokens {
   std::optional<int32_t> eos;
 };
 
+// One of the most probable tokens of a row, with its log-probability under
+// the unfiltered distribution (log softmax(logits)[token], nats).
+struct TokenLogprob {
+  int32_t token = -1;
+  float logprob = 0.0f;
+};
+
+// The most probable tokens a row may ask for (OpenAI's and vLLM's limit).
+inline constexpr int32_t kMaxTopLogprobs = 20;
+
 // What a sampler returns for one row.
 struct RowOutput {
   int32_t token = -1;
@@ -102,6 +112,9 @@ struct RowOutput {
   SamplingParams params;
   bool inserted = false;
   float logprob = 0.0f;  // log softmax(logits)[token], nats, unfiltered
+  // The row's Row::top_logprobs most probable tokens, most probable first
+  // (ties: the lower id first); empty when it asked for none.
+  std::vector<TokenLogprob> top_logprobs;
 };
 
 }  // namespace entroserve

@@ -182,6 +182,17 @@ absl::StatusOr<GenerationRequest> GenerationFromProto(const v1::GenerateRequest&
     return s;
   }
   out.seed = request.has_seed() ? request.seed() : seed_if_absent;
+  if (request.has_n()) {
+    if (request.n() < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("n must be >= 1, got ", request.n()));
+    }
+    out.n = request.n();
+  }
+  if (request.top_logprobs() < 0 || request.top_logprobs() > kMaxTopLogprobs) {
+    return absl::InvalidArgumentError(absl::StrCat("top_logprobs must be in [0, ", kMaxTopLogprobs,
+                                                   "], got ", request.top_logprobs()));
+  }
+  out.top_logprobs = request.top_logprobs();
   out.arrival = arrival;
   out.deadline = deadline;
   return out;
@@ -201,6 +212,12 @@ void TokenToProto(const TokenOutput& token, const v1::TokenDetails* details,
   if (details == nullptr || details->logprob()) proto->set_logprob(token.sample.logprob);
   proto->set_inserted(token.sample.inserted);
   proto->set_index(token.index);
+  proto->set_choice(token.choice);
+  for (const TokenLogprob& top : token.sample.top_logprobs) {
+    ::sampler::v1::TokenLogprob* entry = proto->add_top_logprobs();
+    entry->set_token_id(top.token);
+    entry->set_logprob(top.logprob);
+  }
 }
 
 v1::FinishReason FinishReasonToProto(FinishReason reason) {

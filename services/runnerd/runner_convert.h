@@ -55,7 +55,8 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(const runner::v1::GenerateRequ
 // GenerateRequest -> GenerationRequest: the prompt, max_new_tokens (the
 // default when unset), stop strings (UTF-8, not empty), stop ids, the
 // sampler (`default_sampler` when unset), the seed (`seed_if_absent` when
-// unset), and the arrival time and deadline.
+// unset), n (>= 1; its upper bound is the engine's), top_logprobs (in
+// [0, 20]), and the arrival time and deadline.
 absl::StatusOr<GenerationRequest> GenerationFromProto(const runner::v1::GenerateRequest& request,
                                                       const ServedModel& model,
                                                       const SamplerConfig& default_sampler,
@@ -63,7 +64,8 @@ absl::StatusOr<GenerationRequest> GenerationFromProto(const runner::v1::Generate
                                                       absl::Time deadline);
 
 // The wire form of a generated token, with the details `details` asks for
-// (all when it is null: GenerateRequest.details unset).
+// (all when it is null: GenerateRequest.details unset), its choice and the
+// top log-probabilities the request asked for.
 void TokenToProto(const TokenOutput& token, const runner::v1::TokenDetails* details,
                   runner::v1::GeneratedToken* proto);
 

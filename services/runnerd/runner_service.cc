@@ -69,6 +69,7 @@ class GenerateCall final : public GenerationSink {
                int32_t prompt_tokens)
       : reactor_(reactor) {
     if (request.has_details()) details_ = request.details();
+    choices_ = request.has_n() ? request.n() : 1;
     pending_.set_seed(seed);
     pending_.set_prompt_tokens(prompt_tokens);
   }
@@ -91,6 +92,15 @@ class GenerateCall final : public GenerationSink {
       action = Next();
     }
     Run(action);
+  }
+
+  void OnChoiceEnd(const ChoiceEnd& end) override {
+    if (choices_ <= 1) return;  // the last message's finish_reason says it
+    absl::MutexLock lock(&mu_);
+    v1::ChoiceEnd* proto = pending_.add_choices_ended();
+    proto->set_choice(end.choice);
+    proto->set_finish_reason(FinishReasonToProto(end.reason));
+    proto->set_generated_tokens(end.generated_tokens);
   }
 
   void OnEnd(const GenerationEnd& end) override {
@@ -157,6 +167,7 @@ class GenerateCall final : public GenerationSink {
   absl::Mutex mu_;
   GenerateReactor* reactor_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::TokenDetails> details_;  // the request's; unset: all details
+  int32_t choices_ = 1;                      // the request's n
   std::shared_ptr<GenerationHandle> handle_ ABSL_GUARDED_BY(mu_);
   v1::GenerateResponse pending_ ABSL_GUARDED_BY(mu_);
   v1::GenerateResponse writing_message_;

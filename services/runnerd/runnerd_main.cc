@@ -42,6 +42,7 @@
 #include "services/common/log.h"
 #include "services/common/malloc_tuning.h"
 #include "services/common/server_main.h"
+#include "services/openai/http_server.h"
 #include "services/runnerd/local_sampler_backend.h"
 #include "services/runnerd/remote_sampler_backend.h"
 #include "services/runnerd/runner_metrics.h"
@@ -154,6 +155,15 @@ ABSL_FLAG(int32_t, sampler_timeout_s, 30,
 ABSL_FLAG(int32_t, sampler_wait_s, 60,
           "While samplerd cannot be reached, requests wait for it until their deadline, "
           "or this many seconds when they have none, then fail with UNAVAILABLE.");
+ABSL_FLAG(int32_t, http_port, 0,
+          "Port of the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
+          "/v1/models, /health; README \"OpenAI-compatible API\"), on --host (IPv4 "
+          "0.0.0.0 when --host is [::]); 0: off.");
+ABSL_FLAG(int32_t, http_max_body_mb, 8,
+          "Largest HTTP request body in MiB; past it the answer is 413.");
+ABSL_FLAG(int32_t, http_threads, 0,
+          "HTTP connections served at once (a worker each, an event stream holding its "
+          "worker to its end); 0: 2 x (--max_batch + --max_queue) + 16, at least 64.");
 
 namespace entroserve {
 namespace {
@@ -174,6 +184,8 @@ struct RunnerdOptions {
   int sampler_streams = 4;
   RemoteSamplerOptions remote;
   std::string sampler_auth_token_file;
+  // --http_port 0: no HTTP server.
+  openai::HttpServerOptions http;
 };
 
 absl::StatusOr<DType> ParseSamplerDType(const std::string& name) {
@@ -313,6 +325,41 @@ absl::Status SamplerOptionsFromFlags(RunnerdOptions* options) {
   return RemoteOptionsFromFlags(options);
 }
 
+// The OpenAI-compatible HTTP server's options; the model's id is the name
+// of the --model folder.
+absl::Status HttpOptionsFromFlags(RunnerdOptions* options) {
+  openai::HttpServerOptions& http = options->http;
+  const int port = absl::GetFlag(FLAGS_http_port);
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http_port must be in [0, 65535], got ", port));
+  }
+  http.port = port;
+  http.host = options->server.host == "[::]" || options->server.host == "::" ? "0.0.0.0"
+                                                                             : options->server.host;
+  RETURN_IF_ERROR(CheckAtLeast("--http_max_body_mb", absl::GetFlag(FLAGS_http_max_body_mb), 1));
+  http.max_body_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_http_max_body_mb)) << 20;
+  RETURN_IF_ERROR(CheckAtLeast("--http_threads", absl::GetFlag(FLAGS_http_threads), 0));
+  http.threads =
+      absl::GetFlag(FLAGS_http_threads) > 0
+          ? absl::GetFlag(FLAGS_http_threads)
+          : openai::DefaultHttpThreads(options->engine.max_batch, options->engine.max_queue);
+  const std::filesystem::path dir = std::filesystem::path(options->model_dir).lexically_normal();
+  http.model_name =
+      dir.has_filename() ? dir.filename().string() : dir.parent_path().filename().string();
+  return absl::OkStatus();
+}
+
+// The HTTP server, listening, when --http_port is set; null when it is not.
+absl::StatusOr<std::unique_ptr<openai::HttpServer>> StartHttp(const RunnerdOptions& options) {
+  if (options.http.port == 0) return nullptr;
+  auto http = std::make_unique<openai::HttpServer>(options.http);
+  ASSIGN_OR_RETURN(const int port, http->Start());
+  std::cout << "runnerd http listening on " << options.http.host << ":" << port << " (model \""
+            << options.http.model_name << "\")" << std::endl;
+  return http;
+}
+
 absl::StatusOr<RunnerdOptions> OptionsFromFlags() {
   RunnerdOptions options;
   RETURN_IF_ERROR(ModelFolderError(absl::GetFlag(FLAGS_model)));
@@ -320,6 +367,7 @@ absl::StatusOr<RunnerdOptions> OptionsFromFlags() {
   RETURN_IF_ERROR(ModelOptionsFromFlags(&options));
   RETURN_IF_ERROR(EngineOptionsFromFlags(&options));
   RETURN_IF_ERROR(SamplerOptionsFromFlags(&options));
+  RETURN_IF_ERROR(HttpOptionsFromFlags(&options));
   return options;
 }
 
@@ -363,7 +411,8 @@ struct Loaded {
 // Loads the model and starts the engine; then the service answers and
 // health turns SERVING. On failure: a log line, and `stop` is told.
 void LoadAndAttach(const RunnerdOptions& options, RunnerMetrics* metrics, RunnerService* service,
-                   DaemonServer* server, Loaded* loaded, StopSignals* stop) {
+                   openai::HttpServer* http, DaemonServer* server, Loaded* loaded,
+                   StopSignals* stop) {
   const absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<ServedModel>> served =
       ServedModel::Load(options.model_dir, options.model);
@@ -382,6 +431,7 @@ void LoadAndAttach(const RunnerdOptions& options, RunnerMetrics* metrics, Runner
   loaded->engine =
       std::make_unique<Engine>(loaded->model.get(), loaded->backend.get(), engine_options);
   service->Attach(loaded->model.get(), loaded->engine.get(), loaded->backend->Describe());
+  if (http != nullptr) http->Attach(loaded->model.get(), loaded->engine.get());
   loaded->ready.store(true);
   server->SetServing(true);
   const Model& model = loaded->model->model();
@@ -422,11 +472,18 @@ int Run(const RunnerdOptions& options) {
     Log(LogLevel::kError, server.status().message());
     return 1;
   }
+  absl::StatusOr<std::unique_ptr<openai::HttpServer>> http = StartHttp(options);
+  if (!http.ok()) {
+    Log(LogLevel::kError, http.status().message());
+    (*server)->Shutdown(absl::Now());
+    return 1;
+  }
   // Loaded on a thread of its own so that a signal can end the wait.
   std::thread loader(
-      [&] { LoadAndAttach(options, &metrics, &service, server->get(), &loaded, &stop); });
+      [&] { LoadAndAttach(options, &metrics, &service, http->get(), server->get(), &loaded, &stop); });
   const int signal_number = stop.Wait();
   (*server)->SetServing(false);
+  if (*http) (*http)->Drain();
   if (signal_number == StopSignals::kLoadFailed) {
     loader.join();
     (*server)->Shutdown(absl::Now());
@@ -441,6 +498,7 @@ int Run(const RunnerdOptions& options) {
   }
   loader.join();
   loaded.engine->Shutdown(options.server.shutdown_grace);
+  if (*http) (*http)->Stop(kFinalWritesTimeout);
   (*server)->Shutdown(absl::Now() + kFinalWritesTimeout);
   return 0;
 }

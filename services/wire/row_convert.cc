@@ -166,6 +166,7 @@ void EncodeRow(const Row& row, DType dtype, SharedMemoryRegion* region, uint64_t
   }
   SpecialTokensToProto(row.special_tokens, out->mutable_special_tokens());
   out->mutable_appended_tokens()->Add(row.appended_tokens.begin(), row.appended_tokens.end());
+  out->set_top_logprobs(row.top_logprobs);
 }
 
 // The result's token, mode and outputs, checked (see DecodeResult).
@@ -186,6 +187,15 @@ absl::Status DecodeOutput(const v1::SampleResult& result, int64_t vocab_size,
   output->params = ParamsFromProto(result.params());
   output->inserted = result.inserted();
   output->logprob = result.logprob();
+  for (int i = 0; i < result.top_logprobs_size(); ++i) {
+    const v1::TokenLogprob& top = result.top_logprobs(i);
+    if (top.token_id() < 0 || top.token_id() >= vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".top_logprobs[", i, "].token_id is ", top.token_id(),
+                       ", outside the vocabulary [0, ", vocab_size, ")"));
+    }
+    output->top_logprobs.push_back({top.token_id(), top.logprob()});
+  }
   return absl::OkStatus();
 }
 
@@ -261,6 +271,7 @@ absl::StatusOr<OwnedRow> DecodeRow(const v1::SampleRow& row, const std::string& 
   ASSIGN_OR_RETURN(out.state, ConvertState(row.state(), absl::StrCat(prefix, "state")));
   owned.appended_tokens.assign(row.appended_tokens().begin(), row.appended_tokens().end());
   out.seed = row.has_seed() ? row.seed() : seed_if_absent;
+  out.top_logprobs = row.top_logprobs();
   owned.Bind();
   return owned;
 }
@@ -296,6 +307,11 @@ void EncodeResult(const Row& row, const RowResult& sampled, v1::SampleResult* re
   ParamsToProto(output.params, result->mutable_params());
   result->set_inserted(output.inserted);
   result->set_logprob(output.logprob);
+  for (const TokenLogprob& top : output.top_logprobs) {
+    v1::TokenLogprob* proto = result->add_top_logprobs();
+    proto->set_token_id(top.token);
+    proto->set_logprob(top.logprob);
+  }
   StateToProto(sampled.state, result->mutable_state());
   result->set_seed(sampled.seed);
 }
