@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "sampler/base/status_macros.h"
 
 namespace entroserve {
 namespace {
@@ -91,13 +92,6 @@ class FieldReader {
   const json& object_;
   const std::string& source_;
 };
-
-#define ES_ASSIGN_OR_RETURN(lhs, expr)                          \
-  do {                                                          \
-    auto status_or_value = (expr);                              \
-    if (!status_or_value.ok()) return status_or_value.status(); \
-    lhs = *std::move(status_or_value);                          \
-  } while (0)
 
 // Defaults of transformers' config classes that differ between families.
 struct FamilyDefaults {
@@ -204,6 +198,110 @@ const char* ModelFamilyName(ModelFamily family) {
   return "unknown";
 }
 
+namespace {
+
+// model_type picks the family, which sets the defaults of other fields.
+absl::Status ParseFamily(const FieldReader& reader, const std::string& source, ModelConfig* c) {
+  ASSIGN_OR_RETURN(c->model_type, reader.String("model_type"));
+  if (c->model_type == "llama") {
+    c->family = ModelFamily::kLlama;
+  } else if (c->model_type == "qwen2") {
+    c->family = ModelFamily::kQwen2;
+  } else if (c->model_type == "mistral") {
+    c->family = ModelFamily::kMistral;
+  } else if (c->model_type.empty()) {
+    return reader.Error("model_type", "is missing (llama, qwen2, mistral)");
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": model_type \"", c->model_type,
+                                                   "\" is not supported (llama, qwen2, mistral)"));
+  }
+  return absl::OkStatus();
+}
+
+// The tensor shapes: sizes, heads and the per-head dimension.
+absl::Status ParseShape(const FieldReader& reader, const FamilyDefaults& defaults, ModelConfig* c) {
+  ASSIGN_OR_RETURN(c->vocab_size, reader.PositiveInt("vocab_size", std::nullopt));
+  ASSIGN_OR_RETURN(c->hidden_size, reader.PositiveInt("hidden_size", std::nullopt));
+  ASSIGN_OR_RETURN(c->intermediate_size, reader.PositiveInt("intermediate_size", std::nullopt));
+  ASSIGN_OR_RETURN(c->num_hidden_layers, reader.PositiveInt("num_hidden_layers", std::nullopt));
+  ASSIGN_OR_RETURN(c->num_attention_heads, reader.PositiveInt("num_attention_heads", std::nullopt));
+  ASSIGN_OR_RETURN(c->num_key_value_heads,
+                   reader.PositiveInt("num_key_value_heads", defaults.num_key_value_heads
+                                                                 ? defaults.num_key_value_heads
+                                                                 : c->num_attention_heads));
+  if (c->num_attention_heads % c->num_key_value_heads != 0) {
+    return reader.Error("num_key_value_heads", absl::StrCat("(", c->num_key_value_heads,
+                                                            ") must divide num_attention_heads (",
+                                                            c->num_attention_heads, ")"));
+  }
+  if (reader.Has("head_dim")) {
+    ASSIGN_OR_RETURN(c->head_dim, reader.PositiveInt("head_dim", std::nullopt));
+  } else {
+    if (c->hidden_size % c->num_attention_heads != 0) {
+      return reader.Error(
+          "hidden_size",
+          absl::StrCat("(", c->hidden_size, ") must be a multiple of ", "num_attention_heads (",
+                       c->num_attention_heads, ") when head_dim is absent"));
+    }
+    c->head_dim = c->hidden_size / c->num_attention_heads;
+  }
+  if (c->head_dim % 2 != 0) {
+    return reader.Error("head_dim",
+                        absl::StrCat("must be even for rotary embeddings, got ", c->head_dim));
+  }
+  return absl::OkStatus();
+}
+
+// Rotary embeddings: transformers 5 writes rope_parameters {rope_type,
+// rope_theta, ...}; earlier versions rope_theta and rope_scaling.
+absl::Status ParseRope(const FieldReader& reader, const json& object, ModelConfig* c) {
+  auto parameters = object.find("rope_parameters");
+  if (parameters != object.end() && parameters->is_object()) {
+    ASSIGN_OR_RETURN(c->rope_theta, reader.PositiveDouble(*parameters, "rope_theta", 10000.0));
+    return ParseRopeScaling(reader, *parameters, "rope_parameters", c);
+  }
+  ASSIGN_OR_RETURN(c->rope_theta, reader.PositiveDouble("rope_theta", 10000.0));
+  auto scaling = object.find("rope_scaling");
+  if (scaling == object.end()) return absl::OkStatus();
+  return ParseRopeScaling(reader, *scaling, "rope_scaling", c);
+}
+
+// What differs by family: biases and sliding windows.
+absl::Status ParseFamilyOptions(const FieldReader& reader, const json& object,
+                                const FamilyDefaults& defaults, ModelConfig* c) {
+  switch (c->family) {
+    case ModelFamily::kLlama: {
+      bool attention_bias;
+      ASSIGN_OR_RETURN(attention_bias, reader.Bool("attention_bias", false));
+      c->qkv_bias = c->o_bias = attention_bias;
+      ASSIGN_OR_RETURN(c->mlp_bias, reader.Bool("mlp_bias", false));
+      break;
+    }
+    case ModelFamily::kQwen2: {
+      c->qkv_bias = true;  // Qwen2Attention: q/k/v_proj bias=True, o_proj bias=False
+      bool use_sliding_window;
+      ASSIGN_OR_RETURN(use_sliding_window, reader.Bool("use_sliding_window", false));
+      if (use_sliding_window) {
+        return reader.Error("use_sliding_window", "true is not supported");
+      }
+      break;
+    }
+    case ModelFamily::kMistral: {
+      if (!object.contains("sliding_window")) {
+        c->sliding_window = defaults.sliding_window;
+      } else if (!object["sliding_window"].is_null()) {
+        int64_t window;
+        ASSIGN_OR_RETURN(window, reader.PositiveInt("sliding_window", std::nullopt));
+        c->sliding_window = window;
+      }
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
                                              const std::string& source) {
   json object = json::parse(json_text.begin(), json_text.end(), nullptr,
@@ -216,112 +314,25 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
   }
   FieldReader reader(object, source);
   ModelConfig c;
-  ES_ASSIGN_OR_RETURN(c.model_type, reader.String("model_type"));
-  if (c.model_type == "llama") {
-    c.family = ModelFamily::kLlama;
-  } else if (c.model_type == "qwen2") {
-    c.family = ModelFamily::kQwen2;
-  } else if (c.model_type == "mistral") {
-    c.family = ModelFamily::kMistral;
-  } else if (c.model_type.empty()) {
-    return reader.Error("model_type", "is missing (llama, qwen2, mistral)");
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": model_type \"", c.model_type,
-                                                   "\" is not supported (llama, qwen2, mistral)"));
-  }
+  RETURN_IF_ERROR(ParseFamily(reader, source, &c));
   const FamilyDefaults defaults = DefaultsOf(c.family);
-
-  ES_ASSIGN_OR_RETURN(c.vocab_size, reader.PositiveInt("vocab_size", std::nullopt));
-  ES_ASSIGN_OR_RETURN(c.hidden_size, reader.PositiveInt("hidden_size", std::nullopt));
-  ES_ASSIGN_OR_RETURN(c.intermediate_size, reader.PositiveInt("intermediate_size", std::nullopt));
-  ES_ASSIGN_OR_RETURN(c.num_hidden_layers, reader.PositiveInt("num_hidden_layers", std::nullopt));
-  ES_ASSIGN_OR_RETURN(c.num_attention_heads,
-                      reader.PositiveInt("num_attention_heads", std::nullopt));
-  ES_ASSIGN_OR_RETURN(c.num_key_value_heads,
-                      reader.PositiveInt("num_key_value_heads", defaults.num_key_value_heads
-                                                                    ? defaults.num_key_value_heads
-                                                                    : c.num_attention_heads));
-  if (c.num_attention_heads % c.num_key_value_heads != 0) {
-    return reader.Error("num_key_value_heads", absl::StrCat("(", c.num_key_value_heads,
-                                                            ") must divide num_attention_heads (",
-                                                            c.num_attention_heads, ")"));
-  }
-  if (reader.Has("head_dim")) {
-    ES_ASSIGN_OR_RETURN(c.head_dim, reader.PositiveInt("head_dim", std::nullopt));
-  } else {
-    if (c.hidden_size % c.num_attention_heads != 0) {
-      return reader.Error(
-          "hidden_size",
-          absl::StrCat("(", c.hidden_size, ") must be a multiple of ", "num_attention_heads (",
-                       c.num_attention_heads, ") when head_dim is absent"));
-    }
-    c.head_dim = c.hidden_size / c.num_attention_heads;
-  }
-  if (c.head_dim % 2 != 0) {
-    return reader.Error("head_dim",
-                        absl::StrCat("must be even for rotary embeddings, got ", c.head_dim));
-  }
-  ES_ASSIGN_OR_RETURN(
-      c.max_position_embeddings,
-      reader.PositiveInt("max_position_embeddings", defaults.max_position_embeddings));
-  ES_ASSIGN_OR_RETURN(c.rms_norm_eps, reader.PositiveDouble("rms_norm_eps", 1e-6));
-
+  RETURN_IF_ERROR(ParseShape(reader, defaults, &c));
+  ASSIGN_OR_RETURN(c.max_position_embeddings,
+                   reader.PositiveInt("max_position_embeddings", defaults.max_position_embeddings));
+  ASSIGN_OR_RETURN(c.rms_norm_eps, reader.PositiveDouble("rms_norm_eps", 1e-6));
   std::string hidden_act;
-  ES_ASSIGN_OR_RETURN(hidden_act, reader.String("hidden_act"));
+  ASSIGN_OR_RETURN(hidden_act, reader.String("hidden_act"));
   if (!hidden_act.empty() && hidden_act != "silu") {
     return reader.Error("hidden_act", absl::StrCat("\"", hidden_act, "\" is not supported (silu)"));
   }
-
-  // Rotary embeddings: transformers 5 writes rope_parameters {rope_type,
-  // rope_theta, ...}; earlier versions rope_theta and rope_scaling.
-  auto parameters = object.find("rope_parameters");
-  if (parameters != object.end() && parameters->is_object()) {
-    ES_ASSIGN_OR_RETURN(c.rope_theta, reader.PositiveDouble(*parameters, "rope_theta", 10000.0));
-    absl::Status status = ParseRopeScaling(reader, *parameters, "rope_parameters", &c);
-    if (!status.ok()) return status;
-  } else {
-    ES_ASSIGN_OR_RETURN(c.rope_theta, reader.PositiveDouble("rope_theta", 10000.0));
-    auto scaling = object.find("rope_scaling");
-    if (scaling != object.end()) {
-      absl::Status status = ParseRopeScaling(reader, *scaling, "rope_scaling", &c);
-      if (!status.ok()) return status;
-    }
+  RETURN_IF_ERROR(ParseRope(reader, object, &c));
+  ASSIGN_OR_RETURN(c.tie_word_embeddings, reader.Bool("tie_word_embeddings", false));
+  RETURN_IF_ERROR(ParseFamilyOptions(reader, object, defaults, &c));
+  RETURN_IF_ERROR(ParseTokenIds(reader, &c));
+  ASSIGN_OR_RETURN(c.torch_dtype, reader.String("torch_dtype"));
+  if (c.torch_dtype.empty()) {
+    ASSIGN_OR_RETURN(c.torch_dtype, reader.String("dtype"));
   }
-
-  ES_ASSIGN_OR_RETURN(c.tie_word_embeddings, reader.Bool("tie_word_embeddings", false));
-  switch (c.family) {
-    case ModelFamily::kLlama: {
-      bool attention_bias;
-      ES_ASSIGN_OR_RETURN(attention_bias, reader.Bool("attention_bias", false));
-      c.qkv_bias = c.o_bias = attention_bias;
-      ES_ASSIGN_OR_RETURN(c.mlp_bias, reader.Bool("mlp_bias", false));
-      break;
-    }
-    case ModelFamily::kQwen2: {
-      c.qkv_bias = true;  // Qwen2Attention: q/k/v_proj bias=True, o_proj bias=False
-      bool use_sliding_window;
-      ES_ASSIGN_OR_RETURN(use_sliding_window, reader.Bool("use_sliding_window", false));
-      if (use_sliding_window) {
-        return reader.Error("use_sliding_window", "true is not supported");
-      }
-      break;
-    }
-    case ModelFamily::kMistral: {
-      if (!object.contains("sliding_window")) {
-        c.sliding_window = defaults.sliding_window;
-      } else if (!object["sliding_window"].is_null()) {
-        int64_t window;
-        ES_ASSIGN_OR_RETURN(window, reader.PositiveInt("sliding_window", std::nullopt));
-        c.sliding_window = window;
-      }
-      break;
-    }
-  }
-
-  absl::Status status = ParseTokenIds(reader, &c);
-  if (!status.ok()) return status;
-  ES_ASSIGN_OR_RETURN(c.torch_dtype, reader.String("torch_dtype"));
-  if (c.torch_dtype.empty()) ES_ASSIGN_OR_RETURN(c.torch_dtype, reader.String("dtype"));
   return c;
 }
 
@@ -384,6 +395,6 @@ std::string ModelConfigToJson(const ModelConfig& c) {
   return j.dump(2);
 }
 
-#undef ES_ASSIGN_OR_RETURN
+#undef ASSIGN_OR_RETURN
 
 }  // namespace entroserve

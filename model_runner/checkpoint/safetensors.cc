@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sampler/base/float16.h"
+#include "sampler/base/status_macros.h"
 
 namespace entroserve {
 namespace {
@@ -117,10 +118,96 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+namespace {
+
+using nlohmann::json;
+
+absl::Status ParseMetadata(const json& value, const std::string& path,
+                           std::map<std::string, std::string>* metadata) {
+  if (!value.is_object()) {
+    return absl::DataLossError(absl::StrCat(path, ": __metadata__ is not an object"));
+  }
+  for (auto m = value.begin(); m != value.end(); ++m) {
+    if (!m.value().is_string()) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": __metadata__ value \"", m.key(), "\" is not a string"));
+    }
+    if (metadata != nullptr) (*metadata)[m.key()] = m.value().get<std::string>();
+  }
+  return absl::OkStatus();
+}
+
+// Where a tensor's bytes lie in the file (after the header).
+struct DataRegion {
+  uint64_t start;  // first byte after the header
+  uint64_t size;   // bytes from there to the end of the file
+  uint64_t file_size;
+};
+
+// One tensor's header entry: dtype, shape and data_offsets, each checked
+// against the others and against the file's size, so that no later read
+// can leave the mapping.
+absl::StatusOr<SafetensorsTensorInfo> ParseTensorEntry(const std::string& name, const json& value,
+                                                       const DataRegion& data,
+                                                       const std::string& path) {
+  auto bad = [&](const std::string& what) {
+    return absl::DataLossError(absl::StrCat(path, ": tensor \"", name, "\": ", what));
+  };
+  if (!value.is_object()) return bad("header entry is not an object");
+  auto dtype_it = value.find("dtype");
+  auto shape_it = value.find("shape");
+  auto offsets_it = value.find("data_offsets");
+  if (dtype_it == value.end() || !dtype_it->is_string()) return bad("no string \"dtype\"");
+  if (shape_it == value.end() || !shape_it->is_array()) return bad("no array \"shape\"");
+  if (offsets_it == value.end() || !offsets_it->is_array() || offsets_it->size() != 2) {
+    return bad("no [begin, end] \"data_offsets\"");
+  }
+  SafetensorsTensorInfo info;
+  info.name = name;
+  const std::string dtype_name = dtype_it->get<std::string>();
+  std::optional<SafetensorsDType> dtype = ParseSafetensorsDType(dtype_name);
+  if (!dtype) return bad(absl::StrCat("unknown dtype \"", dtype_name, "\""));
+  info.dtype = *dtype;
+  for (const json& d : *shape_it) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 0) {
+      return bad("shape holds something other than non-negative integers");
+    }
+    info.shape.push_back(d.get<int64_t>());
+  }
+  for (const json& o : *offsets_it) {
+    if (!o.is_number_unsigned()) return bad("data_offsets are not non-negative integers");
+  }
+  const uint64_t begin = (*offsets_it)[0].get<uint64_t>();
+  const uint64_t end = (*offsets_it)[1].get<uint64_t>();
+  if (begin > end) {
+    return bad(absl::StrCat("data_offsets [", begin, ", ", end, "] end before they begin"));
+  }
+  std::optional<int64_t> numel = CheckedNumel(info.shape);
+  const uint64_t element_size = static_cast<uint64_t>(SafetensorsDTypeSize(info.dtype));
+  if (!numel ||
+      static_cast<uint64_t>(*numel) > std::numeric_limits<uint64_t>::max() / element_size) {
+    return bad(absl::StrCat("shape ", ShapeString(info.shape), " is too large"));
+  }
+  const uint64_t expected = static_cast<uint64_t>(*numel) * element_size;
+  if (end - begin != expected) {
+    return bad(absl::StrCat("data_offsets [", begin, ", ", end, "] hold ", end - begin,
+                            " bytes but shape ", ShapeString(info.shape), " of ", dtype_name,
+                            " needs ", expected));
+  }
+  if (end > data.size) {
+    return bad(absl::StrCat("data ends at byte ", data.start + end, " but the file has ",
+                            data.file_size, " bytes (truncated?)"));
+  }
+  info.begin = data.start + begin;
+  info.end = data.start + end;
+  return info;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<SafetensorsTensorInfo>> ParseSafetensorsHeader(
     absl::string_view json_text, uint64_t file_size, const std::string& path,
     std::map<std::string, std::string>* metadata) {
-  using nlohmann::json;
   json header = json::parse(json_text.begin(), json_text.end(), /*cb=*/nullptr,
                             /*allow_exceptions=*/false);
   if (header.is_discarded()) {
@@ -129,76 +216,19 @@ absl::StatusOr<std::vector<SafetensorsTensorInfo>> ParseSafetensorsHeader(
   if (!header.is_object()) {
     return absl::DataLossError(absl::StrCat(path, ": safetensors header is not a JSON object"));
   }
-  const uint64_t data_start = 8 + json_text.size();
-  const uint64_t data_size = file_size - data_start;  // the caller checked data_start <= size
+  DataRegion data;
+  data.start = 8 + json_text.size();
+  data.size = file_size - data.start;  // the caller checked data.start <= file_size
+  data.file_size = file_size;
   std::vector<SafetensorsTensorInfo> tensors;
   tensors.reserve(header.size());
   for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const json& value = it.value();
-    if (name == "__metadata__") {
-      if (!value.is_object()) {
-        return absl::DataLossError(absl::StrCat(path, ": __metadata__ is not an object"));
-      }
-      for (auto m = value.begin(); m != value.end(); ++m) {
-        if (!m.value().is_string()) {
-          return absl::DataLossError(
-              absl::StrCat(path, ": __metadata__ value \"", m.key(), "\" is not a string"));
-        }
-        if (metadata != nullptr) (*metadata)[m.key()] = m.value().get<std::string>();
-      }
+    if (it.key() == "__metadata__") {
+      RETURN_IF_ERROR(ParseMetadata(it.value(), path, metadata));
       continue;
     }
-    auto bad = [&](const std::string& what) {
-      return absl::DataLossError(absl::StrCat(path, ": tensor \"", name, "\": ", what));
-    };
-    if (!value.is_object()) return bad("header entry is not an object");
-    auto dtype_it = value.find("dtype");
-    auto shape_it = value.find("shape");
-    auto offsets_it = value.find("data_offsets");
-    if (dtype_it == value.end() || !dtype_it->is_string()) return bad("no string \"dtype\"");
-    if (shape_it == value.end() || !shape_it->is_array()) return bad("no array \"shape\"");
-    if (offsets_it == value.end() || !offsets_it->is_array() || offsets_it->size() != 2) {
-      return bad("no [begin, end] \"data_offsets\"");
-    }
     SafetensorsTensorInfo info;
-    info.name = name;
-    std::string dtype_name = dtype_it->get<std::string>();
-    std::optional<SafetensorsDType> dtype = ParseSafetensorsDType(dtype_name);
-    if (!dtype) return bad(absl::StrCat("unknown dtype \"", dtype_name, "\""));
-    info.dtype = *dtype;
-    for (const json& d : *shape_it) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) {
-        return bad("shape holds something other than non-negative integers");
-      }
-      info.shape.push_back(d.get<int64_t>());
-    }
-    for (const json& o : *offsets_it) {
-      if (!o.is_number_unsigned()) return bad("data_offsets are not non-negative integers");
-    }
-    uint64_t begin = (*offsets_it)[0].get<uint64_t>();
-    uint64_t end = (*offsets_it)[1].get<uint64_t>();
-    if (begin > end) {
-      return bad(absl::StrCat("data_offsets [", begin, ", ", end, "] end before they begin"));
-    }
-    std::optional<int64_t> numel = CheckedNumel(info.shape);
-    const uint64_t element_size = static_cast<uint64_t>(SafetensorsDTypeSize(info.dtype));
-    if (!numel ||
-        static_cast<uint64_t>(*numel) > std::numeric_limits<uint64_t>::max() / element_size) {
-      return bad(absl::StrCat("shape ", ShapeString(info.shape), " is too large"));
-    }
-    const uint64_t expected = static_cast<uint64_t>(*numel) * element_size;
-    if (end - begin != expected) {
-      return bad(absl::StrCat("data_offsets [", begin, ", ", end, "] hold ", end - begin,
-                              " bytes but shape ", ShapeString(info.shape), " of ", dtype_name,
-                              " needs ", expected));
-    }
-    if (end > data_size) {
-      return bad(absl::StrCat("data ends at byte ", data_start + end, " but the file has ",
-                              file_size, " bytes (truncated?)"));
-    }
-    info.begin = data_start + begin;
-    info.end = data_start + end;
+    ASSIGN_OR_RETURN(info, ParseTensorEntry(it.key(), it.value(), data, path));
     tensors.push_back(std::move(info));
   }
   std::sort(tensors.begin(), tensors.end(),

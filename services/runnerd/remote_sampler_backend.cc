@@ -316,6 +316,58 @@ absl::Status RemoteSamplerBackend::Connect(const SampleControl& control) {
   }
 }
 
+absl::Status RemoteSamplerBackend::EncodeStep(absl::Span<const Row> rows) {
+  if (use_shared_memory_) {
+    if (absl::Status s = EnsureRegion(SharedMemoryBytes(rows, options_.wire_dtype)); !s.ok()) {
+      if (options_.transport == SamplerTransport::kSharedMemory) return s;
+      FallBackToInline(s.message());
+    }
+  }
+  EncodeRows(rows, options_.wire_dtype, &request_, use_shared_memory_ ? region_.get() : nullptr);
+  return absl::OkStatus();
+}
+
+absl::Status RemoteSamplerBackend::EnsureStream(const SampleControl& control,
+                                                std::string* last_error) {
+  // A stream that ended while idle (samplerd shut down between steps).
+  if (stream_ && stream_->broken()) {
+    *last_error = absl::StrCat("the stream to samplerd at ", options_.address,
+                               " ended between steps: ", stream_->Error());
+    Log(LogLevel::kWarning, absl::StrCat(*last_error, "; reconnecting"));
+    DropStream();
+  }
+  if (stream_) return absl::OkStatus();
+  absl::Status s = Connect(control);
+  if (s.code() == absl::StatusCode::kUnavailable && !last_error->empty()) {
+    return absl::UnavailableError(absl::StrCat(s.message(), " (", *last_error, ")"));
+  }
+  return s;
+}
+
+absl::Status RemoteSamplerBackend::DropFailedStream(bool timed_out, std::string* last_error) {
+  if (timed_out) {
+    *last_error = absl::StrCat("no answer from samplerd within ",
+                               absl::FormatDuration(options_.response_timeout));
+    DropStream();
+    return absl::OkStatus();
+  }
+  const grpc::Status status = stream_->CancelAndWait();
+  *last_error = absl::StrCat(
+      "the stream to samplerd at ", options_.address,
+      " broke: ", status.error_message().empty() ? "connection lost" : status.error_message());
+  stream_.reset();
+  // A status that resending cannot fix (samplerd refused the message).
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+      status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), *last_error);
+  }
+  return absl::OkStatus();
+}
+
+// Sends the step and waits for its answer; on a broken stream or a timeout,
+// reconnects with backoff and resends, until control says to stop. Every
+// resend is the same request, so the tokens do not change (the rows carry
+// their seeds and states).
 absl::StatusOr<std::vector<RowResult>> RemoteSamplerBackend::Sample(absl::Span<const Row> rows,
                                                                     const SampleControl& control) {
   if (channel_ == nullptr) return absl::FailedPreconditionError(channel_error_.message());
@@ -323,34 +375,13 @@ absl::StatusOr<std::vector<RowResult>> RemoteSamplerBackend::Sample(absl::Span<c
   // OnWriteDone.
   if (stream_) stream_->AwaitWriteDone();
   RecycleOldStream();
-  v1::SampleRequest& request = request_;
-  if (use_shared_memory_) {
-    if (absl::Status s = EnsureRegion(SharedMemoryBytes(rows, options_.wire_dtype)); !s.ok()) {
-      if (options_.transport == SamplerTransport::kSharedMemory) return s;
-      FallBackToInline(s.message());
-    }
-  }
-  EncodeRows(rows, options_.wire_dtype, &request, use_shared_memory_ ? region_.get() : nullptr);
+  RETURN_IF_ERROR(EncodeStep(rows));
   absl::Duration backoff = options_.initial_backoff;
   std::string last_error;
   while (true) {
-    // A stream that ended while idle (samplerd shut down between steps).
-    if (stream_ && stream_->broken()) {
-      last_error = absl::StrCat("the stream to samplerd at ", options_.address,
-                                " ended between steps: ", stream_->Error());
-      Log(LogLevel::kWarning, absl::StrCat(last_error, "; reconnecting"));
-      DropStream();
-    }
-    if (!stream_) {
-      if (absl::Status s = Connect(control); !s.ok()) {
-        if (s.code() == absl::StatusCode::kUnavailable && !last_error.empty()) {
-          return absl::UnavailableError(absl::StrCat(s.message(), " (", last_error, ")"));
-        }
-        return s;
-      }
-    }
+    RETURN_IF_ERROR(EnsureStream(control, &last_error));
     const StreamCall::Outcome outcome =
-        stream_->Send(&request)
+        stream_->Send(&request_)
             ? stream_->Await(absl::Now() + options_.response_timeout, control.stop)
             : StreamCall::Outcome::kBroken;
     if (outcome == StreamCall::Outcome::kAnswered) {
@@ -359,34 +390,17 @@ absl::StatusOr<std::vector<RowResult>> RemoteSamplerBackend::Sample(absl::Span<c
           RefusedSharedMemory(*results)) {
         FallBackToInline((*results)[0].status.message());
         stream_->AwaitWriteDone();  // gRPC may hold the request until then
-        EncodeRows(rows, options_.wire_dtype, &request);
+        EncodeRows(rows, options_.wire_dtype, &request_);
         continue;
       }
-      if (results.ok()) return results;
-      last_error = std::string(results.status().message());
-      DropStream();
-      return results.status();
+      if (!results.ok()) DropStream();
+      return results;
     }
     if (outcome == StreamCall::Outcome::kStopped) {
       DropStream();
       return absl::CancelledError("stopped while waiting for samplerd's answer");
     }
-    if (outcome == StreamCall::Outcome::kTimedOut) {
-      last_error = absl::StrCat("no answer from samplerd within ",
-                                absl::FormatDuration(options_.response_timeout));
-      DropStream();
-    } else {
-      const grpc::Status status = stream_->CancelAndWait();
-      last_error = absl::StrCat(
-          "the stream to samplerd at ", options_.address,
-          " broke: ", status.error_message().empty() ? "connection lost" : status.error_message());
-      stream_.reset();
-      // A status that resending cannot fix (samplerd refused the message).
-      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-          status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-        return absl::Status(static_cast<absl::StatusCode>(status.error_code()), last_error);
-      }
-    }
+    RETURN_IF_ERROR(DropFailedStream(outcome == StreamCall::Outcome::kTimedOut, &last_error));
     // Only on failure, never in the per-token path.
     Log(LogLevel::kWarning, absl::StrCat(last_error, "; reconnecting"));
     if (!SleepWithin(backoff, control)) {

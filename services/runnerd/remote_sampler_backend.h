@@ -136,6 +136,14 @@ class RemoteSamplerBackend final : public SamplerBackend {
   void RecycleOldStream();
   // kAuto only: inline from now on, saying why once.
   void FallBackToInline(absl::string_view why);
+  // Puts the rows in request_: their tensors in the shared-memory region,
+  // or inline.
+  absl::Status EncodeStep(absl::Span<const Row> rows);
+  // An open stream: reconnects when the last one broke between steps.
+  absl::Status EnsureStream(const SampleControl& control, std::string* last_error);
+  // Ends a stream that timed out or broke, saying why in last_error; an
+  // error when resending cannot help.
+  absl::Status DropFailedStream(bool timed_out, std::string* last_error);
 
   const RemoteSamplerOptions options_;
   std::shared_ptr<grpc::Channel> channel_;  // null when it could not be made

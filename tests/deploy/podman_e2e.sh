@@ -9,7 +9,8 @@
 # native probe asks), the security context holds (uid 10001, read-only root,
 # no capabilities), `samplerctl generate` gives the tokens the binaries give
 # when run directly, and a samplerd container killed (SIGKILL) mid-generation
-# changes no token.
+# changes no token. The split topology also plays components/metrics: each
+# replica's and runnerd's /metrics counters add up to the tokens generated.
 #
 # What podman 4.3 lacks is replaced, and only that (tests/deploy/podman_kube.py
 # says each change): Services and cluster DNS (the headless Service's name
@@ -149,24 +150,41 @@ for pid in "${HOST_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 HOST_PIDS=()
 
 # --- helpers for the played pods ----------------------------------------
-render() {  # OVERLAY OUT: kubectl kustomize of the overlay with this run's image tag
-  local dir="$WORK/kustomize-$1"
-  mkdir -p "$dir"
+render() {  # OVERLAY OUT [COMPONENT...]: kubectl kustomize of the overlay with
+            # this run's image tag and the components named
+  local dir="$WORK/kustomize-$1" out="$2" overlay component components=""
   # kustomize takes relative paths only.
-  local overlay
+  mkdir -p "$dir"
   overlay="$(realpath --relative-to="$dir" "$ROOT/deploy/kubernetes/overlays/$1")"
+  shift 2
+  for component in "$@"; do
+    components+="  - $(realpath --relative-to="$dir" "$ROOT/deploy/kubernetes/components/$component")"$'\n'
+  done
   cat > "$dir/kustomization.yaml" <<EOF
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
   - $overlay
+components:
+${components:-  []}
 images:
   - name: entroserve/runnerd
     newTag: $TAG
   - name: entroserve/samplerd
     newTag: $TAG
 EOF
-  kubectl kustomize "$dir" > "$2"
+  kubectl kustomize "$dir" > "$out"
+}
+metric() {  # HOST:PORT NAME: the sum of NAME's samples on that /metrics page
+  "$PY" - "$1" "$2" <<'EOF'
+import sys, urllib.request
+page = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics", timeout=10).read().decode()
+total = 0.0
+for line in page.splitlines():
+    if line.split("{")[0].split(" ")[0] == sys.argv[2]:
+        total += float(line.rsplit(" ", 1)[1])
+print(int(total))
+EOF
 }
 # emptyDir as Kubernetes makes it: mode 1777; medium Memory a tmpfs of the size
 # limit. Each volume is mounted once by a throwaway container at a path the
@@ -288,7 +306,7 @@ say "sidecar down (podman kube down)"
 
 # --- split --------------------------------------------------------------
 phase "split: podman kube play of overlays/split, 3 samplerd replicas"
-render split "$WORK/split.yaml"
+render split "$WORK/split.yaml" metrics
 "$PY" "$HERE/podman_kube.py" "$WORK/split.yaml" "$WORK/split-samplerd.podman.yaml" \
   --only-deployment samplerd --volume-prefix "$VOLUME_PREFIX" \
   --volumes-out "$WORK/split-samplerd.volumes" 2> "$WORK/split.adapt.log"
@@ -318,6 +336,19 @@ check_security samplerd-pod-0-samplerd
 IP="$(pod_ip runnerd-pod-0)"
 generate "$IP:50052" "$WORK/split.jsonl"
 compare "$WORK/split.jsonl" "split"
+# components/metrics: each replica's /metrics port, and runnerd's. One row
+# per token, spread over the replicas runnerd's streams went to.
+rows=0
+per_replica=()
+for ip in "${IPS[@]}"; do
+  n="$(metric "$ip:9091" entroserve_sampler_rows_total)" || fail "no /metrics on samplerd $ip:9091"
+  per_replica+=("$n")
+  rows=$((rows + n))
+done
+tokens="$(metric "$IP:9090" entroserve_runner_generated_tokens_total)" || fail "no /metrics on runnerd"
+[ "$rows" -eq "$TOKENS" ] && [ "$tokens" -eq "$TOKENS" ] ||
+  fail "metrics: samplerd rows ${per_replica[*]} (sum $rows), runnerd tokens $tokens; expected $TOKENS"
+say "metrics scraped: runnerd generated_tokens_total $tokens; samplerd rows_total ${per_replica[*]} (sum $rows)"
 # The replicas runnerd's streams are connected to (its Pod's TCP table).
 connected() {
   local pid
@@ -336,17 +367,20 @@ for table in ("tcp", "tcp6"):  # gRPC's sockets are IPv6 with v4-mapped addresse
 print(" ".join(sorted(seen)))
 EOF
 }
+# dns:/// with round_robin: one subchannel per address the name resolves to,
+# so runnerd holds a connection to every replica and spreads its streams.
 before="$(connected)"
-[ -n "$before" ] || fail "runnerd has no connection to any samplerd replica"
-victim=""
-for i in 0 1 2; do
-  [[ " $before " == *" ${IPS[$i]} "* ]] && { victim="samplerd-pod-$i-samplerd"; break; }
+for ip in "${IPS[@]}"; do
+  [[ " $before " == *" $ip "* ]] || fail "runnerd is not connected to replica $ip (only: ${before:-none})"
 done
-say "runnerd's sampler streams are connected to $before ($victim)"
-generate_and_kill "$IP:50052" "$victim" "$WORK/split-kill.jsonl" "split, the serving replica killed"
+victim="samplerd-pod-0-samplerd"
+say "runnerd's sampler streams are connected to every replica: $before"
+generate_and_kill "$IP:50052" "$victim" "$WORK/split-kill.jsonl" "split, one replica killed"
 after="$(connected)"
 say "runnerd's sampler streams are now connected to ${after:-nothing}"
-[ -n "$after" ] && [ "$after" != "$before" ] || fail "runnerd did not move to another replica"
+for ip in "${IPS[1]}" "${IPS[2]}"; do
+  [[ " $after " == *" $ip "* ]] || fail "runnerd lost the surviving replica $ip (now: ${after:-none})"
+done
 
 phase "done"
 echo "PASS: podman e2e in $(elapsed "$T0") s"
