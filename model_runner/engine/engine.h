@@ -1,5 +1,6 @@
 // The serving engine: continuous batching of generations over one model and
-// one SamplerBackend (DESIGN.md "An engine batches concurrent requests").
+// one SamplerBackend (docs/ARCHITECTURE.md "An engine batches concurrent
+// requests").
 //
 // A scheduler thread runs steps. Between steps, requests join the running
 // batch (in arrival order, up to EngineOptions.max_batch sequences and

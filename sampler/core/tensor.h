@@ -1,5 +1,6 @@
 // Decoding of wire tensors (raw little-endian bytes) into floats, with the
-// checks DESIGN.md puts at the edge: sizes, and no NaN or +Inf in logits.
+// checks made at the edge (docs/ARCHITECTURE.md "Tensors on the wire"):
+// sizes, and no NaN or +Inf in logits.
 #ifndef ENTROSERVE_SAMPLER_CORE_TENSOR_H_
 #define ENTROSERVE_SAMPLER_CORE_TENSOR_H_
 

@@ -13,7 +13,7 @@
 
 namespace entroserve {
 
-// What the sampler measures at each step (REFERENCE §1). Entropies are in
+// What the sampler measures at each step (docs/SAMPLERS.md "Signals"). Entropies are in
 // bits, varentropies in bits^2. Attention fields are meaningful only when
 // `has_attention`.
 struct Signals {
@@ -66,10 +66,10 @@ struct SamplingParams {
 
 // Everything a sequence's sampler carries from one step to the next. The
 // server keeps none of it: it goes out with each result and comes back with
-// the next row (DESIGN.md "No state lost to a restart").
+// the next row (docs/ARCHITECTURE.md "No state lost to a restart").
 struct SamplerState {
-  // Number of tokens of history kept for penalties (REFERENCE §3 uses the
-  // last 128; DRY looks back up to its penalty_last_n, at most this).
+  // Number of tokens of history kept for penalties (entropix's penalties use
+  // the last 128; DRY looks back up to its penalty_last_n, at most this).
   static constexpr int kMaxRecentTokens = 256;
 
   std::string sampler;                 // name of the sampler that produced it

@@ -1,5 +1,5 @@
 // Partial selection and tempered masses over a raw logit row, without
-// materialising or sorting the row (DESIGN.md: "Large vocabularies (128k-152k)
+// materialising or sorting the row (docs/ARCHITECTURE.md "Large vocabularies
 // without a full sort"). Used by the entropix and alpha policies.
 //
 // How: one vectorised pass records the maximum of every group of 64 logits

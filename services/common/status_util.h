@@ -1,5 +1,5 @@
 // The one place where absl::Status becomes a gRPC status or an in-band row
-// error (DESIGN.md "Errors"). The canonical codes are the same numbers in
+// error (docs/ARCHITECTURE.md "Errors"). The canonical codes are the same numbers in
 // both worlds, so the conversion keeps the code and the message as they are.
 #ifndef ENTROSERVE_SERVICES_COMMON_STATUS_UTIL_H_
 #define ENTROSERVE_SERVICES_COMMON_STATUS_UTIL_H_

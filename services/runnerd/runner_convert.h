@@ -1,5 +1,5 @@
 // The edge of the runner service: runner.v1 wire messages into the engine's
-// domain objects and back, with the checks a request can fail (DESIGN.md
+// domain objects and back, with the checks a request can fail (docs/ARCHITECTURE.md
 // "Validation at the edge"). Messages start with the path of the field at
 // fault: "text is not valid UTF-8: ...", "chat.messages is empty",
 // "tokens.ids[3] is 7000, outside the vocabulary [0, 6144)",

@@ -4,7 +4,7 @@
 //       [--attention=FILE --attention_dtype=DTYPE --heads=H --keys=L]
 //
 // Files hold raw little-endian elements, row-major, no header (the wire
-// format of DESIGN.md). The row goes through the same checks as at the edge
+// format of docs/ARCHITECTURE.md "Tensors on the wire"). The row goes through the same checks as at the edge
 // (DecodeTensor, CheckLogits, CheckAttention); an error is printed on stderr
 // with exit status 2. Used by signals_numpy_check.py.
 #include <cstdio>
