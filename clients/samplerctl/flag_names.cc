@@ -38,4 +38,48 @@ std::set<std::string> FlagsGiven(const std::vector<std::string>& args) {
   return given;
 }
 
+namespace {
+
+// The commands a help text names before its first ": ", if it starts with
+// lowercase command names separated by ", " or "/"; none otherwise.
+std::vector<std::string> CommandsOf(const std::string& help) {
+  const size_t colon = help.find(": ");
+  if (colon == std::string::npos) return {};
+  const std::string prefix = help.substr(0, colon);
+  for (char c : prefix) {
+    if (!(c >= 'a' && c <= 'z') && c != ',' && c != ' ' && c != '/') return {};
+  }
+  std::vector<std::string> commands;
+  std::string current;
+  for (char c : prefix + ",") {
+    if (c == ',' || c == '/') {
+      if (!current.empty()) commands.push_back(current);
+      current.clear();
+    } else if (c != ' ') {
+      current += c;
+    }
+  }
+  return commands;
+}
+
+}  // namespace
+
+bool FlagBelongsTo(const FlagHelp& flag, const std::string& command) {
+  const std::vector<std::string> commands = CommandsOf(flag.help);
+  return commands.empty() || std::find(commands.begin(), commands.end(), command) != commands.end();
+}
+
+std::string CommandHelp(const std::string& command, std::vector<FlagHelp> flags) {
+  std::sort(flags.begin(), flags.end(),
+            [](const FlagHelp& a, const FlagHelp& b) { return a.name < b.name; });
+  std::string out = "samplerctl " + command + ": flags\n";
+  for (const FlagHelp& flag : flags) {
+    if (!FlagBelongsTo(flag, command)) continue;
+    std::string help = flag.help;
+    if (!CommandsOf(help).empty()) help = help.substr(help.find(": ") + 2);
+    out += "  --" + flag.name + " (" + help + "); default: \"" + flag.default_value + "\"\n";
+  }
+  return out;
+}
+
 }  // namespace entroserve

@@ -5,6 +5,8 @@
 // Only arguments that start with "--" count, only the name before any '='
 // changes (values keep their dashes), and nothing after a lone "--" does.
 //
+// Also: which flags belong to a command, for "samplerctl COMMAND --help".
+//
 // Thread-safety: pure functions.
 #ifndef ENTROSERVE_CLIENTS_SAMPLERCTL_FLAG_NAMES_H_
 #define ENTROSERVE_CLIENTS_SAMPLERCTL_FLAG_NAMES_H_
@@ -21,6 +23,22 @@ std::vector<std::string> DashesToUnderscores(int argc, const char* const* argv);
 // The names of the flags in args[1..] ("--name" or "--name=value"); a
 // "--noname" also counts as "name" (Abseil's negated bool).
 std::set<std::string> FlagsGiven(const std::vector<std::string>& args);
+
+// A flag as --help shows it.
+struct FlagHelp {
+  std::string name;
+  std::string help;
+  std::string default_value;
+};
+
+// Whether a flag is one of `command`'s. A flag's help starts with the
+// commands it belongs to ("generate, compare: ...", "sample/replay: ...");
+// a help without such a prefix belongs to every command.
+bool FlagBelongsTo(const FlagHelp& flag, const std::string& command);
+
+// "samplerctl COMMAND --help": the command's flags, sorted by name, each
+// "  --name (help); default: value", the command prefix left out.
+std::string CommandHelp(const std::string& command, std::vector<FlagHelp> flags);
 
 }  // namespace entroserve
 

@@ -37,9 +37,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "clients/samplerctl/flag_names.h"
@@ -516,12 +518,36 @@ int Replay() {
   return 0;
 }
 
+constexpr const char* kCommands[] = {"generate", "compare", "info", "samplers", "sample", "replay"};
+
+// "samplerctl COMMAND --help" (or -help, --helpshort): that command's flags,
+// not Abseil's general help. Returns false when args ask no such thing.
+bool PrintCommandHelp(const std::vector<std::string>& args) {
+  const std::set<std::string> given = FlagsGiven(args);
+  if (!given.count("help") && !given.count("helpshort")) return false;
+  std::string command;
+  for (size_t i = 1; i < args.size() && command.empty(); ++i) {
+    for (const char* c : kCommands) {
+      if (args[i] == c) command = c;
+    }
+  }
+  if (command.empty()) return false;
+  std::vector<FlagHelp> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!absl::StrContains(flag->Filename(), "clients/samplerctl/")) continue;
+    flags.push_back({std::string(name), flag->Help(), flag->DefaultValue()});
+  }
+  std::printf("%s", CommandHelp(command, std::move(flags)).c_str());
+  return true;
+}
+
 }  // namespace
 }  // namespace entroserve
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(entroserve::kUsage);
   std::vector<std::string> args = entroserve::DashesToUnderscores(argc, argv);
+  if (entroserve::PrintCommandHelp(args)) return 0;
   std::vector<char*> arg_pointers;
   for (std::string& arg : args) arg_pointers.push_back(arg.data());
   std::vector<char*> positional =

@@ -13,6 +13,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/generic/async_generic_service.h"
@@ -255,6 +257,14 @@ void DaemonServer::Shutdown(absl::Time deadline) {
 
 bool ParseDaemonFlags(int argc, char** argv, const std::string& name, const std::string& usage) {
   absl::SetProgramUsageMessage(usage);
+  // --help lists the flags of the daemon's own file and the ones every
+  // daemon shares (this file's), not only those of files named after it.
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = [name](absl::string_view file) {
+    return absl::StrContains(file, name + "_main.cc") ||
+           absl::StrContains(file, "services/common/server_main.cc");
+  };
+  absl::SetFlagsUsageConfig(config);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::cerr << name << ": unexpected argument \"" << rest[1] << "\"; see --help\n";

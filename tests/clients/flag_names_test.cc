@@ -42,5 +42,25 @@ TEST(FlagsGivenTest, NamesWithAndWithoutValuesAndNegatedBools) {
             (std::set<std::string>{"prompt", "seed", "nosummary", "summary"}));
 }
 
+TEST(CommandHelpTest, ACommandPrefixNamesTheCommandsAFlagBelongsTo) {
+  EXPECT_TRUE(FlagBelongsTo({"prompt", "generate, compare: the prompt", ""}, "compare"));
+  EXPECT_FALSE(FlagBelongsTo({"prompt", "generate, compare: the prompt", ""}, "sample"));
+  EXPECT_TRUE(FlagBelongsTo({"heads", "sample/replay: attention heads", ""}, "replay"));
+  EXPECT_FALSE(FlagBelongsTo({"heads", "sample/replay: attention heads", ""}, "generate"));
+  // No prefix (or a colon inside a sentence): every command's.
+  EXPECT_TRUE(FlagBelongsTo({"seed", "seed (-1: let the server pick)", ""}, "info"));
+  EXPECT_TRUE(FlagBelongsTo({"server", "Server address: HOST:PORT", ""}, "replay"));
+}
+
+TEST(CommandHelpTest, ListsTheCommandsFlagsSortedWithoutThePrefix) {
+  const std::string help = CommandHelp("sample", {{"steps", "replay: number of steps", "40"},
+                                                  {"seed", "the seed", "-1"},
+                                                  {"logits", "sample: file of logits", ""}});
+  EXPECT_EQ(help,
+            "samplerctl sample: flags\n"
+            "  --logits (file of logits); default: \"\"\n"
+            "  --seed (the seed); default: \"-1\"\n");
+}
+
 }  // namespace
 }  // namespace entroserve
