@@ -439,6 +439,52 @@ int Sample() {
   return result.has_error() ? 3 : 0;
 }
 
+// One step of a replayed synthetic sequence: logits that depend on the
+// previous token, and attention over a growing number of keys.
+sampler::v1::SampleRequest ReplayRequest(const sampler::v1::SamplerSpec& spec, uint64_t data_seed,
+                                         int32_t step, int32_t vocab, int32_t heads,
+                                         int32_t previous, const sampler::v1::SamplerState& state) {
+  sampler::v1::SampleRequest request;
+  sampler::v1::SampleRow* row = request.add_rows();
+  row->set_sequence_id("replay");
+  row->set_step(step);
+  *row->mutable_spec() = spec;
+  row->set_seed(data_seed);
+  if (step > 0) *row->mutable_state() = state;
+  const std::vector<float> logits = SyntheticLogits(data_seed, step, vocab, previous);
+  row->mutable_logits()->set_dtype(sampler::v1::DTYPE_BFLOAT16);
+  row->mutable_logits()->add_shape(vocab);
+  row->mutable_logits()->set_data(EncodeTensor(DType::kBFloat16, logits));
+  const int32_t keys = 16 + step;
+  const std::vector<float> attention = SyntheticAttention(data_seed, step, heads, keys);
+  row->mutable_attention()->set_dtype(sampler::v1::DTYPE_BFLOAT16);
+  row->mutable_attention()->add_shape(heads);
+  row->mutable_attention()->add_shape(keys);
+  row->mutable_attention()->set_data(EncodeTensor(DType::kBFloat16, attention));
+  return request;
+}
+
+// What replay prints after the last step.
+struct ReplaySummary {
+  std::map<std::string, int> modes;
+  double entropy_sum = 0, varentropy_sum = 0;
+  std::vector<double> latencies_ms;
+
+  void Add(const sampler::v1::SampleResult& result, double latency_ms) {
+    ++modes[ModeLabel(result.mode())];
+    entropy_sum += result.signals().entropy();
+    varentropy_sum += result.signals().varentropy();
+    latencies_ms.push_back(latency_ms);
+  }
+  void Print(int32_t steps) {
+    std::sort(latencies_ms.begin(), latencies_ms.end());
+    std::printf("\n%d steps; modes:", steps);
+    for (const auto& [mode, count] : modes) std::printf(" %s %d", mode.c_str(), count);
+    std::printf("\nmean entropy %.3f bits, mean varentropy %.3f bits^2, round trip p50 %.3f ms\n",
+                entropy_sum / steps, varentropy_sum / steps, latencies_ms[latencies_ms.size() / 2]);
+  }
+};
+
 int Replay() {
   auto spec = SpecFromFlags();
   if (!spec.ok()) return Fail(spec.status());
@@ -458,40 +504,22 @@ int Replay() {
   auto stream = stub->SampleStream(&context);
   sampler::v1::SamplerState state;
   int32_t previous = -1;
-  std::map<std::string, int> modes;
-  double entropy_sum = 0, varentropy_sum = 0;
-  std::vector<double> latencies_ms;
+  ReplaySummary summary;
   if (!absl::GetFlag(FLAGS_json)) {
     std::printf("synthetic logits (V=%d) and attention (%d heads), sampler %s\n", vocab, heads,
                 spec->name().empty() ? "(from --spec)" : spec->name().c_str());
     if (color) std::printf("%s\n", ModeLegend().c_str());
   }
   for (int32_t step = 0; step < steps; ++step) {
-    sampler::v1::SampleRequest request;
-    sampler::v1::SampleRow* row = request.add_rows();
-    row->set_sequence_id("replay");
-    row->set_step(step);
-    *row->mutable_spec() = *spec;
-    row->set_seed(data_seed);
-    if (step > 0) *row->mutable_state() = state;
-    const std::vector<float> logits = SyntheticLogits(data_seed, step, vocab, previous);
-    row->mutable_logits()->set_dtype(sampler::v1::DTYPE_BFLOAT16);
-    row->mutable_logits()->add_shape(vocab);
-    row->mutable_logits()->set_data(EncodeTensor(DType::kBFloat16, logits));
-    const int32_t keys = 16 + step;
-    const std::vector<float> attention = SyntheticAttention(data_seed, step, heads, keys);
-    row->mutable_attention()->set_dtype(sampler::v1::DTYPE_BFLOAT16);
-    row->mutable_attention()->add_shape(heads);
-    row->mutable_attention()->add_shape(keys);
-    row->mutable_attention()->set_data(EncodeTensor(DType::kBFloat16, attention));
+    const sampler::v1::SampleRequest request =
+        ReplayRequest(*spec, data_seed, step, vocab, heads, previous, state);
     const auto start = std::chrono::steady_clock::now();
     sampler::v1::SampleResponse response;
     if (!stream->Write(request) || !stream->Read(&response)) {
       return Fail("SampleStream", stream->Finish());
     }
-    latencies_ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
+    const double latency_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     const sampler::v1::SampleResult& result = response.results(0);
     PrintResult(result, color);
     if (result.has_error()) {
@@ -501,20 +529,12 @@ int Replay() {
     }
     state = result.state();
     previous = result.token_id();
-    ++modes[ModeLabel(result.mode())];
-    entropy_sum += result.signals().entropy();
-    varentropy_sum += result.signals().varentropy();
+    summary.Add(result, latency_ms);
   }
   stream->WritesDone();
   grpc::Status status = stream->Finish();
   if (!status.ok()) return Fail("SampleStream", status);
-  if (!absl::GetFlag(FLAGS_json)) {
-    std::sort(latencies_ms.begin(), latencies_ms.end());
-    std::printf("\n%d steps; modes:", steps);
-    for (const auto& [mode, count] : modes) std::printf(" %s %d", mode.c_str(), count);
-    std::printf("\nmean entropy %.3f bits, mean varentropy %.3f bits^2, round trip p50 %.3f ms\n",
-                entropy_sum / steps, varentropy_sum / steps, latencies_ms[latencies_ms.size() / 2]);
-  }
+  if (!absl::GetFlag(FLAGS_json)) summary.Print(steps);
   return 0;
 }
 

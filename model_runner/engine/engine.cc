@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "model_runner/tokenizer/tokenizer.h"
+#include "sampler/base/status_macros.h"
 #include "sampler/registry.h"
 
 namespace entroserve {
@@ -157,10 +158,10 @@ Engine::Engine(const ServedModel* model, SamplerBackend* backend, EngineOptions 
 
 Engine::~Engine() { Shutdown(absl::ZeroDuration()); }
 
-absl::StatusOr<std::shared_ptr<GenerationHandle>> Engine::Submit(
-    GenerationRequest request, std::shared_ptr<GenerationSink> sink) {
-  const int64_t context = model_->context_length();
-  const int64_t vocab = model_->vocab_size();
+namespace {
+
+// The prompt's ids, the context it leaves and max_new_tokens.
+absl::Status CheckPromptFits(const GenerationRequest& request, int64_t vocab, int64_t context) {
   const int64_t prompt = static_cast<int64_t>(request.prompt.size());
   if (prompt == 0) {
     return absl::InvalidArgumentError("prompt is empty: at least one token is needed");
@@ -190,6 +191,10 @@ absl::StatusOr<std::shared_ptr<GenerationHandle>> Engine::Submit(
         absl::StrCat("max_new_tokens is ", request.max_new_tokens, ", but the prompt's ", prompt,
                      " tokens leave room for ", context - prompt, " in the context of ", context));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckStops(const GenerationRequest& request, int64_t vocab) {
   for (size_t i = 0; i < request.stop_token_ids.size(); ++i) {
     const int32_t id = request.stop_token_ids[i];
     if (id < 0 || id >= vocab) {
@@ -202,13 +207,30 @@ absl::StatusOr<std::shared_ptr<GenerationHandle>> Engine::Submit(
       return absl::InvalidArgumentError(absl::StrCat("stop[", i, "] is empty"));
     }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> Engine::CheckAdmissible(const GenerationRequest& request) const {
+  const int64_t vocab = model_->vocab_size();
+  RETURN_IF_ERROR(CheckPromptFits(request, vocab, model_->context_length()));
+  RETURN_IF_ERROR(CheckStops(request, vocab));
+  const int64_t prompt = static_cast<int64_t>(request.prompt.size());
   const int64_t kv_bytes = model_->model().CacheBytes(prompt + request.max_new_tokens);
   if (options_.max_kv_bytes > 0 && kv_bytes > options_.max_kv_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the prompt's ", prompt, " tokens plus max_new_tokens ", request.max_new_tokens, " need ",
         Mib(kv_bytes), " of KV cache; the server's KV budget is ", Mib(options_.max_kv_bytes)));
   }
-  if (absl::Status s = CheckChoices(request, kv_bytes); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckChoices(request, kv_bytes));
+  return kv_bytes;
+}
+
+absl::StatusOr<std::shared_ptr<GenerationHandle>> Engine::Submit(
+    GenerationRequest request, std::shared_ptr<GenerationSink> sink) {
+  int64_t kv_bytes;
+  ASSIGN_OR_RETURN(kv_bytes, CheckAdmissible(request));
   if (request.deadline <= absl::Now()) {
     return absl::DeadlineExceededError("the request's deadline had passed when it arrived");
   }

@@ -317,6 +317,9 @@ class Engine {
                   std::vector<RowResult>* results, std::vector<bool>* sampled);
   // INVALID_ARGUMENT for an n or top_logprobs the engine cannot serve.
   absl::Status CheckChoices(const GenerationRequest& request, int64_t kv_bytes) const;
+  // What Submit checks before taking the lock: the request against the
+  // model and the limits. Its KV cache bytes when it fits.
+  absl::StatusOr<int64_t> CheckAdmissible(const GenerationRequest& request) const;
   std::unique_ptr<Sequence> MakeSequence(GenerationRequest request,
                                          std::shared_ptr<GenerationSink> sink,
                                          std::shared_ptr<GenerationHandle> handle,
