@@ -1,8 +1,10 @@
 #include "services/common/log.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -64,7 +66,50 @@ void InitLogging(std::string program, LogFormat format) {
   gpr_set_log_function(GrpcLogFunction);
 }
 
-std::string RedactSecrets(absl::string_view text) {
+namespace {
+
+bool IsTokenByte(int byte) {
+  return byte > ' ' && byte < 0x7f && byte != '"' && byte != '\'' && byte != ',';
+}
+
+// The byte of the hex pair at text[at] ("4f "), or -1.
+int HexPairAt(absl::string_view text, size_t at) {
+  if (at + 2 > text.size()) return -1;
+  int value = 0;
+  for (size_t i = at; i < at + 2; ++i) {
+    const char c = absl::ascii_tolower(static_cast<unsigned char>(text[i]));
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return -1;
+    value = value * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
+  }
+  return value;
+}
+
+// Bearer tokens in gRPC's byte dumps (its tcp and secure_endpoint traces
+// print what goes over the wire as hex pairs: "42 65 61 72 65 72 20 74 ..."
+// is "Bearer t..."): the token's pairs become "[redacted] ".
+std::string RedactHexBearer(absl::string_view text) {
+  static constexpr char kEarer[] = "65 61 72 65 72 20 ";  // "earer "
+  const std::string lower = absl::AsciiStrToLower(text);
+  std::string out;
+  size_t i = 0;
+  while (true) {
+    size_t at = lower.find(kEarer, i);
+    while (at != std::string::npos && !(at >= 3 && (lower.compare(at - 3, 3, "42 ") == 0 ||
+                                                    lower.compare(at - 3, 3, "62 ") == 0))) {
+      at = lower.find(kEarer, at + 1);
+    }
+    if (at == std::string::npos) break;
+    size_t token = at + sizeof(kEarer) - 1;
+    absl::StrAppend(&out, text.substr(i, token - i), "[redacted] ");
+    while (IsTokenByte(HexPairAt(text, token))) token += 3;
+    i = std::min(token, text.size());
+  }
+  absl::StrAppend(&out, text.substr(i));
+  return out;
+}
+
+// "Bearer abc" -> "Bearer [redacted]", any case of "bearer".
+std::string RedactTextBearer(absl::string_view text) {
   static constexpr char kBearer[] = "bearer ";
   const std::string lower = absl::AsciiStrToLower(text);
   std::string out;
@@ -75,13 +120,16 @@ std::string RedactSecrets(absl::string_view text) {
     const size_t token = at + sizeof(kBearer) - 1;
     absl::StrAppend(&out, text.substr(i, token - i), "[redacted]");
     i = token;
-    while (i < text.size() && !absl::ascii_isspace(static_cast<unsigned char>(text[i])) &&
-           text[i] != '"' && text[i] != '\'' && text[i] != ',') {
-      ++i;
-    }
+    while (i < text.size() && IsTokenByte(static_cast<unsigned char>(text[i]))) ++i;
   }
   absl::StrAppend(&out, text.substr(i));
   return out;
+}
+
+}  // namespace
+
+std::string RedactSecrets(absl::string_view text) {
+  return RedactTextBearer(RedactHexBearer(text));
 }
 
 std::string FormatLogLine(LogFormat format, absl::string_view program, LogLevel level,

@@ -39,7 +39,12 @@ using LogFields = std::vector<std::pair<std::string, std::string>>;
 
 void Log(LogLevel level, absl::string_view message, const LogFields& fields = {});
 
-// `text` with every bearer token replaced: "Bearer abc" -> "Bearer [redacted]".
+// `text` with every bearer token replaced: "Bearer abc" -> "Bearer [redacted]",
+// and in gRPC's hex byte dumps (GRPC_TRACE=tcp, secure_endpoint)
+// "42 65 61 72 65 72 20 61 62 63" -> "42 65 61 72 65 72 20 [redacted] ". A
+// token that a dump splits over two lines, or that a client compresses
+// (HPACK Huffman coding), is not recognised: never set GRPC_TRACE where
+// tokens matter.
 std::string RedactSecrets(absl::string_view text);
 
 // One log line as Log writes it (no newline), at `time_text`: exposed for

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -75,6 +76,12 @@ std::string ReadTestFile(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+void WriteTestFile(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".new";
+  std::ofstream(temporary) << text;
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) ADD_FAILURE() << "cannot write " << path;
 }
 
 std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const std::string& ca,

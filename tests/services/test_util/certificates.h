@@ -25,6 +25,10 @@ TestCertificates MakeTestCertificates();
 // The text of a file (for grpc::SslCredentialsOptions).
 std::string ReadTestFile(const std::string& path);
 
+// Replaces the file `path` with `text` at once (written beside it, then
+// renamed), as a token rotation would.
+void WriteTestFile(const std::string& path, const std::string& text);
+
 // A TLS channel to `address` verifying the server with `ca`, presenting
 // `cert`/`key` when given; not waited for.
 std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const std::string& ca,
