@@ -44,7 +44,7 @@ void GrpcLogFunction(gpr_log_func_args* args) {
   const LogLevel level = args->severity == GPR_LOG_SEVERITY_ERROR  ? LogLevel::kError
                          : args->severity == GPR_LOG_SEVERITY_INFO ? LogLevel::kInfo
                                                                    : LogLevel::kWarning;
-  Log(level, absl::StrCat("grpc: ", args->message),
+  Log(level, absl::StrCat("grpc: ", DropByteDumps(args->file, args->message)),
       {{"source", absl::StrCat(args->file, ":", args->line)}});
 }
 
@@ -72,42 +72,6 @@ bool IsTokenByte(int byte) {
   return byte > ' ' && byte < 0x7f && byte != '"' && byte != '\'' && byte != ',';
 }
 
-// The byte of the hex pair at text[at] ("4f "), or -1.
-int HexPairAt(absl::string_view text, size_t at) {
-  if (at + 2 > text.size()) return -1;
-  int value = 0;
-  for (size_t i = at; i < at + 2; ++i) {
-    const char c = absl::ascii_tolower(static_cast<unsigned char>(text[i]));
-    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return -1;
-    value = value * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
-  }
-  return value;
-}
-
-// Bearer tokens in gRPC's byte dumps (its tcp and secure_endpoint traces
-// print what goes over the wire as hex pairs: "42 65 61 72 65 72 20 74 ..."
-// is "Bearer t..."): the token's pairs become "[redacted] ".
-std::string RedactHexBearer(absl::string_view text) {
-  static constexpr char kEarer[] = "65 61 72 65 72 20 ";  // "earer "
-  const std::string lower = absl::AsciiStrToLower(text);
-  std::string out;
-  size_t i = 0;
-  while (true) {
-    size_t at = lower.find(kEarer, i);
-    while (at != std::string::npos && !(at >= 3 && (lower.compare(at - 3, 3, "42 ") == 0 ||
-                                                    lower.compare(at - 3, 3, "62 ") == 0))) {
-      at = lower.find(kEarer, at + 1);
-    }
-    if (at == std::string::npos) break;
-    size_t token = at + sizeof(kEarer) - 1;
-    absl::StrAppend(&out, text.substr(i, token - i), "[redacted] ");
-    while (IsTokenByte(HexPairAt(text, token))) token += 3;
-    i = std::min(token, text.size());
-  }
-  absl::StrAppend(&out, text.substr(i));
-  return out;
-}
-
 // "Bearer abc" -> "Bearer [redacted]", any case of "bearer".
 std::string RedactTextBearer(absl::string_view text) {
   static constexpr char kBearer[] = "bearer ";
@@ -128,8 +92,24 @@ std::string RedactTextBearer(absl::string_view text) {
 
 }  // namespace
 
-std::string RedactSecrets(absl::string_view text) {
-  return RedactTextBearer(RedactHexBearer(text));
+std::string RedactSecrets(absl::string_view text) { return RedactTextBearer(text); }
+
+std::string DropByteDumps(absl::string_view source_file, absl::string_view message) {
+  if (!absl::EndsWith(source_file, "tcp_posix.cc") &&
+      !absl::EndsWith(source_file, "secure_endpoint.cc")) {
+    return std::string(message);
+  }
+  // "READ DATA: 00 0d 61 ..." and "WRITE 0x7f..: 00 0d 61 ...": cut at the
+  // first hex pair after a colon.
+  for (size_t at = message.find(": "); at != absl::string_view::npos;
+       at = message.find(": ", at + 1)) {
+    const absl::string_view rest = message.substr(at + 2);
+    if (rest.size() >= 3 && absl::ascii_isxdigit(static_cast<unsigned char>(rest[0])) &&
+        absl::ascii_isxdigit(static_cast<unsigned char>(rest[1])) && rest[2] == ' ') {
+      return absl::StrCat(message.substr(0, at), ": [bytes not logged]");
+    }
+  }
+  return std::string(message);
 }
 
 std::string FormatLogLine(LogFormat format, absl::string_view program, LogLevel level,

@@ -183,7 +183,6 @@ struct RunnerdOptions {
   int sampler_workers = 1;
   int sampler_streams = 4;
   RemoteSamplerOptions remote;
-  std::string sampler_auth_token_file;
   // --http_port 0: no HTTP server.
   openai::HttpServerOptions http;
 };
@@ -303,8 +302,13 @@ absl::Status RemoteOptionsFromFlags(RunnerdOptions* options) {
   remote.tls = {
       absl::GetFlag(FLAGS_sampler_tls_ca_file), absl::GetFlag(FLAGS_sampler_tls_cert_file),
       absl::GetFlag(FLAGS_sampler_tls_key_file), absl::GetFlag(FLAGS_sampler_tls_server_name)};
-  RETURN_IF_ERROR(CheckClientTlsFiles(remote.tls, "--sampler_tls_"));
-  options->sampler_auth_token_file = absl::GetFlag(FLAGS_sampler_auth_token_file);
+  // The files are read now, so that an unreadable one is a flag error (exit
+  // code 2) rather than a failed model load.
+  RETURN_IF_ERROR(MakeChannelCredentials(remote.tls, "--sampler_tls_", nullptr).status());
+  const std::string token_file = absl::GetFlag(FLAGS_sampler_auth_token_file);
+  if (!token_file.empty()) {
+    ASSIGN_OR_RETURN(remote.token, TokenFile::Open("--sampler_auth_token_file", token_file));
+  }
   return absl::OkStatus();
 }
 
@@ -381,10 +385,6 @@ absl::StatusOr<std::unique_ptr<SamplerBackend>> MakeBackend(const RunnerdOptions
     return std::make_unique<LocalSamplerBackend>(options.remote.wire_dtype, workers);
   }
   RemoteSamplerOptions remote = options.remote;
-  if (!options.sampler_auth_token_file.empty()) {
-    ASSIGN_OR_RETURN(remote.token,
-                     TokenFile::Open("--sampler_auth_token_file", options.sampler_auth_token_file));
-  }
   const bool shared = IsResolverTarget(remote.address);
   if (shared) {
     ASSIGN_OR_RETURN(remote.channel, MakeSamplerChannel(remote, /*own_connection=*/false));
@@ -479,8 +479,9 @@ int Run(const RunnerdOptions& options) {
     return 1;
   }
   // Loaded on a thread of its own so that a signal can end the wait.
-  std::thread loader(
-      [&] { LoadAndAttach(options, &metrics, &service, http->get(), server->get(), &loaded, &stop); });
+  std::thread loader([&] {
+    LoadAndAttach(options, &metrics, &service, http->get(), server->get(), &loaded, &stop);
+  });
   const int signal_number = stop.Wait();
   (*server)->SetServing(false);
   if (*http) (*http)->Drain();

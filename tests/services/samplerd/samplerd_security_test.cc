@@ -138,11 +138,11 @@ void ExpectTokensChecked(const std::shared_ptr<grpc::Channel>& channel) {
   const grpc::Status none = SampleOnce(channel);
   EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(none.error_message(),
-            "this server requires a bearer token: send the metadata \"authorization: Bearer "
+            "this server requires a token: send the metadata \"authorization: Bearer "
             "TOKEN\"");
   const grpc::Status wrong = SampleOnce(channel, kWrongToken);
   EXPECT_EQ(wrong.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(wrong.error_message(), "invalid bearer token");
+  EXPECT_EQ(wrong.error_message(), "invalid token: not one of this server's tokens");
   const grpc::Status right = SampleOnce(channel, kToken);
   EXPECT_TRUE(right.ok()) << Describe(right);
   EXPECT_EQ(HealthStatus(channel, "sampler.v1.Sampler").value_or(-1), kHealthServing);
@@ -223,9 +223,9 @@ TEST_F(SamplerdSecurityTest, TokensNeverReachTheLogEvenWithGrpcTracesOn) {
     }
     EXPECT_EQ(server->Stop(SIGTERM), 0);
     const std::string text = ReadTestFile(log);
-    // The traces did print the header and the bytes, redacted.
+    // The traces did print the header, redacted, and the bytes' dumps, cut.
     EXPECT_THAT(text, HasSubstr("authorization: Bearer [redacted]"));
-    EXPECT_THAT(text, HasSubstr(absl::StrCat(HexPairs("Bearer "), " [redacted]")));
+    EXPECT_THAT(text, HasSubstr("READ DATA: [bytes not logged]"));
     for (const std::string token : {kToken, kWrongToken}) {
       EXPECT_THAT(text, ::testing::Not(HasSubstr(token)));
       EXPECT_THAT(text, ::testing::Not(HasSubstr(HexPairs(token))));

@@ -30,10 +30,11 @@ std::string ReadTestFile(const std::string& path);
 void WriteTestFile(const std::string& path, const std::string& text);
 
 // A TLS channel to `address` verifying the server with `ca`, presenting
-// `cert`/`key` when given; not waited for.
+// `cert`/`key` when given, sending "authorization: Bearer `token`" on every
+// call when one is given; not waited for.
 std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const std::string& ca,
-                                          const std::string& cert = "",
-                                          const std::string& key = "");
+                                          const std::string& cert = "", const std::string& key = "",
+                                          const std::string& token = "");
 
 }  // namespace entroserve
 
