@@ -272,6 +272,38 @@ TEST_F(SamplerdSecurityTest, JsonLogsAreOneObjectPerLine) {
   EXPECT_THAT(messages, ::testing::Contains("info signal 15, shutting down"));
 }
 
+// samplerctl's connection flags: mutual TLS and a token, and a token in
+// plaintext.
+TEST_F(SamplerdSecurityTest, SamplerctlConnectsWithTlsAClientCertificateAndAToken) {
+  std::vector<std::string> flags = TlsFlags();
+  flags.push_back("--tls_client_ca_file=" + certs_->ca);
+  flags.push_back(TokenFlag());
+  std::unique_ptr<ServerProcess> tls = StartSamplerd(flags);
+  std::unique_ptr<ServerProcess> plaintext = StartSamplerd({TokenFlag()});
+  ASSERT_NE(tls, nullptr);
+  ASSERT_NE(plaintext, nullptr);
+  const std::vector<std::string> client = {"--tls_ca_file=" + certs_->ca,
+                                           "--tls_cert_file=" + certs_->client_cert,
+                                           "--tls_key_file=" + certs_->client_key};
+  std::vector<std::string> args = {"samplers", "--json", "--server=" + tls->address()};
+  args.insert(args.end(), client.begin(), client.end());
+  const ProcessExit refused = RunToExit(SAMPLERCTL_PATH, args);
+  EXPECT_EQ(WEXITSTATUS(refused.status), 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("this server requires a token"));
+  args.push_back(TokenFlag());
+  const ProcessExit ok = RunToExit(SAMPLERCTL_PATH, args);
+  EXPECT_EQ(WEXITSTATUS(ok.status), 0) << ok.output;
+  EXPECT_THAT(ok.output, HasSubstr("\"greedy\""));
+  const ProcessExit in_plaintext = RunToExit(
+      SAMPLERCTL_PATH, {"samplers", "--json", "--server=" + plaintext->address(), TokenFlag()});
+  EXPECT_EQ(WEXITSTATUS(in_plaintext.status), 0) << in_plaintext.output;
+  EXPECT_THAT(in_plaintext.output, HasSubstr("\"greedy\""));
+  const ProcessExit half = RunToExit(
+      SAMPLERCTL_PATH, {"samplers", "--server=" + tls->address(), "--tls_key_file=/k.pem"});
+  EXPECT_EQ(WEXITSTATUS(half.status), 2);
+  EXPECT_THAT(half.output, HasSubstr("--tls_cert_file and --tls_key_file go together"));
+}
+
 TEST(SamplerdFlagsExitTest, BadSecurityFlagsExitWithCode2AndSayWhy) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--tls_cert_file=/x.pem", "--tls_cert_file and --tls_key_file go together"},
