@@ -158,7 +158,8 @@ ABSL_FLAG(int32_t, sampler_wait_s, 60,
 ABSL_FLAG(int32_t, http_port, 0,
           "Port of the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
           "/v1/models, /health; README \"OpenAI-compatible API\"), on --host (IPv4 "
-          "0.0.0.0 when --host is [::]); 0: off.");
+          "0.0.0.0 when --host is [::]); 0: off. Plaintext only; with --auth_token_file every "
+          "route but /health needs \"Authorization: Bearer TOKEN\" (else 401).");
 ABSL_FLAG(int32_t, http_max_body_mb, 8,
           "Largest HTTP request body in MiB; past it the answer is 413.");
 ABSL_FLAG(int32_t, http_threads, 0,
@@ -355,9 +356,13 @@ absl::Status HttpOptionsFromFlags(RunnerdOptions* options) {
 }
 
 // The HTTP server, listening, when --http_port is set; null when it is not.
-absl::StatusOr<std::unique_ptr<openai::HttpServer>> StartHttp(const RunnerdOptions& options) {
+// `tokens` (--auth_token_file, or null) guard it as they guard the gRPC port.
+absl::StatusOr<std::unique_ptr<openai::HttpServer>> StartHttp(const RunnerdOptions& options,
+                                                              std::shared_ptr<TokenFile> tokens) {
   if (options.http.port == 0) return nullptr;
-  auto http = std::make_unique<openai::HttpServer>(options.http);
+  openai::HttpServerOptions http_options = options.http;
+  http_options.tokens = std::move(tokens);  // the gRPC port's
+  auto http = std::make_unique<openai::HttpServer>(http_options);
   ASSIGN_OR_RETURN(const int port, http->Start());
   std::cout << "runnerd http listening on " << options.http.host << ":" << port << " (model \""
             << options.http.model_name << "\")" << std::endl;
@@ -472,7 +477,7 @@ int Run(const RunnerdOptions& options) {
     Log(LogLevel::kError, server.status().message());
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<openai::HttpServer>> http = StartHttp(options);
+  absl::StatusOr<std::unique_ptr<openai::HttpServer>> http = StartHttp(options, security->tokens);
   if (!http.ok()) {
     Log(LogLevel::kError, http.status().message());
     (*server)->Shutdown(absl::Now());

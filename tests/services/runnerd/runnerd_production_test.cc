@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,10 +18,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
 #include "runner/v1/runner.grpc.pb.h"
+#include "sampler/v1/sampler.grpc.pb.h"
 #include "tests/services/test_util/certificates.h"
 #include "tests/services/test_util/runnerd_test_util.h"
 #include "tests/services/test_util/server_process.h"
@@ -213,6 +218,110 @@ TEST(RunnerdFlagsExitTest, BadSecurityFlagsExitWithCode2AndSayWhy) {
     EXPECT_EQ(WEXITSTATUS(exit.status), 2) << flag << ": " << exit.output;
     EXPECT_THAT(exit.output, HasSubstr(message)) << flag;
   }
+}
+
+// The OpenAI-compatible HTTP port takes --auth_token_file's tokens as
+// "Authorization: Bearer TOKEN"; /health needs none.
+TEST_F(RunnerdSecurityTest, TheHttpApiNeedsTheBearerTokenButHealthDoesNot) {
+  const int http_port = FreeTcpPort();
+  auto runnerd = StartRunnerd({absl::StrCat("--http_port=", http_port),
+                               "--auth_token_file=" + certs_.dir + "/runner_tokens"});
+  ASSERT_NE(runnerd, nullptr);
+  httplib::Client http("127.0.0.1", http_port);
+  const auto get = [&](const std::string& path, const std::string& authorization) {
+    httplib::Headers headers;
+    if (!authorization.empty()) headers.emplace("Authorization", authorization);
+    return http.Get(path.c_str(), headers);
+  };
+  for (const std::string authorization : {std::string(), std::string("Bearer wrong")}) {
+    const httplib::Result refused = get("/v1/models", authorization);
+    ASSERT_TRUE(refused) << authorization;
+    EXPECT_EQ(refused->status, 401);
+    EXPECT_EQ(refused->get_header_value("WWW-Authenticate"), "Bearer");
+    const nlohmann::json error = nlohmann::json::parse(refused->body)["error"];
+    EXPECT_EQ(error["type"], "authentication_error");
+    EXPECT_EQ(error["code"], "invalid_api_key");
+    EXPECT_EQ(error["message"], authorization.empty()
+                                    ? "this server requires a token: send the metadata "
+                                      "\"authorization: Bearer TOKEN\""
+                                    : "invalid token: not one of this server's tokens");
+  }
+  const httplib::Result models = get("/v1/models", absl::StrCat("Bearer ", kRunnerToken));
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(models->body)["data"][0]["id"], "tiny");
+  httplib::Headers headers = {{"Authorization", absl::StrCat("Bearer ", kRunnerToken)}};
+  const httplib::Result completion = http.Post(
+      "/v1/completions", headers,
+      R"({"model": "tiny", "prompt": "The jury said", "max_tokens": 3})", "application/json");
+  ASSERT_TRUE(completion);
+  EXPECT_EQ(completion->status, 200) << completion->body;
+  const httplib::Result health = get("/health", "");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+// ---------------------------------------------------------------------------
+// The README's metrics table.
+
+// name -> type of every "# TYPE name type" line of a /metrics page.
+std::map<std::string, std::string> MetricTypes(const std::string& page) {
+  std::map<std::string, std::string> types;
+  for (absl::string_view line : absl::StrSplit(page, '\n')) {
+    if (!absl::ConsumePrefix(&line, "# TYPE ")) continue;
+    const std::vector<std::string> parts = absl::StrSplit(line, ' ');
+    if (parts.size() == 2) types[parts[0]] = parts[1];
+  }
+  return types;
+}
+
+// name -> type of every row "| `name` | type | ..." of README.md's section
+// "Running in production".
+std::map<std::string, std::string> ReadmeMetricTypes() {
+  const std::string readme = ReadTestFile(ENTROSERVE_SOURCE_DIR "/README.md");
+  const size_t start = readme.find("## Running in production");
+  const size_t end = readme.find("\n## ", start + 1);
+  std::map<std::string, std::string> types;
+  if (start == std::string::npos) return types;
+  for (absl::string_view line :
+       absl::StrSplit(absl::string_view(readme).substr(start, end - start), '\n')) {
+    if (!absl::ConsumePrefix(&line, "| `entroserve_")) continue;
+    const std::vector<std::string> cells = absl::StrSplit(line, " | ");
+    if (cells.size() < 2) continue;
+    types["entroserve_" + cells[0].substr(0, cells[0].find('`'))] = cells[1];
+  }
+  return types;
+}
+
+// Every metric both daemons expose (after a generation and a bad row, so
+// that every family has a series) is in the README's table with its type,
+// and the table lists nothing else.
+TEST(ReadmeMetricsTest, TheTableListsEveryMetricOfBothDaemonsWithItsType) {
+  const int sampler_metrics = FreeTcpPort();
+  const int runner_metrics = FreeTcpPort();
+  auto samplerd = StartSamplerd({absl::StrCat("--metrics_port=", sampler_metrics)});
+  ASSERT_NE(samplerd, nullptr);
+  auto runnerd = StartRunnerd(
+      {"--sampler=" + samplerd->address(), absl::StrCat("--metrics_port=", runner_metrics)});
+  ASSERT_NE(runnerd, nullptr);
+  auto stub = RunnerStub(*runnerd);
+  ASSERT_TRUE(Generate(stub.get(), TextRequest(kPrompt, 3, 1)).status.ok());
+  {
+    auto sampler = ::sampler::v1::Sampler::NewStub(samplerd->NewChannel());
+    ::sampler::v1::SampleRequest request;
+    request.add_rows()->mutable_spec()->set_name("greedy");  // no logits: an in-band error
+    ::sampler::v1::SampleResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(sampler->Sample(&context, request, &response).ok());
+    ASSERT_TRUE(response.results(0).has_error());
+  }
+  std::map<std::string, std::string> exposed;
+  for (const int port : {sampler_metrics, runner_metrics}) {
+    absl::StatusOr<std::string> page = HttpGet(port, "/metrics");
+    ASSERT_TRUE(page.ok()) << page.status();
+    exposed.merge(MetricTypes(*page));
+  }
+  EXPECT_EQ(ReadmeMetricTypes(), exposed);
 }
 
 // ---------------------------------------------------------------------------
