@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "clients/samplerctl/connection.h"
 #include "clients/samplerctl/generation_stats.h"
 #include "clients/samplerctl/modes.h"
 #include "clients/samplerctl/trace.h"
@@ -27,10 +28,7 @@ namespace {
 namespace v1 = ::runner::v1;
 
 std::unique_ptr<v1::Runner::Stub> ConnectRunner(const std::string& server) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  return v1::Runner::NewStub(
-      grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args));
+  return v1::Runner::NewStub(OpenChannel(server));
 }
 
 void SetDeadline(grpc::ClientContext* context, int64_t timeout_ms) {

@@ -16,6 +16,10 @@
 //   samplerctl replay [--sampler=NAME | --spec=TEXTPROTO] [--steps=N] [--vocab=V]
 //                     [--heads=H] [--seed=N] [--json]
 //
+// Every command that talks to a server also takes --tls_ca_file,
+// --tls_cert_file, --tls_key_file, --tls_server_name and --auth_token_file
+// (connection.h).
+//
 // Flag names may be written with dashes or underscores (flag_names.h).
 #include <google/protobuf/text_format.h>
 #include <grpcpp/grpcpp.h>
@@ -44,6 +48,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "clients/samplerctl/connection.h"
 #include "clients/samplerctl/flag_names.h"
 #include "clients/samplerctl/modes.h"
 #include "clients/samplerctl/runner_commands.h"
@@ -137,7 +142,11 @@ constexpr char kUsage[] =
     "  samplerctl info --server=localhost:50052\n"
     "  samplerctl samplers --server=localhost:50051\n"
     "  samplerctl replay --sampler=entropix --steps=40 --seed=7\n"
-    "  samplerctl sample --logits=row.f32 --spec='chain { temperature: 0.8 top_k: 40 }'\n";
+    "  samplerctl sample --logits=row.f32 --spec='chain { temperature: 0.8 top_k: 40 }'\n"
+    "  samplerctl info --server=runnerd.example:50052 --tls_ca_file=ca.pem \\\n"
+    "      --auth_token_file=token\n\n"
+    "TLS and tokens: --tls_ca_file (TLS), --tls_cert_file and --tls_key_file (mutual\n"
+    "TLS), --tls_server_name, --auth_token_file (sent as authorization: Bearer).\n";
 
 absl::StatusOr<sampler::v1::SamplerSpec> SpecFromFlags() {
   sampler::v1::SamplerSpec spec;
@@ -188,11 +197,7 @@ std::string RunnerdAddress() {
 using GivenFlags = std::set<std::string>;
 
 std::unique_ptr<sampler::v1::Sampler::Stub> Connect() {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
-  return sampler::v1::Sampler::NewStub(
-      grpc::CreateCustomChannel(SamplerdAddress(), grpc::InsecureChannelCredentials(), args));
+  return sampler::v1::Sampler::NewStub(OpenChannel(SamplerdAddress()));
 }
 
 void SetDeadline(grpc::ClientContext* context) {
@@ -577,6 +582,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string command = positional[1];
+  if (absl::Status s = entroserve::InitConnectionFromFlags(); !s.ok()) {
+    std::fprintf(stderr, "samplerctl: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   if (command == "generate") return entroserve::Generate(entroserve::FlagsGiven(args));
   if (command == "compare") return entroserve::Compare(entroserve::FlagsGiven(args));
   if (command == "info") {

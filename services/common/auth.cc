@@ -32,7 +32,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 
 absl::Status MissingToken() {
   return absl::UnauthenticatedError(
-      "this server requires a bearer token: send the metadata \"authorization: Bearer TOKEN\"");
+      "this server requires a token: send the metadata \"authorization: Bearer TOKEN\"");
 }
 
 }  // namespace
@@ -99,7 +99,7 @@ absl::Status TokenFile::Check(absl::string_view authorization) {
   MaybeReload();
   bool match = false;
   for (const std::string& known : tokens_) match |= ConstantTimeEquals(token, known);
-  if (!match) return absl::UnauthenticatedError("invalid bearer token");
+  if (!match) return absl::UnauthenticatedError("invalid token: not one of this server's tokens");
   return absl::OkStatus();
 }
 

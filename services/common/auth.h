@@ -4,7 +4,9 @@
 // Server side: every RPC but grpc.health.v1 needs the metadata
 // "authorization: Bearer TOKEN" with one of the file's tokens; a call
 // without it, or with another token, ends UNAUTHENTICATED before it reaches
-// the service ("missing ...", "invalid bearer token"): the token itself is
+// the service ("this server requires a token ...", "invalid token:
+// ..."; worded so that the log's redaction of "Bearer X" leaves them
+// whole): the token itself is
 // never echoed or logged. Two paths, one check (TokenFile::Check):
 //   with TLS    a grpc::AuthMetadataProcessor in the transport, before any
 //               handler (reflection included);

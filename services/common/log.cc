@@ -1,8 +1,10 @@
 #include "services/common/log.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -42,7 +44,7 @@ void GrpcLogFunction(gpr_log_func_args* args) {
   const LogLevel level = args->severity == GPR_LOG_SEVERITY_ERROR  ? LogLevel::kError
                          : args->severity == GPR_LOG_SEVERITY_INFO ? LogLevel::kInfo
                                                                    : LogLevel::kWarning;
-  Log(level, absl::StrCat("grpc: ", args->message),
+  Log(level, absl::StrCat("grpc: ", DropByteDumps(args->file, args->message)),
       {{"source", absl::StrCat(args->file, ":", args->line)}});
 }
 
@@ -64,7 +66,14 @@ void InitLogging(std::string program, LogFormat format) {
   gpr_set_log_function(GrpcLogFunction);
 }
 
-std::string RedactSecrets(absl::string_view text) {
+namespace {
+
+bool IsTokenByte(int byte) {
+  return byte > ' ' && byte < 0x7f && byte != '"' && byte != '\'' && byte != ',';
+}
+
+// "Bearer abc" -> "Bearer [redacted]", any case of "bearer".
+std::string RedactTextBearer(absl::string_view text) {
   static constexpr char kBearer[] = "bearer ";
   const std::string lower = absl::AsciiStrToLower(text);
   std::string out;
@@ -75,13 +84,32 @@ std::string RedactSecrets(absl::string_view text) {
     const size_t token = at + sizeof(kBearer) - 1;
     absl::StrAppend(&out, text.substr(i, token - i), "[redacted]");
     i = token;
-    while (i < text.size() && !absl::ascii_isspace(static_cast<unsigned char>(text[i])) &&
-           text[i] != '"' && text[i] != '\'' && text[i] != ',') {
-      ++i;
-    }
+    while (i < text.size() && IsTokenByte(static_cast<unsigned char>(text[i]))) ++i;
   }
   absl::StrAppend(&out, text.substr(i));
   return out;
+}
+
+}  // namespace
+
+std::string RedactSecrets(absl::string_view text) { return RedactTextBearer(text); }
+
+std::string DropByteDumps(absl::string_view source_file, absl::string_view message) {
+  if (!absl::EndsWith(source_file, "tcp_posix.cc") &&
+      !absl::EndsWith(source_file, "secure_endpoint.cc")) {
+    return std::string(message);
+  }
+  // "READ DATA: 00 0d 61 ..." and "WRITE 0x7f..: 00 0d 61 ...": cut at the
+  // first hex pair after a colon.
+  for (size_t at = message.find(": "); at != absl::string_view::npos;
+       at = message.find(": ", at + 1)) {
+    const absl::string_view rest = message.substr(at + 2);
+    if (rest.size() >= 3 && absl::ascii_isxdigit(static_cast<unsigned char>(rest[0])) &&
+        absl::ascii_isxdigit(static_cast<unsigned char>(rest[1])) && rest[2] == ' ') {
+      return absl::StrCat(message.substr(0, at), ": [bytes not logged]");
+    }
+  }
+  return std::string(message);
 }
 
 std::string FormatLogLine(LogFormat format, absl::string_view program, LogLevel level,

@@ -42,6 +42,13 @@ void Log(LogLevel level, absl::string_view message, const LogFields& fields = {}
 // `text` with every bearer token replaced: "Bearer abc" -> "Bearer [redacted]".
 std::string RedactSecrets(absl::string_view text);
 
+// A gRPC log line of `source_file` without the bytes it dumps: gRPC's tcp
+// and secure_endpoint traces print what crosses the wire as hex, a slice
+// at a time (a token can be a slice of its own, where no "Bearer " precedes
+// it), so those dumps are cut: "READ DATA: 00 0d ..." -> "READ DATA: [bytes
+// not logged]". Other lines are returned whole.
+std::string DropByteDumps(absl::string_view source_file, absl::string_view message);
+
 // One log line as Log writes it (no newline), at `time_text`: exposed for
 // tests.
 std::string FormatLogLine(LogFormat format, absl::string_view program, LogLevel level,

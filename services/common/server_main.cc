@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <iostream>
@@ -18,6 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/generic/async_generic_service.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/impl/server_builder_plugin.h"
 #include "sampler/base/status_macros.h"
 
 ABSL_FLAG(std::string, host, "[::]",
@@ -113,6 +116,22 @@ void OnStopSignal(int signal_number) {
   errno = saved_errno;
 }
 
+// Drops server reflection from a builder. Linking grpc++_reflection
+// registers its plugin with every ServerBuilder as the library loads (a
+// static initializer), so leaving InitProtoReflectionServerBuilderPlugin
+// uncalled does not keep reflection off; removing the plugin does.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+                                    return plugin->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
+};
+
 }  // namespace
 
 StopSignals::StopSignals() {
@@ -168,12 +187,8 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const ServerOp
   std::unique_ptr<DaemonServer> daemon(new DaemonServer());
   daemon->spec_ = std::move(spec);
   grpc::EnableDefaultHealthCheckService(true);
-  // Built before reflection is enabled (a global setting for the builders
-  // that follow): the health port serves health alone.
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   RETURN_IF_ERROR(daemon->StartHealthPort(options));
-  if (security.tokens == nullptr || options.tls.enabled()) {
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  }
   RETURN_IF_ERROR(daemon->StartMain(options, security));
   if (options.metrics_port != 0) {
     ASSIGN_OR_RETURN(daemon->metrics_,
@@ -193,6 +208,7 @@ absl::Status DaemonServer::StartHealthPort(const ServerOptions& options) {
   health_only_ = std::make_unique<grpc::CallbackGenericService>();
   grpc::ServerBuilder builder;
   builder.RegisterCallbackGenericService(health_only_.get());
+  builder.SetOption(std::make_unique<WithoutReflection>());  // health alone
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.health_port),
                            grpc::InsecureServerCredentials(), &health_port_);
   health_server_ = builder.BuildAndStart();
@@ -206,6 +222,11 @@ absl::Status DaemonServer::StartHealthPort(const ServerOptions& options) {
 absl::Status DaemonServer::StartMain(const ServerOptions& options, const ServerSecurity& security) {
   const std::string address = absl::StrCat(options.host, ":", options.port);
   grpc::ServerBuilder builder;
+  // Reflection would answer without a token when tokens are required but
+  // the transport cannot check them (no TLS): off then.
+  if (security.tokens != nullptr && !options.tls.enabled()) {
+    builder.SetOption(std::make_unique<WithoutReflection>());
+  }
   builder.AddListeningPort(address, security.credentials, &port_);
   builder.RegisterService(spec_.service);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);

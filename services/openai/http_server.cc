@@ -130,6 +130,22 @@ void HttpServer::Handlers::Install(httplib::Server* http) {
   http->Get(R"(/v1/models/(.+))",
             [this](const httplib::Request& req, httplib::Response& res) { Models(req, res); });
   http->Get("/health", [this](const httplib::Request&, httplib::Response& res) { Health(res); });
+  // Before any route, as the gRPC port's check is before any handler.
+  http->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (s_->options_.tokens == nullptr || req.path == "/health") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const absl::Status status = s_->options_.tokens->Check(req.get_header_value("Authorization"));
+    if (status.ok()) return httplib::Server::HandlerResponse::Unhandled;
+    ApiError error;
+    error.status = 401;
+    error.type = "authentication_error";
+    error.message = std::string(status.message());
+    error.code = "invalid_api_key";
+    res.set_header("WWW-Authenticate", "Bearer");
+    Reply(res, error);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   http->set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) { return OnError(req, res); }));
 }

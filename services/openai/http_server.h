@@ -1,7 +1,8 @@
 // The OpenAI-compatible HTTP API of runnerd (cpp-httplib): GET /v1/models
 // (and /v1/models/{id}), POST /v1/completions, POST /v1/chat/completions
 // (whole responses, or server-sent events with "stream": true), GET
-// /health, all over the same Engine as the gRPC service (no gRPC inside the
+// /health (the one route that needs no token when tokens are required),
+// all over the same Engine as the gRPC service (no gRPC inside the
 // process). Requests, responses and errors: request.h, generation.h,
 // response.h, api_error.h.
 //
@@ -39,6 +40,7 @@
 #include "absl/time/time.h"
 #include "model_runner/engine/engine.h"
 #include "model_runner/engine/served_model.h"
+#include "services/common/auth.h"
 
 namespace httplib {
 class Server;
@@ -55,6 +57,10 @@ struct HttpServerOptions {
   int threads = 128;
   // The model's id in /v1/models and in requests' "model".
   std::string model_name;
+  // runnerd's --auth_token_file: every route but /health needs the header
+  // "Authorization: Bearer TOKEN" with one of its tokens, else 401
+  // (authentication_error). Null: no token required.
+  std::shared_ptr<TokenFile> tokens;
 };
 
 // Workers for an engine of `max_batch` running and `max_queue` waiting

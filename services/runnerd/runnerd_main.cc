@@ -158,7 +158,8 @@ ABSL_FLAG(int32_t, sampler_wait_s, 60,
 ABSL_FLAG(int32_t, http_port, 0,
           "Port of the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
           "/v1/models, /health; README \"OpenAI-compatible API\"), on --host (IPv4 "
-          "0.0.0.0 when --host is [::]); 0: off.");
+          "0.0.0.0 when --host is [::]); 0: off. Plaintext only; with --auth_token_file every "
+          "route but /health needs \"Authorization: Bearer TOKEN\" (else 401).");
 ABSL_FLAG(int32_t, http_max_body_mb, 8,
           "Largest HTTP request body in MiB; past it the answer is 413.");
 ABSL_FLAG(int32_t, http_threads, 0,
@@ -183,7 +184,6 @@ struct RunnerdOptions {
   int sampler_workers = 1;
   int sampler_streams = 4;
   RemoteSamplerOptions remote;
-  std::string sampler_auth_token_file;
   // --http_port 0: no HTTP server.
   openai::HttpServerOptions http;
 };
@@ -303,8 +303,13 @@ absl::Status RemoteOptionsFromFlags(RunnerdOptions* options) {
   remote.tls = {
       absl::GetFlag(FLAGS_sampler_tls_ca_file), absl::GetFlag(FLAGS_sampler_tls_cert_file),
       absl::GetFlag(FLAGS_sampler_tls_key_file), absl::GetFlag(FLAGS_sampler_tls_server_name)};
-  RETURN_IF_ERROR(CheckClientTlsFiles(remote.tls, "--sampler_tls_"));
-  options->sampler_auth_token_file = absl::GetFlag(FLAGS_sampler_auth_token_file);
+  // The files are read now, so that an unreadable one is a flag error (exit
+  // code 2) rather than a failed model load.
+  RETURN_IF_ERROR(MakeChannelCredentials(remote.tls, "--sampler_tls_", nullptr).status());
+  const std::string token_file = absl::GetFlag(FLAGS_sampler_auth_token_file);
+  if (!token_file.empty()) {
+    ASSIGN_OR_RETURN(remote.token, TokenFile::Open("--sampler_auth_token_file", token_file));
+  }
   return absl::OkStatus();
 }
 
@@ -351,9 +356,13 @@ absl::Status HttpOptionsFromFlags(RunnerdOptions* options) {
 }
 
 // The HTTP server, listening, when --http_port is set; null when it is not.
-absl::StatusOr<std::unique_ptr<openai::HttpServer>> StartHttp(const RunnerdOptions& options) {
+// `tokens` (--auth_token_file, or null) guard it as they guard the gRPC port.
+absl::StatusOr<std::unique_ptr<openai::HttpServer>> StartHttp(const RunnerdOptions& options,
+                                                              std::shared_ptr<TokenFile> tokens) {
   if (options.http.port == 0) return nullptr;
-  auto http = std::make_unique<openai::HttpServer>(options.http);
+  openai::HttpServerOptions http_options = options.http;
+  http_options.tokens = std::move(tokens);  // the gRPC port's
+  auto http = std::make_unique<openai::HttpServer>(http_options);
   ASSIGN_OR_RETURN(const int port, http->Start());
   std::cout << "runnerd http listening on " << options.http.host << ":" << port << " (model \""
             << options.http.model_name << "\")" << std::endl;
@@ -381,10 +390,6 @@ absl::StatusOr<std::unique_ptr<SamplerBackend>> MakeBackend(const RunnerdOptions
     return std::make_unique<LocalSamplerBackend>(options.remote.wire_dtype, workers);
   }
   RemoteSamplerOptions remote = options.remote;
-  if (!options.sampler_auth_token_file.empty()) {
-    ASSIGN_OR_RETURN(remote.token,
-                     TokenFile::Open("--sampler_auth_token_file", options.sampler_auth_token_file));
-  }
   const bool shared = IsResolverTarget(remote.address);
   if (shared) {
     ASSIGN_OR_RETURN(remote.channel, MakeSamplerChannel(remote, /*own_connection=*/false));
@@ -472,15 +477,16 @@ int Run(const RunnerdOptions& options) {
     Log(LogLevel::kError, server.status().message());
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<openai::HttpServer>> http = StartHttp(options);
+  absl::StatusOr<std::unique_ptr<openai::HttpServer>> http = StartHttp(options, security->tokens);
   if (!http.ok()) {
     Log(LogLevel::kError, http.status().message());
     (*server)->Shutdown(absl::Now());
     return 1;
   }
   // Loaded on a thread of its own so that a signal can end the wait.
-  std::thread loader(
-      [&] { LoadAndAttach(options, &metrics, &service, http->get(), server->get(), &loaded, &stop); });
+  std::thread loader([&] {
+    LoadAndAttach(options, &metrics, &service, http->get(), server->get(), &loaded, &stop);
+  });
   const int signal_number = stop.Wait();
   (*server)->SetServing(false);
   if (*http) (*http)->Drain();

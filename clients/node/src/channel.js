@@ -1,6 +1,7 @@
 'use strict';
 // What both clients share: the stub on its channel, deadlines, and the
 // enum short names.
+const {readFileSync} = require('fs');
 const grpc = require('@grpc/grpc-js');
 const {loadProtos} = require('./protos');
 const {EntroserveError} = require('./errors');
@@ -17,19 +18,54 @@ function shortEnum(prefix, value) {
       value.slice(prefix.length).toLowerCase() : value;
 }
 
-// options: protoDir, credentials (grpc.credentials; insecure by default),
-// timeoutMs (unary calls; default 30 s), maxMessageMb (default 64),
-// channelOptions (extra grpc-js channel options).
+// Adds "authorization: Bearer TOKEN" to every call. An interceptor rather
+// than call credentials: grpc-js sends those over TLS only, and the daemons
+// also take tokens in plaintext.
+function bearerInterceptor(token) {
+  return (options, nextCall) => new grpc.InterceptingCall(nextCall(options), {
+    start(metadata, listener, next) {
+      metadata.set('authorization', `Bearer ${token}`);
+      next(metadata, listener);
+    },
+  });
+}
+
+// TLS credentials from PEM files, or undefined without tlsCaFile and
+// tlsCertFile.
+function tlsCredentials({tlsCaFile, tlsCertFile, tlsKeyFile}) {
+  if (!tlsCaFile && !tlsCertFile && !tlsKeyFile) return undefined;
+  if (!tlsCertFile !== !tlsKeyFile) {
+    throw new TypeError('tlsCertFile and tlsKeyFile go together: give both, or neither');
+  }
+  const read = (file) => (file ? readFileSync(file) : null);
+  return grpc.credentials.createSsl(read(tlsCaFile), read(tlsKeyFile), read(tlsCertFile));
+}
+
+// options: protoDir, timeoutMs (unary calls; default 30 s), maxMessageMb
+// (default 64), channelOptions (extra grpc-js channel options), and security:
+// tlsCaFile (PEM CA that signed the server's certificate: TLS), tlsCertFile
+// and tlsKeyFile (this client's certificate: mutual TLS), tlsServerName (the
+// name the certificate must carry when it is not the address's host), token
+// (sent on every call as "authorization: Bearer TOKEN"), or credentials
+// (grpc.credentials of your own; insecure by default).
 function connect(serviceName, address, options = {}) {
   const protos = loadProtos(options.protoDir);
   const [pkg, version, name] = serviceName.split('.');
   const Service = protos.grpcObject[pkg][version][name];
   const maxBytes = (options.maxMessageMb ?? DEFAULT_MAX_MESSAGE_MB) * MIB;
-  const stub = new Service(address, options.credentials || grpc.credentials.createInsecure(), {
+  const credentials =
+      options.credentials || tlsCredentials(options) || grpc.credentials.createInsecure();
+  const channelOptions = {
     'grpc.max_receive_message_length': maxBytes,
     'grpc.max_send_message_length': maxBytes,
     ...options.channelOptions,
-  });
+  };
+  if (options.tlsServerName) {
+    channelOptions['grpc.ssl_target_name_override'] = options.tlsServerName;
+    channelOptions['grpc.default_authority'] = options.tlsServerName;
+  }
+  if (options.token) channelOptions.interceptors = [bearerInterceptor(options.token)];
+  const stub = new Service(address, credentials, channelOptions);
   return {protos, stub, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS};
 }
 

@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "model_runner/tokenizer/tokenizer.h"
 #include "model_runner/model/transformer.h"
+#include "model_runner/tokenizer/tokenizer.h"
 #include "sampler/core/tensor.h"
 #include "tests/services/test_util/runnerd_test_util.h"
 

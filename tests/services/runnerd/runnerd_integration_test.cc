@@ -383,17 +383,6 @@ std::vector<v1::GenerateRequest> SamplerRequests() {
   return requests;
 }
 
-// The regions a runnerd (pid) has in /dev/shm (services/wire/shared_memory.h).
-int RegionsOf(pid_t pid) {
-  int count = 0;
-  const std::string prefix = absl::StrCat("entroserve-", pid, "-");
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", error)) {
-    if (absl::StartsWith(entry.path().filename().string(), prefix)) ++count;
-  }
-  return count;
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;
@@ -408,8 +397,8 @@ TEST(RunnerdSamplerTest, LocalAndRemoteSamplersGiveTheSameTokens) {
   ASSERT_NE(samplerd, nullptr);
   std::unique_ptr<ServerProcess> shared =
       StartRunnerd({absl::StrCat("--sampler=", samplerd->address())});
-  std::unique_ptr<ServerProcess> inline_bytes = StartRunnerd(
-      {absl::StrCat("--sampler=", samplerd->address()), "--sampler_transport=inline"});
+  std::unique_ptr<ServerProcess> inline_bytes =
+      StartRunnerd({absl::StrCat("--sampler=", samplerd->address()), "--sampler_transport=inline"});
   std::unique_ptr<ServerProcess> local = StartRunnerd();
   ASSERT_NE(shared, nullptr);
   ASSERT_NE(inline_bytes, nullptr);

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -77,8 +78,15 @@ std::string ReadTestFile(const std::string& path) {
   return text.str();
 }
 
+void WriteTestFile(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".new";
+  std::ofstream(temporary) << text;
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) ADD_FAILURE() << "cannot write " << path;
+}
+
 std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const std::string& ca,
-                                          const std::string& cert, const std::string& key) {
+                                          const std::string& cert, const std::string& key,
+                                          const std::string& token) {
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = ReadTestFile(ca);
   if (!cert.empty()) {
@@ -88,7 +96,13 @@ std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const std:
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(-1);
-  return grpc::CreateCustomChannel(address, grpc::SslCredentials(options), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::SslCredentials(options);
+  if (!token.empty()) {
+    // gRPC's access-token credentials send "authorization: Bearer TOKEN".
+    credentials =
+        grpc::CompositeChannelCredentials(credentials, grpc::AccessTokenCredentials(token));
+  }
+  return grpc::CreateCustomChannel(address, credentials, args);
 }
 
 }  // namespace entroserve

@@ -25,11 +25,16 @@ TestCertificates MakeTestCertificates();
 // The text of a file (for grpc::SslCredentialsOptions).
 std::string ReadTestFile(const std::string& path);
 
+// Replaces the file `path` with `text` at once (written beside it, then
+// renamed), as a token rotation would.
+void WriteTestFile(const std::string& path, const std::string& text);
+
 // A TLS channel to `address` verifying the server with `ca`, presenting
-// `cert`/`key` when given; not waited for.
+// `cert`/`key` when given, sending "authorization: Bearer `token`" on every
+// call when one is given; not waited for.
 std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const std::string& ca,
-                                          const std::string& cert = "",
-                                          const std::string& key = "");
+                                          const std::string& cert = "", const std::string& key = "",
+                                          const std::string& token = "");
 
 }  // namespace entroserve
 

@@ -10,11 +10,13 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/grpcpp.h"
@@ -58,6 +60,18 @@ inline std::unique_ptr<ServerProcess> StartRunnerd(std::vector<std::string> flag
     return nullptr;
   }
   return server;
+}
+
+// The shared-memory regions a runnerd (pid) has in /dev/shm
+// (services/wire/shared_memory.h).
+inline int RegionsOf(pid_t pid) {
+  int count = 0;
+  const std::string prefix = absl::StrCat("entroserve-", pid, "-");
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", error)) {
+    if (absl::StartsWith(entry.path().filename().string(), prefix)) ++count;
+  }
+  return count;
 }
 
 inline std::unique_ptr<::runner::v1::Runner::Stub> RunnerStub(const ServerProcess& server) {

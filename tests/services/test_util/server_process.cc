@@ -1,9 +1,12 @@
 #include "tests/services/test_util/server_process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +19,7 @@
 #include "google/protobuf/unknown_field_set.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 
 extern char** environ;
 
@@ -218,11 +222,61 @@ std::string ShortBytesField(int number, const std::string& payload) {
          std::string(1, static_cast<char>(payload.size())) + payload;
 }
 
-bool HealthServing(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
-  // HealthCheckResponse{status: SERVING} is field 1 = 1: bytes 08 01.
+absl::StatusOr<int> HealthStatus(const std::shared_ptr<grpc::Channel>& channel,
+                                 const std::string& service) {
   absl::StatusOr<std::string> response = GenericUnary(
       channel, "/grpc.health.v1.Health/Check", service.empty() ? "" : ShortBytesField(1, service));
-  return response.ok() && *response == std::string("\x08\x01", 2);
+  if (!response.ok()) return response.status();
+  // HealthCheckResponse{status: S} is field 1 = S: bytes 08 S (UNKNOWN, 0,
+  // is the empty message).
+  if (response->empty()) return 0;
+  if (response->size() != 2 || (*response)[0] != '\x08') {
+    return absl::InternalError("unexpected HealthCheckResponse bytes");
+  }
+  return static_cast<int>((*response)[1]);
+}
+
+bool HealthServing(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
+  absl::StatusOr<int> status = HealthStatus(channel, service);
+  return status.ok() && *status == 1;
+}
+
+std::shared_ptr<grpc::Channel> PlaintextChannel(int port) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                   grpc::InsecureChannelCredentials(), args);
+}
+
+int FreeTcpPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(fd);
+  EXPECT_GT(port, 0) << "no free port";
+  return port;
+}
+
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  httplib::Result result = client.Get(path.c_str());
+  if (!result) {
+    return absl::UnavailableError(
+        absl::StrCat("GET :", port, path, ": ", httplib::to_string(result.error())));
+  }
+  if (result->status != 200) {
+    return absl::UnknownError(absl::StrCat("GET :", port, path, ": HTTP ", result->status));
+  }
+  return result->body;
 }
 
 std::vector<std::string> ReflectedServices(const std::shared_ptr<grpc::Channel>& channel) {

@@ -43,6 +43,23 @@ std::string ShortBytesField(int number, const std::string& payload);
 // true when SERVING.
 bool HealthServing(const std::shared_ptr<grpc::Channel>& channel, const std::string& service);
 
+// The same check's status: 1 SERVING, 2 NOT_SERVING (grpc.health.v1's
+// numbers), or the call's error.
+absl::StatusOr<int> HealthStatus(const std::shared_ptr<grpc::Channel>& channel,
+                                 const std::string& service);
+
+// A plaintext channel to 127.0.0.1:port of its own (no shared subchannel),
+// not waited for.
+std::shared_ptr<grpc::Channel> PlaintextChannel(int port);
+
+// A TCP port on 127.0.0.1 that was free a moment ago (for flags that need a
+// fixed port: --health_port, --metrics_port, replicas restarted on theirs).
+int FreeTcpPort();
+
+// The body of http://127.0.0.1:port/path; the HTTP status as an error
+// otherwise.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+
 // The services grpc.reflection.v1alpha lists.
 std::vector<std::string> ReflectedServices(const std::shared_ptr<grpc::Channel>& channel);
 

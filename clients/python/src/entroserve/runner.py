@@ -150,8 +150,8 @@ class RunnerClient(ChannelClient):
     generation included); None waits as long as it takes."""
 
     def __init__(self, address: str, timeout: Optional[float] = None,
-                 max_message_mb: int = DEFAULT_MAX_MESSAGE_MB):
-        super().__init__(address, timeout, max_message_mb)
+                 max_message_mb: int = DEFAULT_MAX_MESSAGE_MB, **security):
+        super().__init__(address, timeout, max_message_mb, **security)
         self._stub = runner_pb2_grpc.RunnerStub(self._channel)
 
     def generate(self, prompt: Optional[str] = None, *, messages: Optional[MessagesLike] = None,

@@ -20,6 +20,7 @@ EntroserveError carrying the code, the server's message and the row index
 (server down, deadline) raises EntroserveError with the gRPC status.
 """
 
+import collections
 import enum
 import queue
 import threading
@@ -262,18 +263,80 @@ def _per_row(value: Any, count: int, name: str) -> list:
     return [value] * count
 
 
+class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                   grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds "authorization: Bearer TOKEN" to every call. An interceptor rather
+    than call credentials: gRPC sends those over TLS only, and the daemons
+    also take tokens in plaintext."""
+
+    class _Details(collections.namedtuple(
+            "_Details", ("method", "timeout", "metadata", "credentials", "wait_for_ready",
+                         "compression")), grpc.ClientCallDetails):
+        pass
+
+    def __init__(self, token: str):
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details):
+        metadata = list(details.metadata or []) + [self._header]
+        return self._Details(details.method, details.timeout, metadata, details.credentials,
+                             details.wait_for_ready, getattr(details, "compression", None))
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._with_token(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._with_token(details), requests)
+
+
+def _read(path: Optional[str]) -> Optional[bytes]:
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class ChannelClient:
     """A client of one server over its own channel, with explicit message size
-    limits; usable as a context manager (closes the channel)."""
+    limits; usable as a context manager (closes the channel).
 
-    def __init__(self, address: str, timeout: Optional[float], max_message_mb: int):
+    Security (keyword arguments of every client): `tls_ca_file` (PEM CA that
+    signed the server's certificate) turns TLS on; `tls_cert_file` and
+    `tls_key_file` add this client's certificate (mutual TLS);
+    `tls_server_name` is the name the certificate must carry when it is not
+    the address's host; `token` is sent on every call as
+    "authorization: Bearer TOKEN" (the daemons' --auth_token_file)."""
+
+    def __init__(self, address: str, timeout: Optional[float], max_message_mb: int, *,
+                 tls_ca_file: Optional[str] = None, tls_cert_file: Optional[str] = None,
+                 tls_key_file: Optional[str] = None, tls_server_name: Optional[str] = None,
+                 token: Optional[str] = None):
         self.address = address
         self.timeout = timeout
         limit = int(max_message_mb) * 1024 * 1024
-        self._channel = grpc.insecure_channel(address, options=[
+        options = [
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),
-        ])
+        ]
+        if (tls_cert_file is None) != (tls_key_file is None):
+            raise EntroserveError.invalid("tls_cert_file and tls_key_file go together")
+        if tls_ca_file is not None or tls_cert_file is not None:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(tls_ca_file), private_key=_read(tls_key_file),
+                certificate_chain=_read(tls_cert_file))
+            if tls_server_name:
+                options.append(("grpc.ssl_target_name_override", tls_server_name))
+            self._channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(address, options=options)
+        if token:
+            self._channel = grpc.intercept_channel(self._channel, _BearerToken(token))
 
     def close(self) -> None:
         self._channel.close()
@@ -368,8 +431,8 @@ class SamplerClient(ChannelClient):
     """samplerd at `address` ("host:port"). `timeout`: seconds per unary call."""
 
     def __init__(self, address: str, timeout: Optional[float] = DEFAULT_TIMEOUT_S,
-                 max_message_mb: int = DEFAULT_MAX_MESSAGE_MB):
-        super().__init__(address, timeout, max_message_mb)
+                 max_message_mb: int = DEFAULT_MAX_MESSAGE_MB, **security):
+        super().__init__(address, timeout, max_message_mb, **security)
         self._stub = sampler_pb2_grpc.SamplerStub(self._channel)
 
     # -- calls ---------------------------------------------------------------
