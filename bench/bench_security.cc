@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -43,6 +44,10 @@ absl::StatusOr<BenchSecurity> BenchSecurity::Make() {
   BenchSecurity security;
   security.dir_ = dir;
   security.token_ = kToken;
+  security.cleanup_ = std::shared_ptr<void>(nullptr, [path = security.dir_](void*) {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  });
   std::ofstream(security.dir_ + "/server.ext")
       << "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n";
   std::ofstream(security.dir_ + "/tokens") << kToken << "\n";

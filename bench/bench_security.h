@@ -2,7 +2,7 @@
 // certificate (localhost, 127.0.0.1), a client certificate and a token,
 // made with the openssl command line in a temporary folder; the flags that
 // turn them on in samplerd and runnerd (mutual TLS and tokens on every hop),
-// and a client channel that uses them.
+// and a client channel that uses them. The folder goes with the last copy.
 #ifndef ENTROSERVE_BENCH_BENCH_SECURITY_H_
 #define ENTROSERVE_BENCH_BENCH_SECURITY_H_
 
@@ -33,6 +33,8 @@ class BenchSecurity {
  private:
   std::string dir_;
   std::string token_;
+  // Removes dir_ when the last copy goes.
+  std::shared_ptr<void> cleanup_;
 };
 
 }  // namespace entroserve::bench
