@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -42,10 +43,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bench/bench_process.h"
+#include "bench/bench_security.h"
 #include "runner/v1/runner.grpc.pb.h"
 
 ABSL_FLAG(std::string, runnerd, ENTROSERVE_RUNNERD_PATH, "runnerd binary to start");
@@ -61,7 +64,9 @@ ABSL_FLAG(std::string, sampler_dtype, "",
 ABSL_FLAG(int32_t, samplerd_workers, 0, "samplerd --workers (0: its default)");
 ABSL_FLAG(std::string, backends, "local,remote,remote_inline",
           "comma-separated: local, remote (samplerd on loopback, shared-memory transport), "
-          "remote_inline (the same, tensor bytes in the messages)");
+          "remote_inline (the same, tensor bytes in the messages); each with the suffix _tls "
+          "(remote_tls): mutual TLS and bearer tokens on every hop, client -> runnerd -> "
+          "samplerd (certificates made with openssl)");
 ABSL_FLAG(std::string, concurrency, "1,8,32", "comma-separated numbers of simultaneous requests");
 ABSL_FLAG(int32_t, new_tokens, 64, "tokens generated per request");
 ABSL_FLAG(int32_t, prompt_tokens, 16, "random prompt tokens per request");
@@ -172,6 +177,13 @@ std::vector<int> ParseInts(const std::string& text) {
 }  // namespace
 }  // namespace entroserve::bench
 
+namespace entroserve::bench {
+// "remote_tls" -> "remote": the backend without its TLS-and-tokens suffix.
+std::string BaseBackend(const std::string& name) {
+  return absl::EndsWith(name, "_tls") ? name.substr(0, name.size() - 4) : name;
+}
+}  // namespace entroserve::bench
+
 int main(int argc, char** argv) {
   using namespace entroserve::bench;
   absl::SetProgramUsageMessage(
@@ -187,12 +199,26 @@ int main(int argc, char** argv) {
   const int max_level = *std::max_element(levels.begin(), levels.end());
   std::vector<std::string> backends =
       absl::StrSplit(absl::GetFlag(FLAGS_backends), ',', absl::SkipEmpty());
+  bool any_tls = false;
   for (const std::string& backend : backends) {
-    if (backend != "local" && backend != "remote" && backend != "remote_inline") {
-      std::fprintf(stderr, "--backends: unknown backend \"%s\" (local, remote, remote_inline)\n",
+    const std::string base = BaseBackend(backend);
+    any_tls = any_tls || base != backend;
+    if (base != "local" && base != "remote" && base != "remote_inline") {
+      std::fprintf(stderr,
+                   "--backends: unknown backend \"%s\" (local, remote, remote_inline, each "
+                   "with or without _tls)\n",
                    backend.c_str());
       return 2;
     }
+  }
+  std::optional<BenchSecurity> security;
+  if (any_tls) {
+    absl::StatusOr<BenchSecurity> made = BenchSecurity::Make();
+    if (!made.ok()) {
+      std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
+      return 1;
+    }
+    security = *std::move(made);
   }
   std::printf("model %s on %s%s, %s sampler, %d prompt + %d new tokens per request, %d rounds\n",
               absl::GetFlag(FLAGS_model).c_str(), absl::GetFlag(FLAGS_device).c_str(),
@@ -219,6 +245,8 @@ int main(int argc, char** argv) {
   for (size_t b = 0; b < backends.size(); ++b) {
     Backend& server = servers[b];
     server.name = backends[b];
+    const std::string base = BaseBackend(server.name);
+    const bool tls = base != server.name;
     std::vector<std::string> flags = {
         absl::StrCat("--model=", absl::GetFlag(FLAGS_model)),
         absl::StrCat("--device=", absl::GetFlag(FLAGS_device)),
@@ -233,8 +261,17 @@ int main(int argc, char** argv) {
          absl::StrSplit(absl::GetFlag(FLAGS_runnerd_flags), ' ', absl::SkipEmpty())) {
       flags.emplace_back(flag);
     }
-    if (server.name != "local") {
+    if (tls) {
+      const std::vector<std::string> server_flags = security->ServerFlags();
+      flags.insert(flags.end(), server_flags.begin(), server_flags.end());
+    }
+    if (base != "local") {
       std::vector<std::string> samplerd_flags;
+      if (tls) {
+        samplerd_flags = security->ServerFlags();
+        const std::vector<std::string> client_flags = security->SamplerClientFlags();
+        flags.insert(flags.end(), client_flags.begin(), client_flags.end());
+      }
       if (absl::GetFlag(FLAGS_samplerd_workers) > 0) {
         samplerd_flags.push_back(absl::StrCat("--workers=", absl::GetFlag(FLAGS_samplerd_workers)));
       }
@@ -249,8 +286,8 @@ int main(int argc, char** argv) {
       flags.push_back(absl::StrCat("--sampler=", server.samplerd.address()));
       // Named, not auto: a fallback to inline must fail the bench, not
       // pass as shared-memory figures.
-      flags.push_back(server.name == "remote" ? "--sampler_transport=shared_memory"
-                                              : "--sampler_transport=inline");
+      flags.push_back(base == "remote" ? "--sampler_transport=shared_memory"
+                                       : "--sampler_transport=inline");
       if (!absl::GetFlag(FLAGS_sampler_dtype).empty()) {
         flags.push_back(absl::StrCat("--sampler_dtype=", absl::GetFlag(FLAGS_sampler_dtype)));
       }
@@ -267,8 +304,10 @@ int main(int argc, char** argv) {
     server.runnerd = *std::move(runnerd);
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
-    server.stub = runner::v1::Runner::NewStub(grpc::CreateCustomChannel(
-        server.runnerd.address(), grpc::InsecureChannelCredentials(), args));
+    server.stub = runner::v1::Runner::NewStub(
+        tls ? security->Channel(server.runnerd.address(), args)
+            : grpc::CreateCustomChannel(server.runnerd.address(),
+                                        grpc::InsecureChannelCredentials(), args));
     runner::v1::ModelInfoResponse info;
     if (!GetInfo(server.stub.get(), &info)) return 1;
     server.vocab = info.vocab_size();
@@ -300,12 +339,10 @@ int main(int argc, char** argv) {
           std::max<double>(1, static_cast<double>(after[b].steps() - before[b].steps()));
       const double median = Quantile(rates[b], 0.5);
       medians[{servers[b].name, n}] = median;
-      step_ms[{servers[b].name, n}] = {
-          (after[b].forward_ms() - before[b].forward_ms()) / steps,
-          (after[b].sampling_ms() - before[b].sampling_ms()) / steps};
-      std::printf("%-13s %5d %10.1f %10.1f %10.1f %12.1f %12.2f %12.2f\n",
-                  servers[b].name.c_str(), n, median,
-                  *std::min_element(rates[b].begin(), rates[b].end()),
+      step_ms[{servers[b].name, n}] = {(after[b].forward_ms() - before[b].forward_ms()) / steps,
+                                       (after[b].sampling_ms() - before[b].sampling_ms()) / steps};
+      std::printf("%-13s %5d %10.1f %10.1f %10.1f %12.1f %12.2f %12.2f\n", servers[b].name.c_str(),
+                  n, median, *std::min_element(rates[b].begin(), rates[b].end()),
                   *std::max_element(rates[b].begin(), rates[b].end()), Quantile(ttfts[b], 0.5),
                   step_ms[{servers[b].name, n}].first, step_ms[{servers[b].name, n}].second);
     }

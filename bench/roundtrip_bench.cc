@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,9 +25,10 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "bench/bench_process.h"
+#include "bench/bench_security.h"
 #include "sampler/core/tensor.h"
-#include "services/common/malloc_tuning.h"
 #include "sampler/v1/sampler.grpc.pb.h"
+#include "services/common/malloc_tuning.h"
 
 ABSL_FLAG(std::string, samplerd, ENTROSERVE_SAMPLERD_PATH, "samplerd binary to start");
 ABSL_FLAG(std::string, server, "", "use an already running samplerd at HOST:PORT instead");
@@ -37,6 +39,9 @@ ABSL_FLAG(std::string, sampler, "entropix", "sampler name");
 ABSL_FLAG(int32_t, iterations, 2000, "round trips measured at batch 1");
 ABSL_FLAG(int32_t, batch_seconds, 4, "seconds measured at each larger batch size");
 ABSL_FLAG(int32_t, workers, 0, "samplerd --workers (0: its default)");
+ABSL_FLAG(bool, tls_and_tokens, false,
+          "start samplerd with mutual TLS and a bearer token (certificates made with openssl) "
+          "and connect with them");
 
 namespace entroserve {
 namespace {
@@ -93,13 +98,23 @@ int main(int argc, char** argv) {
   TuneMallocForLargeMessages();
   bench::BenchServer server;  // SIGTERMed when main returns
   std::string address = absl::GetFlag(FLAGS_server);
+  std::optional<bench::BenchSecurity> security;
+  if (absl::GetFlag(FLAGS_tls_and_tokens)) {
+    absl::StatusOr<bench::BenchSecurity> made = bench::BenchSecurity::Make();
+    if (!made.ok()) {
+      std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
+      return 1;
+    }
+    security = *std::move(made);
+  }
   if (address.empty()) {
     std::vector<std::string> flags;
+    if (security) flags = security->ServerFlags();
     if (absl::GetFlag(FLAGS_workers) > 0) {
       flags.push_back(absl::StrCat("--workers=", absl::GetFlag(FLAGS_workers)));
     }
-    absl::StatusOr<bench::BenchServer> started = bench::BenchServer::Start(
-        absl::GetFlag(FLAGS_samplerd), flags, "listening on", "", 60);
+    absl::StatusOr<bench::BenchServer> started =
+        bench::BenchServer::Start(absl::GetFlag(FLAGS_samplerd), flags, "listening on", "", 60);
     if (!started.ok()) {
       std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
       return 1;
@@ -112,9 +127,11 @@ int main(int argc, char** argv) {
   args.SetMaxSendMessageSize(-1);
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 << 20);
   auto stub = sampler::v1::Sampler::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-  std::printf("samplerd at %s; V=%d, attention %dx%d BF16, sampler %s\n", address.c_str(),
-              absl::GetFlag(FLAGS_vocab), absl::GetFlag(FLAGS_heads), absl::GetFlag(FLAGS_keys),
+      security ? security->Channel(address, args)
+               : grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  std::printf("samplerd at %s%s; V=%d, attention %dx%d BF16, sampler %s\n", address.c_str(),
+              security ? " (mutual TLS and a token)" : "", absl::GetFlag(FLAGS_vocab),
+              absl::GetFlag(FLAGS_heads), absl::GetFlag(FLAGS_keys),
               absl::GetFlag(FLAGS_sampler).c_str());
 
   int exit_code = 0;
@@ -144,7 +161,8 @@ int main(int argc, char** argv) {
       }
     }
     std::printf("batch 1: round trip p50 %.1f us, p99 %.1f us (%d calls)\n",
-                bench::Quantile(latencies_us, 0.50), bench::Quantile(latencies_us, 0.99), iterations);
+                bench::Quantile(latencies_us, 0.50), bench::Quantile(latencies_us, 0.99),
+                iterations);
     // Larger batches: throughput in rows/s.
     for (int batch : {8, 64}) {
       std::vector<sampler::v1::SampleRequest> requests;

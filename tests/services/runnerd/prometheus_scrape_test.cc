@@ -116,19 +116,14 @@ TEST(PrometheusScrapeTest, QueriesReturnTheTokensRowsAndCallsOfAGreedyGeneration
   char dir_template[] = "/tmp/entroserve_prometheus_XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
   const std::string dir = dir_template;
-  const int sampler_metrics = FreeTcpPort();
-  const int runner_metrics = FreeTcpPort();
-  auto samplerd = StartSamplerd({absl::StrCat("--metrics_port=", sampler_metrics)});
-  ASSERT_NE(samplerd, nullptr);
-  auto runnerd = StartRunnerd(
-      {"--sampler=" + samplerd->address(), absl::StrCat("--metrics_port=", runner_metrics)});
-  ASSERT_NE(runnerd, nullptr);
+  MeteredServers servers = StartMeteredServers();
+  ASSERT_NE(servers.runnerd, nullptr);
   const int port = FreeTcpPort();
   {
-    PrometheusProcess prometheus(dir, port, {sampler_metrics, runner_metrics});
+    PrometheusProcess prometheus(dir, port, {servers.sampler_metrics, servers.runner_metrics});
     ASSERT_TRUE(prometheus.started());
 
-    auto stub = RunnerStub(*runnerd);
+    auto stub = RunnerStub(*servers.runnerd);
     const Generation g =
         Generate(stub.get(), WithSampler(TextRequest(kPrompt, kTokens, 3), "greedy"));
     ASSERT_TRUE(g.status.ok()) << Describe(g.status);

@@ -297,17 +297,12 @@ std::map<std::string, std::string> ReadmeMetricTypes() {
 // that every family has a series) is in the README's table with its type,
 // and the table lists nothing else.
 TEST(ReadmeMetricsTest, TheTableListsEveryMetricOfBothDaemonsWithItsType) {
-  const int sampler_metrics = FreeTcpPort();
-  const int runner_metrics = FreeTcpPort();
-  auto samplerd = StartSamplerd({absl::StrCat("--metrics_port=", sampler_metrics)});
-  ASSERT_NE(samplerd, nullptr);
-  auto runnerd = StartRunnerd(
-      {"--sampler=" + samplerd->address(), absl::StrCat("--metrics_port=", runner_metrics)});
-  ASSERT_NE(runnerd, nullptr);
-  auto stub = RunnerStub(*runnerd);
+  MeteredServers servers = StartMeteredServers();
+  ASSERT_NE(servers.runnerd, nullptr);
+  auto stub = RunnerStub(*servers.runnerd);
   ASSERT_TRUE(Generate(stub.get(), TextRequest(kPrompt, 3, 1)).status.ok());
   {
-    auto sampler = ::sampler::v1::Sampler::NewStub(samplerd->NewChannel());
+    auto sampler = ::sampler::v1::Sampler::NewStub(servers.samplerd->NewChannel());
     ::sampler::v1::SampleRequest request;
     request.add_rows()->mutable_spec()->set_name("greedy");  // no logits: an in-band error
     ::sampler::v1::SampleResponse response;
@@ -316,7 +311,7 @@ TEST(ReadmeMetricsTest, TheTableListsEveryMetricOfBothDaemonsWithItsType) {
     ASSERT_TRUE(response.results(0).has_error());
   }
   std::map<std::string, std::string> exposed;
-  for (const int port : {sampler_metrics, runner_metrics}) {
+  for (const int port : {servers.sampler_metrics, servers.runner_metrics}) {
     absl::StatusOr<std::string> page = HttpGet(port, "/metrics");
     ASSERT_TRUE(page.ok()) << page.status();
     exposed.merge(MetricTypes(*page));

@@ -62,6 +62,26 @@ inline std::unique_ptr<ServerProcess> StartRunnerd(std::vector<std::string> flag
   return server;
 }
 
+// samplerd and runnerd sampling through it, each with /metrics on a port of
+// its own; null processes (and a test failure) when one does not start.
+struct MeteredServers {
+  int sampler_metrics = 0;
+  int runner_metrics = 0;
+  std::unique_ptr<ServerProcess> samplerd;
+  std::unique_ptr<ServerProcess> runnerd;
+};
+
+inline MeteredServers StartMeteredServers() {
+  MeteredServers s;
+  s.sampler_metrics = FreeTcpPort();
+  s.runner_metrics = FreeTcpPort();
+  s.samplerd = StartSamplerd({absl::StrCat("--metrics_port=", s.sampler_metrics)});
+  if (s.samplerd == nullptr) return s;
+  s.runnerd = StartRunnerd(
+      {"--sampler=" + s.samplerd->address(), absl::StrCat("--metrics_port=", s.runner_metrics)});
+  return s;
+}
+
 // The shared-memory regions a runnerd (pid) has in /dev/shm
 // (services/wire/shared_memory.h).
 inline int RegionsOf(pid_t pid) {
