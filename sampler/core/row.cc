@@ -131,6 +131,8 @@ absl::Status CheckConfigTokens(const SamplerConfig& config, int64_t vocab_size,
                                                        ")"));
       }
     }
+    RETURN_IF_ERROR(CheckTokenIds(chain->dry_sequence_breaker_ids, vocab_size,
+                                  absl::StrCat(field, ".chain.dry_sequence_breaker_ids")));
   }
   if (const auto* dry = std::get_if<DryConfig>(&config)) {
     RETURN_IF_ERROR(CheckTokenIds(dry->sequence_breaker_ids, vocab_size,

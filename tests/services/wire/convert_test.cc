@@ -264,8 +264,8 @@ TEST(ConfigToSpecTest, EveryFieldOfEveryConfigSurvivesARoundTrip) {
       EXPECT_TRUE(any_valid) << "no valid value near the default to try";
     }
   }
-  // 10 chain + 32 entropix + 24 alpha + 3 + 3 + 2 + 4 + 5 scalar fields.
-  EXPECT_EQ(fields_checked, 83);
+  // 23 chain + 32 entropix + 24 alpha + 3 + 3 + 2 + 4 + 5 scalar fields.
+  EXPECT_EQ(fields_checked, 96);
 }
 
 TEST(ConfigToSpecTest, RepeatedAndMapFieldsSurviveARoundTrip) {
@@ -992,6 +992,15 @@ void RandomizeConfig(std::mt19937_64& rng, Message* config) {
     if (f->is_map()) {
       auto* chain = static_cast<v1::ChainConfig*>(config);
       (*chain->mutable_logit_bias())[Pick(rng, kIntEdges) % 8] = Pick(rng, kFloatEdges);
+      continue;
+    }
+    if (f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+      // Stage names, valid and not, in any order.
+      static constexpr const char* kNames[] = {"top_k", "dist",  "greedy", "dry",
+                                               "xtc",   "min_p", "nope",   "mirostat_v2"};
+      for (int n = static_cast<int>(rng() % 4); n >= 0; --n) {
+        r->AddString(config, f, Pick(rng, kNames));
+      }
       continue;
     }
     if (f->is_repeated()) {
