@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "sampler/base/status_macros.h"
 #include "sampler/core/tensor.h"
+#include "sampler/core/token_mask.h"
 
 namespace entroserve {
 namespace {
@@ -97,6 +98,7 @@ void OwnedRow::Bind() {
   row.logits = logits;
   row.attention = attention;
   row.appended_tokens = appended_tokens;
+  row.allowed_tokens = allowed_tokens;
 }
 
 absl::Status ValidateConfig(const SamplerConfig& config, absl::string_view field) {
@@ -117,7 +119,10 @@ absl::Status ValidateRow(const Row& row, absl::string_view prefix) {
   RETURN_IF_ERROR(CheckSpecialTokens(row.special_tokens, vocab_size, prefix));
   RETURN_IF_ERROR(CheckStateValues(row.state, vocab_size, absl::StrCat(prefix, "state")));
   RETURN_IF_ERROR(CheckStateContinues(row, prefix));
-  return CheckTokenIds(row.appended_tokens, vocab_size, absl::StrCat(prefix, "appended_tokens"));
+  RETURN_IF_ERROR(
+      CheckTokenIds(row.appended_tokens, vocab_size, absl::StrCat(prefix, "appended_tokens")));
+  if (row.allowed_tokens.empty()) return absl::OkStatus();
+  return CheckMask(row.allowed_tokens, vocab_size, absl::StrCat(prefix, "allowed_tokens"));
 }
 
 absl::Status CheckConfigTokens(const SamplerConfig& config, int64_t vocab_size,

@@ -19,6 +19,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "sampler/core/tensor.h"
+#include "sampler/core/token_mask.h"
 #include "sampler/registry.h"
 #include "services/common/status_util.h"
 #include "services/samplerd/row_sampling.h"
@@ -862,6 +863,91 @@ TEST(DTypeTest, DomainDtypesHaveTheWireNumbers) {
   EXPECT_EQ(static_cast<int>(DType::kFloat32), v1::DTYPE_FLOAT32);
   EXPECT_EQ(static_cast<int>(DType::kFloat16), v1::DTYPE_FLOAT16);
   EXPECT_EQ(static_cast<int>(DType::kBFloat16), v1::DTYPE_BFLOAT16);
+}
+
+// ---------------------------------------------------------------------------
+// Allowed tokens
+
+void SetAllowedIds(v1::SampleRow* row, const std::vector<int32_t>& ids) {
+  auto* list = row->mutable_allowed_tokens()->mutable_ids()->mutable_ids();
+  list->Clear();
+  list->Add(ids.begin(), ids.end());
+}
+
+TEST(AllowedTokensTest, FewIdsTravelAsIdsManyAsABitmaskAndBothDecodeAlike) {
+  const int64_t vocab = 1000;
+  const std::vector<int32_t> few = {3, 64, 999};
+  v1::AllowedTokens proto;
+  AllowedTokensToProto(MaskFromIds(few, vocab), vocab, &proto);
+  ASSERT_TRUE(proto.has_ids());  // 1 + 1 + 2 bytes of varints < 125 bytes of bitmask
+  EXPECT_THAT(proto.ids().ids(), testing::ElementsAre(3, 64, 999));
+  std::vector<int32_t> many(200);
+  for (int i = 0; i < 200; ++i) many[i] = i * 5;
+  AllowedTokensToProto(MaskFromIds(many, vocab), vocab, &proto);
+  ASSERT_TRUE(proto.has_bitmask());  // 72 + 128 * 2 bytes > 125
+  EXPECT_EQ(proto.bitmask().size(), 125u);
+  EXPECT_EQ(proto.bitmask()[0], '\x21');  // tokens 0 and 5
+  std::vector<uint64_t> mask;
+  ASSERT_TRUE(AllowedTokensFromProto(proto, vocab, "f", &mask).ok());
+  EXPECT_EQ(MaskIds(mask), many);
+  proto.mutable_ids()->mutable_ids()->Add(few.begin(), few.end());
+  ASSERT_TRUE(AllowedTokensFromProto(proto, vocab, "f", &mask).ok());
+  EXPECT_EQ(MaskIds(mask), few);
+}
+
+TEST(AllowedTokensTest, BadSetsNameTheField) {
+  v1::SampleRow row = GoodRow();  // V = 8
+  row.mutable_allowed_tokens()->set_bitmask(std::string(2, '\x01'));
+  EXPECT_THAT(Parse(row), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   "rows[0].allowed_tokens.bitmask has 2 bytes; a vocabulary of 8 "
+                                   "tokens takes 1"));
+  SetAllowedIds(&row, {1, 4, 4});
+  EXPECT_THAT(Parse(row),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "rows[0].allowed_tokens.ids.ids[2] is 4, not above "
+                       "rows[0].allowed_tokens.ids.ids[1] (4); the list must be ascending without "
+                       "repeats"));
+  SetAllowedIds(&row, {1, 8});
+  EXPECT_THAT(Parse(row), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   "rows[0].allowed_tokens.ids.ids[1] is 8, outside the vocabulary "
+                                   "[0, 8)"));
+  *row.mutable_logits() = Float32Tensor({5}, {0, 1, 2, 3, 4});
+  row.mutable_allowed_tokens()->set_bitmask("\x41");  // bit 6 of a vocabulary of 5
+  EXPECT_THAT(Parse(row), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   "rows[0].allowed_tokens allows token 6, outside the vocabulary "
+                                   "[0, 5)"));
+}
+
+TEST(AllowedTokensTest, ASetAllowingNothingIsAnInBandError) {
+  v1::SampleRow row = GoodRow();
+  row.mutable_allowed_tokens()->mutable_ids();  // present, empty
+  v1::SampleResult result;
+  SampleOneRow(row, 2, &result);
+  ASSERT_TRUE(result.has_error());
+  EXPECT_EQ(result.error().code(), static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  EXPECT_EQ(result.error().message(),
+            "rows[2].allowed_tokens allows no token: there is nothing to sample");
+  *row.mutable_logits() = Float32Tensor({8}, {0, 1, -kInf, 3, 4, 5, 6, 7});
+  row.mutable_allowed_tokens()->mutable_ids()->add_ids(2);
+  SampleOneRow(row, 2, &result);
+  ASSERT_TRUE(result.has_error());
+  EXPECT_EQ(result.error().message(),
+            "rows[2].allowed_tokens allows only tokens whose logits are -inf");
+}
+
+TEST(AllowedTokensTest, GreedyTakesTheBestAllowedTokenWithItsMaskedLogprob) {
+  v1::SampleRow row = GoodRow();  // logits 0..7
+  SetAllowedIds(&row, {2, 5});
+  row.set_top_logprobs(3);
+  v1::SampleResult result;
+  SampleOneRow(row, 0, &result);
+  ASSERT_FALSE(result.has_error()) << result.error().message();
+  EXPECT_EQ(result.token_id(), 5);
+  const double log_norm = std::log(std::exp(2.0) + std::exp(5.0));
+  EXPECT_NEAR(result.logprob(), 5.0 - log_norm, 1e-6);
+  ASSERT_EQ(result.top_logprobs_size(), 2);  // only two tokens are allowed
+  EXPECT_EQ(result.top_logprobs(1).token_id(), 2);
+  EXPECT_NEAR(result.top_logprobs(1).logprob(), 2.0 - log_norm, 1e-6);
 }
 
 // ---------------------------------------------------------------------------
