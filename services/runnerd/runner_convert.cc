@@ -10,6 +10,7 @@
 #include "google/protobuf/unknown_field_set.h"
 #include "model_runner/tokenizer/chat_template.h"
 #include "model_runner/tokenizer/tokenizer.h"
+#include "sampler/core/token_mask.h"
 #include "services/wire/sampler_convert.h"
 
 namespace entroserve {
@@ -138,6 +139,18 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(const v1::GenerateRequest& req
   return absl::InvalidArgumentError("input: set one of text, chat or tokens");
 }
 
+// GenerateRequest.allowed_token_ids as a mask (left empty when none).
+absl::Status AllowedFromProto(const v1::GenerateRequest& request, int64_t vocab_size,
+                              std::vector<uint64_t>* mask) {
+  if (request.allowed_token_ids().empty()) return absl::OkStatus();
+  if (absl::Status s = CheckTokenIds(request.allowed_token_ids(), vocab_size, "allowed_token_ids");
+      !s.ok()) {
+    return s;
+  }
+  *mask = MaskFromIds(request.allowed_token_ids(), vocab_size);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<GenerationRequest> GenerationFromProto(const v1::GenerateRequest& request,
                                                       const ServedModel& model,
                                                       const SamplerConfig& default_sampler,
@@ -193,6 +206,10 @@ absl::StatusOr<GenerationRequest> GenerationFromProto(const v1::GenerateRequest&
                                                    "], got ", request.top_logprobs()));
   }
   out.top_logprobs = request.top_logprobs();
+  if (absl::Status s = AllowedFromProto(request, model.vocab_size(), &out.allowed_tokens);
+      !s.ok()) {
+    return s;
+  }
   out.arrival = arrival;
   out.deadline = deadline;
   return out;
