@@ -20,6 +20,7 @@
 #include "sampler/core/configs.h"
 #include "sampler/core/rng.h"
 #include "sampler/stages/samplers.h"
+#include "sampler/stages/truncation_stages.h"
 
 namespace entroserve {
 namespace {
@@ -298,6 +299,38 @@ TEST(ChainOrderTest, LogitBiasBeforeTopKDiffersFromAfter) {
   before.top_k = after.top_k = 3;
   EXPECT_GT(LibraryAfter(before, 2)[worst], 0.99);
   EXPECT_EQ(LibraryAfter(after, 2)[worst], 0.0);
+}
+
+// Top-p on a whole 128k row (the histogram selection, SelectTopMass) keeps
+// exactly the tokens of the sorted prefix, for several masses. The prefix
+// is summed here from the set's own float p: a softmax in double would move
+// the boundary of p = 0.999 by a token through p's float rounding alone.
+TEST(ChainOrderTest, TopPOnAFullRowKeepsTheSortedPrefix) {
+  const int vocab = 128256;
+  std::vector<float> logits(vocab);
+  for (int i = 0; i < vocab; ++i) {
+    const int rank = static_cast<int>((static_cast<int64_t>(i) * 7919) % vocab);  // a permutation
+    logits[i] = static_cast<float>(18.0 - 1.1 * std::log(rank + 1.0) + 0.5 * std::sin(i * 0.37));
+  }
+  CandidateSet full = CandidateSet::FromLogits(logits);
+  full.Normalize();
+  std::vector<double> p(vocab);
+  for (const Candidate& item : full.items()) p[item.id] = item.p;
+  const std::vector<int> ranked = Ranked(Logits(logits.begin(), logits.end()));
+  for (float top_p : {0.5f, 0.9f, 0.95f, 0.999f}) {
+    size_t n = 0;
+    for (double cum = 0.0; n < ranked.size() && cum < top_p;) cum += p[ranked[n++]];
+    std::vector<int> want(ranked.begin(), ranked.begin() + static_cast<long>(n));
+    std::sort(want.begin(), want.end());
+    CandidateSet set = full;
+    StepContext ctx;
+    ASSERT_TRUE(TopPStage(top_p).Apply(set, ctx).ok());
+    std::vector<int> got;
+    for (const Candidate& item : set.items()) got.push_back(item.id);
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, want) << "top_p " << top_p << ": " << got.size() << " vs " << want.size();
+    EXPECT_GT(want.size(), 20u) << "top_p " << top_p;
+  }
 }
 
 // The default order is the documented one, and every stage name builds.
