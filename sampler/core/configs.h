@@ -145,7 +145,8 @@ inline constexpr float kMinAlphaLearningRate = 1e-3f;
   FIELD(int32_t, adaptive_samples, 5, Closed(1, kMaxEntropixSamples),                              \
         "adaptive: tokens drawn; the most probable of them is kept")                               \
   FIELD(bool, attn_varentropy_is_spread, false, Any(),                                             \
-        "attn_varentropy means the variance of the per-head entropies (entropix's quantity)")
+        "attn_varentropy means the variance of the per-head entropies (entropix's quantity)")      \
+  ENTROSERVE_PRE_STAGE_FIELDS(FIELD)
 
 // AlphaSampler (EdwardDali/alpha). Each base value is clamped into its
 // [min, max] before the search starts.
@@ -181,7 +182,8 @@ inline constexpr float kMinAlphaLearningRate = 1e-3f;
   FIELD(float, attn_entropy_weight, 0.3f, AtLeast(0),                                              \
         "weight of attn_entropy / log2 L in alpha (L: attention keys)")                            \
   FIELD(float, attn_varentropy_weight, 0.1f, AtLeast(0),                                           \
-        "weight of attn_varentropy / (log2 L)² in alpha")
+        "weight of attn_varentropy / (log2 L)² in alpha")                                          \
+  ENTROSERVE_PRE_STAGE_FIELDS(FIELD)
 
 // Mirostat 2.0 (arXiv:2007.14966).
 #define ENTROSERVE_MIROSTAT_V2_FIELDS(FIELD)                                                       \

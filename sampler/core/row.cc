@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <optional>
+#include <string>
+#include <type_traits>
 #include <variant>
 
 #include "absl/strings/str_cat.h"
@@ -92,6 +94,21 @@ absl::Status CheckStateContinues(const Row& row, absl::string_view prefix) {
   return absl::OkStatus();
 }
 
+// The token ids of the pre-stage fields (configs.h) of the config at `field`
+// ("rows[0].spec.chain"); the bias values are checked by Validate().
+template <typename Config>
+absl::Status CheckPreStageTokens(const Config& c, int64_t vocab_size, const std::string& field) {
+  for (const auto& [token, bias] : c.logit_bias) {
+    if (!InVocabulary(token, vocab_size)) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".logit_bias has token ", token,
+                                                     ", outside the vocabulary [0, ", vocab_size,
+                                                     ")"));
+    }
+  }
+  return CheckTokenIds(c.dry_sequence_breaker_ids, vocab_size,
+                       absl::StrCat(field, ".dry_sequence_breaker_ids"));
+}
+
 }  // namespace
 
 void OwnedRow::Bind() {
@@ -127,23 +144,21 @@ absl::Status ValidateRow(const Row& row, absl::string_view prefix) {
 
 absl::Status CheckConfigTokens(const SamplerConfig& config, int64_t vocab_size,
                                absl::string_view field) {
-  if (const auto* chain = std::get_if<ChainConfig>(&config)) {
-    // The bias values themselves are checked by ChainConfig::Validate().
-    for (const auto& [token, bias] : chain->logit_bias) {
-      if (!InVocabulary(token, vocab_size)) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ".chain.logit_bias has token ", token,
-                                                       ", outside the vocabulary [0, ", vocab_size,
-                                                       ")"));
-      }
-    }
-    RETURN_IF_ERROR(CheckTokenIds(chain->dry_sequence_breaker_ids, vocab_size,
-                                  absl::StrCat(field, ".chain.dry_sequence_breaker_ids")));
-  }
   if (const auto* dry = std::get_if<DryConfig>(&config)) {
-    RETURN_IF_ERROR(CheckTokenIds(dry->sequence_breaker_ids, vocab_size,
-                                  absl::StrCat(field, ".dry.sequence_breaker_ids")));
+    return CheckTokenIds(dry->sequence_breaker_ids, vocab_size,
+                         absl::StrCat(field, ".dry.sequence_breaker_ids"));
   }
-  return absl::OkStatus();
+  return std::visit(
+      [&](const auto& c) -> absl::Status {
+        using Config = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<Config, ChainConfig> ||
+                      std::is_same_v<Config, EntropixConfig> ||
+                      std::is_same_v<Config, AlphaConfig>) {
+          return CheckPreStageTokens(c, vocab_size, absl::StrCat(field, ".", Config::kName));
+        }
+        return absl::OkStatus();
+      },
+      config);
 }
 
 absl::Status CheckTokenIds(absl::Span<const int32_t> ids, int64_t vocab_size,

@@ -112,7 +112,8 @@ absl::Status ValidateRow(const Row& row, absl::string_view prefix);
 // ("rows[0].spec" gives "rows[0].spec.entropix.temperature must be > 0, ...").
 absl::Status ValidateConfig(const SamplerConfig& config, absl::string_view field);
 
-// The token ids a config names (chain.logit_bias, dry.sequence_breaker_ids)
+// The token ids a config names (logit_bias and dry_sequence_breaker_ids of
+// chain, entropix and alpha; dry.sequence_breaker_ids)
 // are in [0, vocab_size); `field` is the spec's path ("rows[0].spec").
 absl::Status CheckConfigTokens(const SamplerConfig& config, int64_t vocab_size,
                                absl::string_view field);

@@ -1,9 +1,11 @@
 #include "sampler/stages/samplers.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -194,7 +196,63 @@ std::unique_ptr<Sampler> MakePresetSampler(std::string name, const ChainConfig& 
                                         BuildChain(preset));
 }
 
+// A policy (entropix, alpha) behind its pre-stages (WithPreStages).
+class PreStagedSampler : public Sampler {
+ public:
+  PreStagedSampler(std::unique_ptr<Sampler> inner, const ChainConfig& pre)
+      : inner_(std::move(inner)),
+        chain_(BuildChain(pre)),
+        needs_state_(inner_->NeedsState() || ChainNeedsState(pre)) {}
+
+  std::string Name() const override { return inner_->Name(); }
+  bool NeedsState() const override { return needs_state_; }
+
+  absl::StatusOr<RowOutput> Sample(const Row& row, SamplerState& state) const override {
+    CandidateSet set = CandidateSet::FromLogits(row.logits);
+    SamplingParams params;
+    StepContext ctx;
+    ctx.state = &state;
+    ctx.params = &params;
+    if (absl::Status status = chain_->Apply(set, ctx); !status.ok()) return status;
+    if (set.empty()) {
+      return absl::FailedPreconditionError(
+          "the pre-stages (logit_bias, penalties, dry) left no token to sample");
+    }
+    std::vector<float> logits(row.logits.size(), -std::numeric_limits<float>::infinity());
+    for (const Candidate& c : set.items()) logits[static_cast<size_t>(c.id)] = c.logit;
+    Row staged = row;
+    staged.logits = logits;
+    absl::StatusOr<RowOutput> out = inner_->Sample(staged, state);
+    if (!out.ok()) return out;
+    // The policy's own values win (alpha searches a repetition penalty).
+    SamplingParams& p = out->params;
+    if (!p.repetition_penalty) p.repetition_penalty = params.repetition_penalty;
+    if (!p.frequency_penalty) p.frequency_penalty = params.frequency_penalty;
+    if (!p.presence_penalty) p.presence_penalty = params.presence_penalty;
+    if (!p.dry_multiplier) p.dry_multiplier = params.dry_multiplier;
+    return out;
+  }
+
+ private:
+  std::unique_ptr<Sampler> inner_;
+  std::unique_ptr<SamplerChain> chain_;
+  bool needs_state_;
+};
+
 }  // namespace
+
+StageList ActivePreStages(const ChainConfig& c) {
+  StageList stages;
+  if (!c.logit_bias.empty()) stages.push_back("logit_bias");
+  if (PenaltiesActive(c)) stages.push_back("penalties");
+  if (DryActive(c)) stages.push_back("dry");
+  return stages;
+}
+
+std::unique_ptr<Sampler> WithPreStages(std::unique_ptr<Sampler> inner, const ChainConfig& pre) {
+  if (pre.stages.empty()) return inner;
+  return std::make_unique<PreStagedSampler>(std::move(inner), pre);
+}
 
 StageList ChainStages(const ChainConfig& c) {
   if (!c.stages.empty()) return c.stages;

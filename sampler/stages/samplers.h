@@ -62,6 +62,29 @@ StageList ChainStages(const ChainConfig& config);
 // order.
 std::unique_ptr<SamplerChain> BuildChain(const ChainConfig& config);
 
+// The pre-stages `c`'s values enable, in chain order.
+StageList ActivePreStages(const ChainConfig& c);
+
+// The pre-stages of a config with ENTROSERVE_PRE_STAGE_FIELDS (entropix,
+// alpha) as a chain config: those fields, and as stages the ones their values
+// enable, in chain order: logit_bias (non-empty), penalties, dry. No
+// selector: the list is run by WithPreStages, never as a sampler.
+template <typename Config>
+ChainConfig PreStages(const Config& c) {
+  ChainConfig pre;
+#define ENTROSERVE_COPY_PRE_STAGE_FIELD(type, name, value, rule, help) pre.name = c.name;
+  ENTROSERVE_PRE_STAGE_FIELDS(ENTROSERVE_COPY_PRE_STAGE_FIELD)
+#undef ENTROSERVE_COPY_PRE_STAGE_FIELD
+  pre.stages = ActivePreStages(pre);
+  return pre;
+}
+
+// `inner` sampling the row's logits after `pre`'s stages (a token they
+// remove is -inf): the policy measures its signals, draws and reports its
+// logprob on that distribution. A sampler whose pre-stages need the history
+// needs its state. `inner` itself when `pre` lists no stage.
+std::unique_ptr<Sampler> WithPreStages(std::unique_ptr<Sampler> inner, const ChainConfig& pre);
+
 // The chains the presets run.
 ChainConfig MirostatV2Preset(const MirostatV2Config& config);
 ChainConfig DynaTempPreset(const DynaTempConfig& config);

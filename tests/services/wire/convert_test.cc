@@ -265,8 +265,8 @@ TEST(ConfigToSpecTest, EveryFieldOfEveryConfigSurvivesARoundTrip) {
       EXPECT_TRUE(any_valid) << "no valid value near the default to try";
     }
   }
-  // 23 chain + 32 entropix + 24 alpha + 3 + 3 + 2 + 4 + 5 scalar fields.
-  EXPECT_EQ(fields_checked, 96);
+  // 23 chain + 40 entropix + 32 alpha + 3 + 3 + 2 + 4 + 5 scalar fields.
+  EXPECT_EQ(fields_checked, 112);
 }
 
 TEST(ConfigToSpecTest, RepeatedAndMapFieldsSurviveARoundTrip) {
@@ -1075,9 +1075,11 @@ void RandomizeConfig(std::mt19937_64& rng, Message* config) {
     const FieldDescriptor* f = d->field(i);
     // About two fields a config leave their defaults.
     if (rng() % static_cast<uint64_t>(d->field_count()) >= 2) continue;
-    if (f->is_map()) {
-      auto* chain = static_cast<v1::ChainConfig*>(config);
-      (*chain->mutable_logit_bias())[Pick(rng, kIntEdges) % 8] = Pick(rng, kFloatEdges);
+    if (f->is_map()) {  // logit_bias of chain, entropix or alpha
+      Message* entry = r->AddMessage(config, f);
+      const Reflection* e = entry->GetReflection();
+      e->SetInt32(entry, f->message_type()->map_key(), Pick(rng, kIntEdges) % 8);
+      e->SetFloat(entry, f->message_type()->map_value(), Pick(rng, kFloatEdges));
       continue;
     }
     if (f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
