@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,7 @@
 #include "model_runner/tokenizer/chat_template.h"
 #include "model_runner/tokenizer/tokenizer.h"
 #include "sampler/core/token_mask.h"
+#include "services/runnerd/sequence_breakers.h"
 #include "services/wire/sampler_convert.h"
 
 namespace entroserve {
@@ -139,15 +142,24 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(const v1::GenerateRequest& req
   return absl::InvalidArgumentError("input: set one of text, chat or tokens");
 }
 
-// GenerateRequest.allowed_token_ids as a mask (left empty when none).
-absl::Status AllowedFromProto(const v1::GenerateRequest& request, int64_t vocab_size,
-                              std::vector<uint64_t>* mask) {
+// What a request adds to its sampler's rows: allowed_token_ids as a mask
+// (left empty when none) and the ids of dry_sequence_breakers.
+absl::Status SamplerExtrasFromProto(const v1::GenerateRequest& request, const ServedModel& model,
+                                    GenerationRequest* out) {
+  if (!request.dry_sequence_breakers().empty()) {
+    const std::vector<std::string> breakers(request.dry_sequence_breakers().begin(),
+                                            request.dry_sequence_breakers().end());
+    absl::StatusOr<std::vector<int32_t>> ids = SequenceBreakerIds(breakers, model.tokenizer());
+    if (!ids.ok()) return ids.status();
+    if (absl::Status s = AddSequenceBreakers(*ids, &out->sampler); !s.ok()) return s;
+  }
   if (request.allowed_token_ids().empty()) return absl::OkStatus();
-  if (absl::Status s = CheckTokenIds(request.allowed_token_ids(), vocab_size, "allowed_token_ids");
+  if (absl::Status s =
+          CheckTokenIds(request.allowed_token_ids(), model.vocab_size(), "allowed_token_ids");
       !s.ok()) {
     return s;
   }
-  *mask = MaskFromIds(request.allowed_token_ids(), vocab_size);
+  out->allowed_tokens = MaskFromIds(request.allowed_token_ids(), model.vocab_size());
   return absl::OkStatus();
 }
 
@@ -191,6 +203,7 @@ absl::StatusOr<GenerationRequest> GenerationFromProto(const v1::GenerateRequest&
   } else {
     out.sampler = default_sampler;
   }
+  if (absl::Status s = SamplerExtrasFromProto(request, model, &out); !s.ok()) return s;
   if (absl::Status s = CheckConfigTokens(out.sampler, model.vocab_size(), "sampler"); !s.ok()) {
     return s;
   }
@@ -206,10 +219,6 @@ absl::StatusOr<GenerationRequest> GenerationFromProto(const v1::GenerateRequest&
                                                    "], got ", request.top_logprobs()));
   }
   out.top_logprobs = request.top_logprobs();
-  if (absl::Status s = AllowedFromProto(request, model.vocab_size(), &out.allowed_tokens);
-      !s.ok()) {
-    return s;
-  }
   out.arrival = arrival;
   out.deadline = deadline;
   return out;

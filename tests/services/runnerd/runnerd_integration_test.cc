@@ -352,6 +352,14 @@ TEST_F(RunnerdTest, BadRequestsNameTheFieldAndTheServerGoesOn) {
        },
        grpc::StatusCode::INVALID_ARGUMENT,
        "allowed_token_ids[1] is 6144, outside the vocabulary [0, 6144)"},
+      {"DRY breakers for a sampler without DRY",
+       [](v1::GenerateRequest* r) {
+         r->mutable_sampler()->set_name("greedy");
+         r->add_dry_sequence_breakers("\n");
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "dry_sequence_breakers: sampler greedy has no DRY"},
+      {"empty DRY breaker", [](v1::GenerateRequest* r) { r->add_dry_sequence_breakers(""); },
+       grpc::StatusCode::INVALID_ARGUMENT, "dry_sequence_breakers[0] has 0 bytes"},
       {"stage list without a selector",
        [](v1::GenerateRequest* r) { r->mutable_sampler()->mutable_chain()->add_stages("top_k"); },
        grpc::StatusCode::INVALID_ARGUMENT,
@@ -414,6 +422,16 @@ std::vector<v1::GenerateRequest> SamplerRequests() {
   c->set_min_p(0.01f);
   for (int id = 100; id < 6000; id += 7) masked.add_allowed_token_ids(id);
   requests.push_back(masked);
+  // DRY breakers as strings, turned into ids by runnerd before either sampler.
+  v1::GenerateRequest dry = TextRequest("The the the the the", 20, 16);
+  c = dry.mutable_sampler()->mutable_chain();
+  c->add_stages("dry");
+  c->add_stages("dist");
+  c->set_dry_multiplier(1.5f);
+  c->set_dry_allowed_length(1);
+  dry.add_dry_sequence_breakers("\n");
+  dry.add_dry_sequence_breakers(" the");
+  requests.push_back(dry);
   return requests;
 }
 
