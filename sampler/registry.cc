@@ -45,7 +45,7 @@ std::vector<SamplerDescription> BuildDescriptions() {
   add(GreedyConfig{}, "Always the most probable token.", false, false);
   add(ChainConfig{},
       "Stages in the order listed (logit bias, penalties, no-repeat n-gram, DRY, "
-      "top-n-sigma, top-k, typical-p, top-p, min-p, temperature or DynaTemp, XTC) and one "
+      "top-n-sigma, top-k, typical-p, top-p, min-p, XTC, temperature or DynaTemp) and one "
       "selector (draw, greedy or Mirostat 2.0); by default llama.cpp's order.",
       false, false);
   add(EntropixConfig{},

@@ -258,8 +258,8 @@ using SamplerConfig =
 // selectors last). Each runs at most once: its parameters are the config's
 // fields.
 inline constexpr const char* kChainStages[] = {
-    "logit_bias", "penalties", "no_repeat_ngram", "dry",         "top_n_sigma", "top_k",
-    "typical_p",  "top_p",     "min_p",           "temperature", "dynatemp",    "xtc",
+    "logit_bias", "penalties", "no_repeat_ngram", "dry", "top_n_sigma", "top_k",
+    "typical_p",  "top_p",     "min_p",           "xtc", "temperature", "dynatemp",
     "dist",       "greedy",    "mirostat_v2"};
 // The stages that choose the token: exactly one, last.
 inline constexpr const char* kChainSelectors[] = {"dist", "greedy", "mirostat_v2"};

@@ -262,10 +262,9 @@ StageList ChainStages(const ChainConfig& c) {
   if (c.no_repeat_ngram_size > 0) stages.push_back("no_repeat_ngram");
   if (DryActive(c)) stages.push_back("dry");
   if (c.top_n_sigma > 0.0f) stages.push_back("top_n_sigma");
-  for (const char* name : {"top_k", "typical_p", "top_p", "min_p", "temperature"}) {
-    stages.push_back(name);
-  }
+  for (const char* name : {"top_k", "typical_p", "top_p", "min_p"}) stages.push_back(name);
   if (c.xtc_probability > 0.0f) stages.push_back("xtc");
+  stages.push_back("temperature");
   stages.push_back("dist");
   return stages;
 }

@@ -22,8 +22,8 @@
 // names as in chain.h):
 //   logit_bias (only when non-empty) -> penalties -> no_repeat_ngram (only
 //   when > 0) -> dry (only when dry_multiplier > 0) -> top_n_sigma (only
-//   when > 0) -> top_k -> typical_p -> top_p -> min_p -> temperature -> xtc
-//   (only when xtc_probability > 0) -> dist
+//   when > 0) -> top_k -> typical_p -> top_p -> min_p -> xtc (only when
+//   xtc_probability > 0) -> temperature -> dist
 // which with the new stages at their defaults is the fixed order the chain
 // had before it took a list. dynatemp, greedy and mirostat_v2 run only when
 // listed. Stages of the default order that are disabled by their value

@@ -264,7 +264,7 @@ void ExpectEveryPrefixMatches(const std::vector<std::string>& stages) {
 
 TEST(ChainOrderTest, EveryPrefixMatchesTheReferenceInTheDefaultOrder) {
   ExpectEveryPrefixMatches({"logit_bias", "penalties", "dry", "top_n_sigma", "top_k", "typical_p",
-                            "top_p", "min_p", "temperature", "xtc", "dist"});
+                            "top_p", "min_p", "xtc", "temperature", "dist"});
 }
 
 TEST(ChainOrderTest, EveryPrefixMatchesTheReferenceInOtherOrders) {
@@ -348,7 +348,7 @@ TEST(ChainOrderTest, EveryStageNameBuildsAStageOfThatName) {
   all.xtc_probability = 0.5f;
   EXPECT_EQ(BuildChain(all)->Describe(),
             "logit_bias -> penalties -> no_repeat_ngram -> dry -> top_n_sigma -> top_k -> "
-            "typical_p -> top_p -> min_p -> temperature -> xtc -> dist");
+            "typical_p -> top_p -> min_p -> xtc -> temperature -> dist");
 }
 
 absl::Status ValidateStages(std::vector<std::string> stages) {
