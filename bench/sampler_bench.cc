@@ -38,6 +38,7 @@
 #include "sampler/core/tensor.h"
 #include "sampler/core/types.h"
 #include "sampler/registry.h"
+#include "sampler/stages/truncation_stages.h"
 
 namespace entroserve {
 namespace {
@@ -269,6 +270,24 @@ BENCHMARK(BM_CandidateSetNormalize)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
+// The top-p stage alone (p = 0.95) on a whole unsorted row: Normalize and
+// the mass-prefix selection (SelectTopMass).
+void BM_TopPStage(benchmark::State& state) {
+  const std::vector<BenchRow>& rows = MakeRows(static_cast<int32_t>(state.range(0)), 0, 0);
+  std::vector<CandidateSet> full;
+  for (const BenchRow& row : rows) full.push_back(CandidateSet::FromLogits(row.logits));
+  CandidateSet set;
+  const TopPStage stage(0.95f);
+  RunTimedWithSetup(
+      state, rows, [&](size_t i) { set = full[i]; },
+      [&](const BenchRow&, size_t) {
+        StepContext ctx;
+        benchmark::DoNotOptimize(stage.Apply(set, ctx));
+        benchmark::DoNotOptimize(set.items().data());
+      });
+}
+BENCHMARK(BM_TopPStage)->Apply(VocabShapes)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
 // KeepTop(k) on a whole unsorted row: k = 27 (entropix's top_k) and 40
 // (llama.cpp's default top_k).
 void BM_CandidateSetKeepTop(benchmark::State& state) {
@@ -409,6 +428,40 @@ BENCHMARK_CAPTURE(BM_ChainStep, top_p095_t08_top_p_only, 0)
     ->Apply(VocabShapes)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
+
+// A chain of six stages in a user's order, on a sequence 64 tokens into its
+// history: penalties (repetition 1.1) -> dry (0.8) -> top_p 0.95 -> min_p
+// 0.05 -> temperature 0.8 -> dist. top_p meets the whole vocabulary.
+void BM_ChainOfSixStages(benchmark::State& state) {
+  ChainConfig config;
+  config.stages = {"penalties", "dry", "top_p", "min_p", "temperature", "dist"};
+  config.repetition_penalty = 1.1f;
+  config.dry_multiplier = 0.8f;
+  config.top_p = 0.95f;
+  config.min_p = 0.05f;
+  config.temperature = 0.8f;
+  const absl::StatusOr<std::unique_ptr<Sampler>> sampler = CreateSampler(config);
+  if (!sampler.ok()) {
+    state.SkipWithError(sampler.status().ToString().c_str());
+    return;
+  }
+  const int32_t vocab = static_cast<int32_t>(state.range(0));
+  const std::vector<BenchRow>& rows = MakeRows(vocab, 0, 0);
+  SamplerState history;
+  for (int32_t i = 0; i < 64; ++i) history.PushToken((i * 7919) % 97 % vocab);
+  SamplerState sequence;
+  int64_t step = 0;
+  RunTimedWithSetup(
+      state, rows, [&](size_t) { sequence = history; },
+      [&](const BenchRow& row, size_t) {
+        Row input;
+        input.step = step++;
+        input.seed = kRowSeed;
+        input.logits = row.logits;
+        benchmark::DoNotOptimize((*sampler)->Sample(input, sequence));
+      });
+}
+BENCHMARK(BM_ChainOfSixStages)->Apply(VocabShapes)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace entroserve

@@ -16,9 +16,11 @@ struct Factory {
   std::unique_ptr<Sampler> operator()(const GreedyConfig& c) const { return MakeGreedySampler(c); }
   std::unique_ptr<Sampler> operator()(const ChainConfig& c) const { return MakeChainSampler(c); }
   std::unique_ptr<Sampler> operator()(const EntropixConfig& c) const {
-    return MakeEntropixSampler(c);
+    return WithPreStages(MakeEntropixSampler(c), PreStages(c));
   }
-  std::unique_ptr<Sampler> operator()(const AlphaConfig& c) const { return MakeAlphaSampler(c); }
+  std::unique_ptr<Sampler> operator()(const AlphaConfig& c) const {
+    return WithPreStages(MakeAlphaSampler(c), PreStages(c));
+  }
   std::unique_ptr<Sampler> operator()(const MirostatV2Config& c) const {
     return MakeMirostatV2Sampler(c);
   }
@@ -42,8 +44,9 @@ std::vector<SamplerDescription> BuildDescriptions() {
   };
   add(GreedyConfig{}, "Always the most probable token.", false, false);
   add(ChainConfig{},
-      "The usual stages in llama.cpp's order: logit bias, repetition/frequency/presence "
-      "penalties, no-repeat n-gram, top-k, typical-p, top-p, min-p, temperature.",
+      "Stages in the order listed (logit bias, penalties, no-repeat n-gram, DRY, "
+      "top-n-sigma, top-k, typical-p, top-p, min-p, XTC, temperature or DynaTemp) and one "
+      "selector (draw, greedy or Mirostat 2.0); by default llama.cpp's order.",
       false, false);
   add(EntropixConfig{},
       "entropix adaptive sampling: entropy, varentropy and attention signals pick a mode "

@@ -1,7 +1,10 @@
 #include "sampler/sample_row.h"
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -10,6 +13,7 @@
 #include "sampler/base/status_macros.h"
 #include "sampler/core/sampler.h"
 #include "sampler/core/signals.h"
+#include "sampler/core/token_mask.h"
 #include "sampler/policies/top_tokens.h"
 #include "sampler/registry.h"
 
@@ -27,8 +31,29 @@ absl::Status CheckStateSent(const Row& row, bool needs_state, absl::string_view 
   return absl::OkStatus();
 }
 
-absl::Status Sample(const Row& row, absl::string_view prefix, RowResult* result) {
-  RETURN_IF_ERROR(ValidateRow(row, prefix));
+// The row a sampler sees under its allowed-token set: the logits of the
+// tokens it does not allow at -inf (in `masked`), and no special token to
+// insert that it does not allow. Every sampler then chooses among the allowed
+// tokens only, and measures its signals on their distribution.
+absl::StatusOr<Row> ApplyMask(const Row& row, absl::string_view prefix,
+                              std::vector<float>* masked) {
+  *masked = MaskLogits(row.logits, row.allowed_tokens);
+  Row out = row;
+  out.logits = *masked;
+  out.allowed_tokens = {};
+  if (std::none_of(masked->begin(), masked->end(), [](float z) { return std::isfinite(z); })) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(prefix, "allowed_tokens allows only tokens whose logits are -inf"));
+  }
+  for (std::optional<int32_t>* id : {&out.special_tokens.clarifying_question,
+                                     &out.special_tokens.pause, &out.special_tokens.eos}) {
+    if (id->has_value() && !MaskAllows(row.allowed_tokens, **id)) id->reset();
+  }
+  return out;
+}
+
+// Sample() of a validated row whose mask, if any, is applied.
+absl::Status SampleValid(const Row& row, absl::string_view prefix, RowResult* result) {
   absl::StatusOr<std::unique_ptr<Sampler>> sampler = CreateSampler(row.config);
   if (!sampler.ok()) {
     return absl::Status(sampler.status().code(),
@@ -53,6 +78,20 @@ absl::Status Sample(const Row& row, absl::string_view prefix, RowResult* result)
   result->state.sampler = name;
   result->state.next_step = row.step + 1;
   result->seed = row.seed;
+  return absl::OkStatus();
+}
+
+absl::Status Sample(const Row& row, absl::string_view prefix, RowResult* result) {
+  RETURN_IF_ERROR(ValidateRow(row, prefix));
+  if (row.allowed_tokens.empty()) return SampleValid(row, prefix, result);
+  std::vector<float> masked;
+  ASSIGN_OR_RETURN(const Row masked_row, ApplyMask(row, prefix, &masked));
+  RETURN_IF_ERROR(SampleValid(masked_row, prefix, result));
+  if (!MaskAllows(row.allowed_tokens, result->output.token)) {
+    return absl::InternalError(absl::StrCat(prefix, "sampler ", SamplerName(row.config),
+                                            " returned token ", result->output.token,
+                                            ", which allowed_tokens does not allow"));
+  }
   return absl::OkStatus();
 }
 

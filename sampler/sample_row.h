@@ -13,7 +13,11 @@
 
 namespace entroserve {
 
-// Checks `row` (ValidateRow), creates its sampler, checks that a sampler
+// Checks `row` (ValidateRow), applies its allowed-token set (the logits of
+// the tokens it does not allow become -inf, for the signals, the draw, the
+// logprob and top_logprobs alike; special tokens it does not allow are not
+// inserted; FAILED_PRECONDITION when every allowed token's logit is -inf),
+// creates its sampler, checks that a sampler
 // that needs its state got it, pushes the appended tokens onto the state,
 // samples and checks the token, and adds the row's top_logprobs most
 // probable tokens (TopLogprobs). The result's state is the sequence's new

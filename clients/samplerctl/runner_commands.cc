@@ -129,6 +129,11 @@ v1::GenerateRequest BuildRequest(const GenerateOptions& options) {
   if (options.max_new_tokens) request.set_max_new_tokens(*options.max_new_tokens);
   for (const std::string& stop : options.stop) request.add_stop(stop);
   request.set_ignore_eos(options.ignore_eos);
+  request.mutable_allowed_token_ids()->Add(options.allowed_token_ids.begin(),
+                                           options.allowed_token_ids.end());
+  for (const std::string& breaker : options.dry_sequence_breakers) {
+    request.add_dry_sequence_breakers(breaker);
+  }
   return request;
 }
 

@@ -43,6 +43,8 @@ struct GenerateOptions {
   std::optional<int32_t> max_new_tokens;
   std::vector<std::string> stop;
   bool ignore_eos = false;
+  std::vector<int32_t> allowed_token_ids;          // empty: every token
+  std::vector<std::string> dry_sequence_breakers;  // tokenized by runnerd
   bool show_modes = false;
   bool summary = false;  // the summary line after the finish line (stderr)
   bool json = false;

@@ -4,6 +4,7 @@
 //                       [--sampler=NAME | --spec=TEXTPROTO] [--seed=N] [--max_new_tokens=N]
 //                       [--stop=S1,S2] [--ignore_eos] [--show-modes] [--json]
 //                       [--summary] [--trace=FILE.jsonl] [--trace-html=FILE.html]
+//                       [--allowed_token_ids=ID1,ID2] [--dry_sequence_breakers=S1,S2]
 //   samplerctl compare (--prompt=TEXT | --chat=TEXT [--system=TEXT]) [--server=HOST:PORT]
 //                      [--samplers=greedy,chain,entropix,alpha] [--seed=N]
 //                      [--max_new_tokens=N] [--stop=S1,S2] [--ignore_eos] [--show-modes]
@@ -13,6 +14,7 @@
 //   samplerctl samplers --markdown [--sampler=NAME]
 //   samplerctl sample --logits=FILE [--dtype=f32|f16|bf16] [--attention=FILE --heads=H]
 //                     [--sampler=NAME | --spec=TEXTPROTO] [--seed=N] [--step=N] [--json]
+//                     [--allowed_token_ids=ID1,ID2]
 //   samplerctl replay [--sampler=NAME | --spec=TEXTPROTO] [--steps=N] [--vocab=V]
 //                     [--heads=H] [--seed=N] [--json]
 //
@@ -46,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "clients/samplerctl/connection.h"
@@ -53,6 +56,7 @@
 #include "clients/samplerctl/modes.h"
 #include "clients/samplerctl/runner_commands.h"
 #include "clients/samplerctl/synthetic.h"
+#include "sampler/base/status_macros.h"
 #include "sampler/core/configs.h"
 #include "sampler/core/tensor.h"
 #include "sampler/v1/sampler.grpc.pb.h"
@@ -81,6 +85,11 @@ ABSL_FLAG(int32_t, max_new_tokens, 0,
 ABSL_FLAG(std::vector<std::string>, stop, {},
           "generate, compare: stop strings, comma-separated; C escapes such as \\n are decoded");
 ABSL_FLAG(bool, ignore_eos, false, "generate, compare: go on past the model's EOS tokens");
+ABSL_FLAG(std::vector<std::string>, allowed_token_ids, {},
+          "sample, generate: the only token ids the sampler may choose, comma-separated");
+ABSL_FLAG(std::vector<std::string>, dry_sequence_breakers, {},
+          "generate: DRY's sequence breakers as strings, comma-separated, C escapes decoded "
+          "(runnerd turns them into token ids)");
 ABSL_FLAG(bool, show_modes, false,
           "generate, compare: colour each token by the sampler's mode, a legend first (also "
           "--show-modes; compare colours on a terminal anyway)");
@@ -196,6 +205,22 @@ std::string RunnerdAddress() {
 
 using GivenFlags = std::set<std::string>;
 
+// --allowed_token_ids as ids, ascending without repeats.
+absl::StatusOr<std::vector<int32_t>> AllowedTokenIdsFromFlag() {
+  std::vector<int32_t> ids;
+  for (const std::string& text : absl::GetFlag(FLAGS_allowed_token_ids)) {
+    int32_t id = 0;
+    if (!absl::SimpleAtoi(text, &id) || id < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--allowed_token_ids: \"", text, "\" is not a token id (an integer >= 0)"));
+    }
+    ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
 std::unique_ptr<sampler::v1::Sampler::Stub> Connect() {
   return sampler::v1::Sampler::NewStub(OpenChannel(SamplerdAddress()));
 }
@@ -285,6 +310,16 @@ absl::StatusOr<GenerateOptions> GenerateOptionsFromFlags(const char* command,
     options.stop.push_back(unescaped);
   }
   options.ignore_eos = absl::GetFlag(FLAGS_ignore_eos);
+  ASSIGN_OR_RETURN(options.allowed_token_ids, AllowedTokenIdsFromFlag());
+  for (const std::string& breaker : absl::GetFlag(FLAGS_dry_sequence_breakers)) {
+    std::string unescaped;
+    std::string error;
+    if (!absl::CUnescape(breaker, &unescaped, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--dry_sequence_breakers \"", breaker, "\": ", error));
+    }
+    options.dry_sequence_breakers.push_back(unescaped);
+  }
   options.timeout_ms =
       Given("timeout_ms") ? absl::GetFlag(FLAGS_timeout_ms) : kDefaultGenerateTimeoutMs;
   return options;
@@ -412,6 +447,12 @@ int Sample() {
   row->set_step(absl::GetFlag(FLAGS_step));
   *row->mutable_spec() = *spec;
   if (absl::GetFlag(FLAGS_seed) >= 0) row->set_seed(absl::GetFlag(FLAGS_seed));
+  if (!absl::GetFlag(FLAGS_allowed_token_ids).empty()) {
+    auto allowed = AllowedTokenIdsFromFlag();
+    if (!allowed.ok()) return Fail(allowed.status());
+    row->mutable_allowed_tokens()->mutable_ids()->mutable_ids()->Add(allowed->begin(),
+                                                                     allowed->end());
+  }
   const auto wire = static_cast<sampler::v1::DType>(static_cast<int>(*dtype));
   row->mutable_logits()->set_dtype(wire);
   row->mutable_logits()->add_shape(static_cast<int64_t>(logits->size() / element));

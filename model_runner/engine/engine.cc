@@ -481,6 +481,7 @@ void Engine::StepRows(const std::vector<Sequence*>& in_step, const StepOutput& o
     row.config = s->request.sampler;
     row.seed = s->request.seed;
     row.top_logprobs = s->request.top_logprobs;
+    row.allowed_tokens = s->request.allowed_tokens;
     row.state = s->state;
     row.logits = out.logits;
     if (!out.attention.empty()) {

@@ -175,6 +175,10 @@ struct GenerationRequest {
   // The most probable tokens returned with each token (RowOutput's
   // top_logprobs), in [0, kMaxTopLogprobs].
   int32_t top_logprobs = 0;
+  // The tokens every step may produce, as a mask over the vocabulary
+  // (sampler/core/token_mask.h); empty allows every token. Each row carries
+  // it (Row::allowed_tokens).
+  std::vector<uint64_t> allowed_tokens;
 };
 
 // One generated token as the sink receives it.

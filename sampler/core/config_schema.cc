@@ -138,4 +138,8 @@ std::string ValueText(const LogitBias& values) {
   return absl::StrCat("{", absl::StrJoin(values, ", ", absl::PairFormatter(": ")), "}");
 }
 
+std::string ValueText(const StageList& stages) {
+  return stages.empty() ? "the default order" : absl::StrJoin(stages, ", ");
+}
+
 }  // namespace entroserve

@@ -11,8 +11,9 @@
 // defaults ListSamplers returns and README.md's config table
 // (ConfigMarkdown, configs.h) are all derived from the same tables.
 //
-// Types: float, int32_t, bool, TokenIdList (repeated token ids) and
-// LogitBias (token id -> bias); each matches one proto field type.
+// Types: float, int32_t, bool, TokenIdList (repeated token ids), LogitBias
+// (token id -> bias) and StageList (stage names in order); each matches one
+// proto field type.
 //
 // Rules (namespace rule, below) say which values a field accepts; a value
 // that breaks one is INVALID_ARGUMENT naming the field and the value:
@@ -28,7 +29,8 @@
 //                       the same config; cross-field relations live here)
 // TokenIdList applies its rule to each element ("dry.sequence_breaker_ids[1]
 // must be >= 0, got -5"); LogitBias has its own fixed check (ids >= 0,
-// biases not NaN or +inf; -inf bans a token).
+// biases not NaN or +inf; -inf bans a token); StageList has the chain's
+// checks (CheckStageList, configs.h).
 #ifndef ENTROSERVE_SAMPLER_CORE_CONFIG_SCHEMA_H_
 #define ENTROSERVE_SAMPLER_CORE_CONFIG_SCHEMA_H_
 
@@ -57,6 +59,8 @@ inline constexpr float kMinTemperature = 1e-3f;
 using TokenIdList = std::vector<int32_t>;
 // Token id -> value (sampler.v1: map<int32, float>).
 using LogitBias = std::map<int32_t, float>;
+// Stage names in the order they run (sampler.v1: repeated string).
+using StageList = std::vector<std::string>;
 
 // Which values a field accepts; built with the functions of namespace rule.
 struct FieldRule {
@@ -153,6 +157,8 @@ inline absl::Status CheckFieldValue(const FieldPath&, const FieldRule&, bool) {
 absl::Status CheckFieldValue(const FieldPath& path, const FieldRule& rule,
                              const TokenIdList& values);
 absl::Status CheckFieldValue(const FieldPath& path, const FieldRule& rule, const LogitBias& values);
+// Defined in configs.cc, next to the stage names it checks against.
+absl::Status CheckFieldValue(const FieldPath& path, const FieldRule& rule, const StageList& stages);
 
 // Check 6: "<sampler>.<field> must be >= <sampler>.<other> (<bound>), got <value>".
 absl::Status AtLeastFieldError(const FieldPath& path, const char* other, float bound, float value);
@@ -189,6 +195,11 @@ struct FieldType<LogitBias> {
   static constexpr const char* kProto = "map<int32, float>";
   static constexpr const char* kAccepts = "token id: bias, not NaN or +inf";
 };
+template <>
+struct FieldType<StageList> {
+  static constexpr const char* kProto = "repeated string";
+  static constexpr const char* kAccepts = "stage names, one selector last";
+};
 
 // For docs: the accepted values ("> 0", "(0, 1]", "[1, 256]",
 // ">= `min_top_k`") and a value as the table shows it.
@@ -203,6 +214,7 @@ std::string ValueText(int32_t value);
 std::string ValueText(bool value);
 std::string ValueText(const TokenIdList& values);
 std::string ValueText(const LogitBias& values);
+std::string ValueText(const StageList& stages);
 
 // The value of the field `name` of type T of `config` (T() if none).
 template <typename T, typename Config>

@@ -47,24 +47,55 @@ inline constexpr float kMinAlphaLearningRate = 1e-3f;
 // clang-format off
 #define ENTROSERVE_GREEDY_FIELDS(FIELD)
 
-// Stage order: logit_bias -> penalties -> no_repeat_ngram -> top_k ->
-// typical_p -> top_p -> min_p -> temperature -> draw.
-#define ENTROSERVE_CHAIN_FIELDS(FIELD)                                                             \
-  FIELD(float, temperature, 1.0f, Temperature(), "softmax temperature, after the filters")         \
-  FIELD(int32_t, top_k, 0, AtLeast(0), "keep the k most probable tokens; 0 disables")              \
-  FIELD(float, top_p, 1.0f, OpenClosed(0, 1),                                                      \
-        "nucleus: the smallest most-probable prefix with mass ≥ top_p; 1 disables")                \
-  FIELD(float, min_p, 0.0f, ClosedOpen(0, 1), "keep tokens with p ≥ min_p · p_max; 0 disables")    \
-  FIELD(float, typical_p, 1.0f, OpenClosed(0, 1), "locally typical sampling mass; 1 disables")     \
+// The stages that change logits from the request and the history before any
+// filter: logit bias, the three penalties and DRY. The chain runs them as
+// stages of its list; entropix and alpha run them on the logits before they
+// measure their signals (docs/SAMPLERS.md "Pre-stages").
+#define ENTROSERVE_PRE_STAGE_FIELDS(FIELD)                                                         \
+  FIELD(LogitBias, logit_bias, {}, Any(), "added to the logit of each listed token; -inf bans it") \
   FIELD(float, repetition_penalty, 1.0f, Positive(),                                               \
         "tokens in the window: z / θ if z > 0, else z · θ; 1 disables")                            \
   FIELD(float, frequency_penalty, 0.0f, Finite(), "subtracted once per occurrence in the window")  \
   FIELD(float, presence_penalty, 0.0f, Finite(), "subtracted once if the token is in the window")  \
   FIELD(int32_t, penalty_last_n, 64, Closed(0, kMaxHistoryTokens),                                 \
         "window of the three penalties, tokens")                                                   \
+  FIELD(float, dry_multiplier, 0.0f, AtLeast(0),                                                   \
+        "DRY: penalty = multiplier · base^(n − allowed_length); 0 disables")                       \
+  FIELD(float, dry_base, 1.75f, AtLeast(1), "DRY: growth of the penalty per repeated token")       \
+  FIELD(int32_t, dry_allowed_length, 2, AtLeast(1), "DRY: repeats up to this length go unpenalised") \
+  FIELD(int32_t, dry_penalty_last_n, 256, Closed(0, kMaxHistoryTokens),                            \
+        "DRY: history searched, tokens")                                                           \
+  FIELD(TokenIdList, dry_sequence_breaker_ids, {}, AtLeast(0),                                     \
+        "DRY: tokens a repeat cannot extend across")
+
+// The chain: `stages` lists the stages in the order they run (names in
+// kChainStages below); empty runs the default order of
+// sampler/stages/samplers.h. Every other field is the parameter of one
+// stage, read only when that stage runs.
+#define ENTROSERVE_CHAIN_FIELDS(FIELD)                                                             \
+  FIELD(StageList, stages, {}, Any(), "the stages in the order they run; empty: the default order") \
+  FIELD(float, temperature, 1.0f, Temperature(), "softmax temperature (stage temperature)")        \
+  FIELD(int32_t, top_k, 0, AtLeast(0), "keep the k most probable tokens; 0 disables")              \
+  FIELD(float, top_p, 1.0f, OpenClosed(0, 1),                                                      \
+        "nucleus: the smallest most-probable prefix with mass ≥ top_p; 1 disables")                \
+  FIELD(float, min_p, 0.0f, ClosedOpen(0, 1), "keep tokens with p ≥ min_p · p_max; 0 disables")    \
+  FIELD(float, typical_p, 1.0f, OpenClosed(0, 1), "locally typical sampling mass; 1 disables")     \
+  ENTROSERVE_PRE_STAGE_FIELDS(FIELD)                                                               \
   FIELD(int32_t, no_repeat_ngram_size, 0, Closed(0, kMaxHistoryTokens),                            \
         "ban tokens that would repeat an n-gram of this size from the history; 0 disables")        \
-  FIELD(LogitBias, logit_bias, {}, Any(), "added to the logit of each listed token; -inf bans it")
+  FIELD(float, top_n_sigma, 0.0f, AtLeast(0), "keep logits z ≥ max z − n · σ(z); 0 disables")      \
+  FIELD(float, xtc_threshold, 0.1f, Closed(0, 1), "XTC: tokens with p ≥ this are top choices")     \
+  FIELD(float, xtc_probability, 0.0f, Closed(0, 1),                                                \
+        "XTC: chance per step of removing the top choices; 0 disables")                            \
+  FIELD(int32_t, xtc_min_keep, 1, AtLeast(1), "XTC: never leave fewer candidates than this")       \
+  FIELD(float, dynatemp_min_temperature, 0.5f, Temperature(),                                      \
+        "stage dynatemp: T at normalised entropy 0")                                               \
+  FIELD(float, dynatemp_max_temperature, 1.5f, Finite().AtLeastField("dynatemp_min_temperature"),  \
+        "stage dynatemp: T at normalised entropy 1")                                               \
+  FIELD(float, dynatemp_exponent, 1.0f, AtLeast(0),                                                \
+        "stage dynatemp: T = min + (max − min) · (H / log2 N)^exponent")                           \
+  FIELD(float, mirostat_tau, 5.0f, Positive(), "selector mirostat_v2: target surprise, bits")      \
+  FIELD(float, mirostat_eta, 0.1f, Positive(), "selector mirostat_v2: learning rate of mu")
 
 // entropix (xjdr-alt/entropix e55e9a3). Entropies in bits, varentropies in
 // bits²; IS = interaction strength; attn_* are the attention signals.
@@ -114,7 +145,8 @@ inline constexpr float kMinAlphaLearningRate = 1e-3f;
   FIELD(int32_t, adaptive_samples, 5, Closed(1, kMaxEntropixSamples),                              \
         "adaptive: tokens drawn; the most probable of them is kept")                               \
   FIELD(bool, attn_varentropy_is_spread, false, Any(),                                             \
-        "attn_varentropy means the variance of the per-head entropies (entropix's quantity)")
+        "attn_varentropy means the variance of the per-head entropies (entropix's quantity)")      \
+  ENTROSERVE_PRE_STAGE_FIELDS(FIELD)
 
 // AlphaSampler (EdwardDali/alpha). Each base value is clamped into its
 // [min, max] before the search starts.
@@ -150,7 +182,8 @@ inline constexpr float kMinAlphaLearningRate = 1e-3f;
   FIELD(float, attn_entropy_weight, 0.3f, AtLeast(0),                                              \
         "weight of attn_entropy / log2 L in alpha (L: attention keys)")                            \
   FIELD(float, attn_varentropy_weight, 0.1f, AtLeast(0),                                           \
-        "weight of attn_varentropy / (log2 L)² in alpha")
+        "weight of attn_varentropy / (log2 L)² in alpha")                                          \
+  ENTROSERVE_PRE_STAGE_FIELDS(FIELD)
 
 // Mirostat 2.0 (arXiv:2007.14966).
 #define ENTROSERVE_MIROSTAT_V2_FIELDS(FIELD)                                                       \
@@ -220,6 +253,22 @@ struct DryConfig {
 using SamplerConfig =
     std::variant<GreedyConfig, ChainConfig, EntropixConfig, AlphaConfig, MirostatV2Config,
                  DynaTempConfig, TopNSigmaConfig, XtcConfig, DryConfig>;
+
+// The stages a chain's `stages` may name, in the default order (the
+// selectors last). Each runs at most once: its parameters are the config's
+// fields.
+inline constexpr const char* kChainStages[] = {
+    "logit_bias", "penalties", "no_repeat_ngram", "dry", "top_n_sigma", "top_k",
+    "typical_p",  "top_p",     "min_p",           "xtc", "temperature", "dynatemp",
+    "dist",       "greedy",    "mirostat_v2"};
+// The stages that choose the token: exactly one, last.
+inline constexpr const char* kChainSelectors[] = {"dist", "greedy", "mirostat_v2"};
+
+// The checks of ChainConfig::stages, each error naming the stage by index and
+// name ("chain.stages[2] (\"dist\") ..."): every name in kChainStages, none
+// twice, at most one of temperature and dynatemp, exactly one selector and
+// it last.
+absl::Status CheckStageList(const FieldPath& path, const StageList& stages);
 
 // The registry name of the sampler `config` selects ("entropix").
 inline std::string SamplerName(const SamplerConfig& config) {

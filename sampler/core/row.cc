@@ -2,11 +2,14 @@
 
 #include <cmath>
 #include <optional>
+#include <string>
+#include <type_traits>
 #include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "sampler/base/status_macros.h"
 #include "sampler/core/tensor.h"
+#include "sampler/core/token_mask.h"
 
 namespace entroserve {
 namespace {
@@ -91,12 +94,28 @@ absl::Status CheckStateContinues(const Row& row, absl::string_view prefix) {
   return absl::OkStatus();
 }
 
+// The token ids of the pre-stage fields (configs.h) of the config at `field`
+// ("rows[0].spec.chain"); the bias values are checked by Validate().
+template <typename Config>
+absl::Status CheckPreStageTokens(const Config& c, int64_t vocab_size, const std::string& field) {
+  for (const auto& [token, bias] : c.logit_bias) {
+    if (!InVocabulary(token, vocab_size)) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".logit_bias has token ", token,
+                                                     ", outside the vocabulary [0, ", vocab_size,
+                                                     ")"));
+    }
+  }
+  return CheckTokenIds(c.dry_sequence_breaker_ids, vocab_size,
+                       absl::StrCat(field, ".dry_sequence_breaker_ids"));
+}
+
 }  // namespace
 
 void OwnedRow::Bind() {
   row.logits = logits;
   row.attention = attention;
   row.appended_tokens = appended_tokens;
+  row.allowed_tokens = allowed_tokens;
 }
 
 absl::Status ValidateConfig(const SamplerConfig& config, absl::string_view field) {
@@ -117,26 +136,29 @@ absl::Status ValidateRow(const Row& row, absl::string_view prefix) {
   RETURN_IF_ERROR(CheckSpecialTokens(row.special_tokens, vocab_size, prefix));
   RETURN_IF_ERROR(CheckStateValues(row.state, vocab_size, absl::StrCat(prefix, "state")));
   RETURN_IF_ERROR(CheckStateContinues(row, prefix));
-  return CheckTokenIds(row.appended_tokens, vocab_size, absl::StrCat(prefix, "appended_tokens"));
+  RETURN_IF_ERROR(
+      CheckTokenIds(row.appended_tokens, vocab_size, absl::StrCat(prefix, "appended_tokens")));
+  if (row.allowed_tokens.empty()) return absl::OkStatus();
+  return CheckMask(row.allowed_tokens, vocab_size, absl::StrCat(prefix, "allowed_tokens"));
 }
 
 absl::Status CheckConfigTokens(const SamplerConfig& config, int64_t vocab_size,
                                absl::string_view field) {
-  if (const auto* chain = std::get_if<ChainConfig>(&config)) {
-    // The bias values themselves are checked by ChainConfig::Validate().
-    for (const auto& [token, bias] : chain->logit_bias) {
-      if (!InVocabulary(token, vocab_size)) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ".chain.logit_bias has token ", token,
-                                                       ", outside the vocabulary [0, ", vocab_size,
-                                                       ")"));
-      }
-    }
-  }
   if (const auto* dry = std::get_if<DryConfig>(&config)) {
-    RETURN_IF_ERROR(CheckTokenIds(dry->sequence_breaker_ids, vocab_size,
-                                  absl::StrCat(field, ".dry.sequence_breaker_ids")));
+    return CheckTokenIds(dry->sequence_breaker_ids, vocab_size,
+                         absl::StrCat(field, ".dry.sequence_breaker_ids"));
   }
-  return absl::OkStatus();
+  return std::visit(
+      [&](const auto& c) -> absl::Status {
+        using Config = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<Config, ChainConfig> ||
+                      std::is_same_v<Config, EntropixConfig> ||
+                      std::is_same_v<Config, AlphaConfig>) {
+          return CheckPreStageTokens(c, vocab_size, absl::StrCat(field, ".", Config::kName));
+        }
+        return absl::OkStatus();
+      },
+      config);
 }
 
 absl::Status CheckTokenIds(absl::Span<const int32_t> ids, int64_t vocab_size,

@@ -54,6 +54,11 @@ struct Row {
   // How many of the most probable tokens to return with their
   // log-probabilities (RowOutput::top_logprobs), in [0, kMaxTopLogprobs].
   int32_t top_logprobs = 0;
+  // The tokens the sampler may choose at this step (a grammar's or JSON
+  // schema's), as a bitmask of MaskWords(V) words (sampler/core/
+  // token_mask.h); empty allows every token. Every sampler sees the logits
+  // of the tokens it does not allow as -inf (SampleRow).
+  absl::Span<const uint64_t> allowed_tokens;
 
   int64_t vocab_size() const { return static_cast<int64_t>(logits.size()); }
 };
@@ -66,6 +71,7 @@ struct OwnedRow {
   std::vector<float> logits;
   std::vector<float> attention;
   std::vector<int32_t> appended_tokens;
+  std::vector<uint64_t> allowed_tokens;
 
   OwnedRow() = default;
   OwnedRow(OwnedRow&&) = default;
@@ -73,8 +79,8 @@ struct OwnedRow {
   OwnedRow(const OwnedRow&) = delete;
   OwnedRow& operator=(const OwnedRow&) = delete;
 
-  // Points row.logits, row.attention and row.appended_tokens at the vectors
-  // above; call after filling them.
+  // Points row.logits, row.attention, row.appended_tokens and
+  // row.allowed_tokens at the vectors above; call after filling them.
   void Bind();
 };
 
@@ -96,7 +102,8 @@ inline constexpr int64_t kMaxStep = INT64_MAX - 1;
 // Every check of a row's content, in this order: the step, the config, the
 // logits, the attention, the token ids the config and the special tokens
 // name, the state's own values, that the state continues this sampler at
-// this step, and the appended tokens. INVALID_ARGUMENT or
+// this step, the appended tokens, and the allowed tokens (CheckMask: a
+// mask allowing nothing is FAILED_PRECONDITION). INVALID_ARGUMENT or
 // FAILED_PRECONDITION whose message starts with `prefix` and the field
 // ("rows[2].logits[7] is NaN; ..."). A vocabulary of V = logits.size().
 absl::Status ValidateRow(const Row& row, absl::string_view prefix);
@@ -105,7 +112,8 @@ absl::Status ValidateRow(const Row& row, absl::string_view prefix);
 // ("rows[0].spec" gives "rows[0].spec.entropix.temperature must be > 0, ...").
 absl::Status ValidateConfig(const SamplerConfig& config, absl::string_view field);
 
-// The token ids a config names (chain.logit_bias, dry.sequence_breaker_ids)
+// The token ids a config names (logit_bias and dry_sequence_breaker_ids of
+// chain, entropix and alpha; dry.sequence_breaker_ids)
 // are in [0, vocab_size); `field` is the spec's path ("rows[0].spec").
 absl::Status CheckConfigTokens(const SamplerConfig& config, int64_t vocab_size,
                                absl::string_view field);

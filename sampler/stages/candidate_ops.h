@@ -100,6 +100,19 @@ size_t SelectMassPrefix(absl::Span<Candidate> items, double mass, Before before)
   return hi;
 }
 
+// SelectMassPrefix in ByLogitDescending order for a large unsorted set: the
+// same k and the same items in [0, k) (up to the rounding of the sums, taken
+// in another order), in two passes instead of ~log n partitions. Pass one
+// adds each item's p into a histogram over (max logit - logit), linear
+// buckets between the largest and smallest logit (a monotone map: a higher
+// logit never lands in a later bucket), and walks the buckets from the top
+// to the one where the mass reaches `mass`. Pass two moves the items of the
+// buckets above it to the front, keeping their order, and SelectMassPrefix
+// finds the rest of the prefix among the items of that bucket (on LLM rows a
+// few hundred at most), which follow them. Item p values must be valid; the
+// items past the returned k are left unspecified.
+size_t SelectTopMass(std::vector<Candidate>& items, double mass);
+
 // Removes the items for which pred(item) is true, keeping the order of the
 // others (so a sorted set stays sorted). Returns the number removed.
 template <typename Pred>

@@ -1,22 +1,24 @@
 // SamplerChain: an ordered list of stages that is itself a Stage, as
 // llama.cpp's llama_sampler_chain (src/llama-sampling.cpp).
 //
-// Stage order. A chain runs its stages in the order they were added; the
-// samplers of samplers.h build theirs in this order (llama.cpp's default
-// order, and ChainConfig's documented one):
+// Stage order. A chain runs its stages in the order they were added: the
+// chain sampler in the order its config lists (ChainConfig::stages), and
+// when the list is empty in this one (llama.cpp's default order, and
+// kChainStages' in configs.h):
 //
 //   logit_bias -> penalties -> no_repeat_ngram -> dry      (history/request:
 //                                                           change logits of
 //                                                           the whole vocab)
 //   -> top_n_sigma -> top_k -> typical_p -> top_p -> min_p (truncation)
-//   -> temperature | dynatemp                              (rescaling)
-//   -> xtc                                                 (after temperature,
+//   -> xtc                                                 (before temperature,
 //                                                           as llama.cpp)
-//   -> dist | mirostat_v2                                  (the final pick)
+//   -> temperature | dynatemp                              (rescaling)
+//   -> dist | greedy | mirostat_v2                         (the final pick)
 //
 // Stages that look tokens up by id (the first group) are cheapest while the
-// set is still in FromLogits' id order; filters go before the final pick;
-// exactly one final stage ends a chain that is used to choose a token.
+// set is still in FromLogits' id order, but work in any position; exactly one
+// final stage (dist, greedy or mirostat_v2) ends a chain that is used to
+// choose a token.
 //
 // History. SamplerChain::Accept calls every stage's Accept in order and then
 // pushes the token onto state.recent_tokens (SamplerState::PushToken): the

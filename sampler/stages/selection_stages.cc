@@ -9,14 +9,16 @@
 namespace entroserve {
 namespace {
 
+absl::Status NothingLeft(absl::string_view stage) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(stage,
+                   ": no candidate token left to choose from (every token was masked, banned or "
+                   "biased to -inf)"));
+}
+
 // Normalises `set`, draws one uniform and selects by inverse CDF.
 absl::Status Draw(absl::string_view stage, CandidateSet& set, StepContext& ctx) {
-  if (set.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(stage,
-                     ": no candidate token left to draw from (every token was masked, banned or "
-                     "biased to -inf)"));
-  }
+  if (set.empty()) return NothingLeft(stage);
   if (ctx.rng == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat(stage, ": the step context has no random generator"));
@@ -36,6 +38,13 @@ absl::Status Draw(absl::string_view stage, CandidateSet& set, StepContext& ctx) 
 
 absl::Status DistStage::Apply(CandidateSet& set, StepContext& ctx) const {
   return Draw(Name(), set, ctx);
+}
+
+absl::Status GreedyStage::Apply(CandidateSet& set, StepContext& ctx) const {
+  if (set.empty()) return NothingLeft(Name());
+  set.set_selected(set.items()[BestIndex(set)].id);
+  if (ctx.params != nullptr) ctx.params->candidates = static_cast<int32_t>(set.size());
+  return absl::OkStatus();
 }
 
 float MirostatV2Stage::Mu(const SamplerState* state) const {

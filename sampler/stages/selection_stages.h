@@ -1,12 +1,13 @@
 // Final stages: they pick the token (CandidateSet::set_selected) and must be
-// last in a chain. Both draw exactly one uniform, ctx.rng->Uniform at index
+// last in a chain. GreedyStage takes the most probable candidate and draws
+// nothing; the other two draw exactly one uniform, ctx.rng->Uniform at index
 // ctx.next_draw (then incremented), and choose by inverse CDF over the
 // normalised candidates in their current order (DrawIndex): an exact
 // categorical draw, unlike the argmax(p/u) of the torch entropix port
 // (docs/SAMPLERS.md "Conventions"). An empty set (every token masked, banned or biased to
 // -inf) is FAILED_PRECONDITION for the row.
 //
-// Both record `candidates` (the number left to draw from) into *ctx.params.
+// All record `candidates` (the number left to choose from) into *ctx.params.
 #ifndef ENTROSERVE_SAMPLER_STAGES_SELECTION_STAGES_H_
 #define ENTROSERVE_SAMPLER_STAGES_SELECTION_STAGES_H_
 
@@ -20,6 +21,15 @@ namespace entroserve {
 class DistStage : public Stage {
  public:
   std::string Name() const override { return "dist"; }
+  absl::Status Apply(CandidateSet& set, StepContext& ctx) const override;
+};
+
+// Takes the most probable candidate, the lowest id among equal logits
+// (ByLogitDescending), as greedy decoding; the selector of a chain that
+// filters and then wants the argmax of what is left.
+class GreedyStage : public Stage {
+ public:
+  std::string Name() const override { return "greedy"; }
   absl::Status Apply(CandidateSet& set, StepContext& ctx) const override;
 };
 

@@ -57,20 +57,7 @@ absl::Status TopPStage::Apply(CandidateSet& set, StepContext& ctx) const {
       }
     }
   } else {
-    // Prefilter with one comparison per item: the tokens with
-    // p < (1 - top_p) / n hold less than 1 - top_p of the mass together, so
-    // when the others reach top_p (checked: rounding) the prefix lies among
-    // them, and they come first in logit order. On LLM distributions this
-    // leaves a few hundred or thousand of 152k tokens.
-    const double cutoff = (1.0 - top_p_) / static_cast<double>(items.size());
-    const auto likely = std::partition(items.begin(), items.end(),
-                                       [cutoff](const Candidate& c) { return c.p >= cutoff; });
-    absl::Span<Candidate> range = absl::MakeSpan(items);
-    double likely_mass = 0.0;
-    for (auto it = items.begin(); it != likely; ++it) likely_mass += it->p;
-    if (likely_mass >= top_p_)
-      range = range.subspan(0, static_cast<size_t>(likely - items.begin()));
-    keep = SelectMassPrefix(range, top_p_, ByLogitDescending());
+    keep = SelectTopMass(items, top_p_);
   }
   if (keep < items.size()) {
     items.resize(keep);

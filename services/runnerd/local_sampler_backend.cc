@@ -21,6 +21,7 @@ RowResult SampleRounded(const Row& row, DType wire_dtype, bool bfloat16_values,
   RoundThroughWire(wire_dtype, row.logits, &rounded.logits);
   RoundThroughWire(wire_dtype, row.attention, &rounded.attention);
   rounded.appended_tokens.assign(row.appended_tokens.begin(), row.appended_tokens.end());
+  rounded.allowed_tokens.assign(row.allowed_tokens.begin(), row.allowed_tokens.end());
   rounded.Bind();
   return SampleRow(rounded.row, prefix);
 }

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +12,8 @@
 #include "google/protobuf/unknown_field_set.h"
 #include "model_runner/tokenizer/chat_template.h"
 #include "model_runner/tokenizer/tokenizer.h"
+#include "sampler/core/token_mask.h"
+#include "services/runnerd/sequence_breakers.h"
 #include "services/wire/sampler_convert.h"
 
 namespace entroserve {
@@ -138,6 +142,27 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(const v1::GenerateRequest& req
   return absl::InvalidArgumentError("input: set one of text, chat or tokens");
 }
 
+// What a request adds to its sampler's rows: allowed_token_ids as a mask
+// (left empty when none) and the ids of dry_sequence_breakers.
+absl::Status SamplerExtrasFromProto(const v1::GenerateRequest& request, const ServedModel& model,
+                                    GenerationRequest* out) {
+  if (!request.dry_sequence_breakers().empty()) {
+    const std::vector<std::string> breakers(request.dry_sequence_breakers().begin(),
+                                            request.dry_sequence_breakers().end());
+    absl::StatusOr<std::vector<int32_t>> ids = SequenceBreakerIds(breakers, model.tokenizer());
+    if (!ids.ok()) return ids.status();
+    if (absl::Status s = AddSequenceBreakers(*ids, &out->sampler); !s.ok()) return s;
+  }
+  if (request.allowed_token_ids().empty()) return absl::OkStatus();
+  if (absl::Status s =
+          CheckTokenIds(request.allowed_token_ids(), model.vocab_size(), "allowed_token_ids");
+      !s.ok()) {
+    return s;
+  }
+  out->allowed_tokens = MaskFromIds(request.allowed_token_ids(), model.vocab_size());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<GenerationRequest> GenerationFromProto(const v1::GenerateRequest& request,
                                                       const ServedModel& model,
                                                       const SamplerConfig& default_sampler,
@@ -178,6 +203,7 @@ absl::StatusOr<GenerationRequest> GenerationFromProto(const v1::GenerateRequest&
   } else {
     out.sampler = default_sampler;
   }
+  if (absl::Status s = SamplerExtrasFromProto(request, model, &out); !s.ok()) return s;
   if (absl::Status s = CheckConfigTokens(out.sampler, model.vocab_size(), "sampler"); !s.ok()) {
     return s;
   }

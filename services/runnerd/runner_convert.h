@@ -56,7 +56,9 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(const runner::v1::GenerateRequ
 // default when unset), stop strings (UTF-8, not empty), stop ids, the
 // sampler (`default_sampler` when unset), the seed (`seed_if_absent` when
 // unset), n (>= 1; its upper bound is the engine's), top_logprobs (in
-// [0, 20]), and the arrival time and deadline.
+// [0, 20]), dry_sequence_breakers (their ids added to the sampler's, see
+// sequence_breakers.h), allowed_token_ids (each in the vocabulary, as a
+// mask), and the arrival time and deadline.
 absl::StatusOr<GenerationRequest> GenerationFromProto(const runner::v1::GenerateRequest& request,
                                                       const ServedModel& model,
                                                       const SamplerConfig& default_sampler,

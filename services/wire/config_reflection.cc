@@ -50,6 +50,12 @@ void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, TokenIdLis
   values->reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) values->push_back(r->GetRepeatedInt32(m, f, i));
 }
+void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, StageList* values) {
+  const int n = r->FieldSize(m, f);
+  values->clear();
+  values->reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) values->push_back(r->GetRepeatedString(m, f, i));
+}
 void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, LogitBias* values) {
   const FD* key = f->message_type()->map_key();
   const FD* bias = f->message_type()->map_value();
@@ -71,6 +77,11 @@ void Write(const TokenIdList& values, const FD* f, pb::Message* m) {
   const pb::Reflection* r = m->GetReflection();
   r->ClearField(m, f);
   for (int32_t id : values) r->AddInt32(m, f, id);
+}
+void Write(const StageList& values, const FD* f, pb::Message* m) {
+  const pb::Reflection* r = m->GetReflection();
+  r->ClearField(m, f);
+  for (const std::string& name : values) r->AddString(m, f, name);
 }
 void Write(const LogitBias& values, const FD* f, pb::Message* m) {
   const pb::Reflection* r = m->GetReflection();

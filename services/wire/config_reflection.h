@@ -9,7 +9,7 @@
 //
 // Field types: float <-> optional float, int32_t <-> optional int32, bool <->
 // optional bool, TokenIdList <-> repeated int32, LogitBias <-> map<int32,
-// float>. An unset optional field keeps the table's default.
+// float>, StageList <-> repeated string. An unset optional field keeps the table's default.
 //
 // Thread-safety: pure functions (the field lookups are built once, on first
 // use, thread-safely).

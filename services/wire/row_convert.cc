@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sampler/base/status_macros.h"
+#include "sampler/core/token_mask.h"
 #include "services/common/status_util.h"
 #include "services/wire/sampler_convert.h"
 
@@ -167,6 +168,9 @@ void EncodeRow(const Row& row, DType dtype, SharedMemoryRegion* region, uint64_t
   SpecialTokensToProto(row.special_tokens, out->mutable_special_tokens());
   out->mutable_appended_tokens()->Add(row.appended_tokens.begin(), row.appended_tokens.end());
   out->set_top_logprobs(row.top_logprobs);
+  if (!row.allowed_tokens.empty()) {
+    AllowedTokensToProto(row.allowed_tokens, row.vocab_size(), out->mutable_allowed_tokens());
+  }
 }
 
 // The result's token, mode and outputs, checked (see DecodeResult).
@@ -252,6 +256,46 @@ void StateToProto(const SamplerState& state, v1::SamplerState* proto) {
   if (state.mirostat_mu.has_value()) proto->set_mirostat_mu(*state.mirostat_mu);
 }
 
+absl::Status AllowedTokensFromProto(const v1::AllowedTokens& proto, int64_t vocab_size,
+                                    const std::string& field, std::vector<uint64_t>* mask) {
+  mask->assign(MaskWords(vocab_size), 0);
+  if (proto.has_ids()) {
+    const auto& ids = proto.ids().ids();
+    RETURN_IF_ERROR(CheckSortedIds(ids, vocab_size, absl::StrCat(field, ".ids.ids")));
+    *mask = MaskFromIds(ids, vocab_size);
+    return absl::OkStatus();
+  }
+  const std::string& bytes = proto.bitmask();  // empty when neither is set
+  const size_t want = static_cast<size_t>((vocab_size + 7) / 8);
+  if (proto.has_bitmask() && bytes.size() != want) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".bitmask has ", bytes.size(),
+                                                   " bytes; a vocabulary of ", vocab_size,
+                                                   " tokens takes ", want));
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    (*mask)[i / 8] |= uint64_t{static_cast<uint8_t>(bytes[i])} << (8 * (i % 8));
+  }
+  return absl::OkStatus();
+}
+
+void AllowedTokensToProto(absl::Span<const uint64_t> mask, int64_t vocab_size,
+                          v1::AllowedTokens* proto) {
+  const std::vector<int32_t> ids = MaskIds(mask);
+  size_t id_bytes = 0;  // packed varints: 7 bits a byte
+  for (int32_t id : ids)
+    id_bytes += id < (1 << 7) ? 1 : id < (1 << 14) ? 2 : id < (1 << 21) ? 3 : 4;
+  const size_t mask_bytes = static_cast<size_t>((vocab_size + 7) / 8);
+  if (id_bytes < mask_bytes) {
+    proto->mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
+    return;
+  }
+  std::string* bytes = proto->mutable_bitmask();
+  bytes->assign(mask_bytes, '\0');
+  for (size_t i = 0; i < mask_bytes; ++i) {
+    (*bytes)[i] = static_cast<char>(mask[i / 8] >> (8 * (i % 8)) & 0xFF);
+  }
+}
+
 absl::StatusOr<OwnedRow> DecodeRow(const v1::SampleRow& row, const std::string& prefix,
                                    uint64_t seed_if_absent, SharedMemoryReader* shm) {
   OwnedRow owned;
@@ -272,6 +316,11 @@ absl::StatusOr<OwnedRow> DecodeRow(const v1::SampleRow& row, const std::string& 
   owned.appended_tokens.assign(row.appended_tokens().begin(), row.appended_tokens().end());
   out.seed = row.has_seed() ? row.seed() : seed_if_absent;
   out.top_logprobs = row.top_logprobs();
+  if (row.has_allowed_tokens()) {
+    RETURN_IF_ERROR(
+        AllowedTokensFromProto(row.allowed_tokens(), static_cast<int64_t>(owned.logits.size()),
+                               absl::StrCat(prefix, "allowed_tokens"), &owned.allowed_tokens));
+  }
   owned.Bind();
   return owned;
 }

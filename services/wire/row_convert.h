@@ -61,6 +61,19 @@ absl::StatusOr<SamplerState> StateFromProto(const sampler::v1::SamplerState& pro
 // SamplerState -> sampler.v1.SamplerState at kSamplerStateVersion.
 void StateToProto(const SamplerState& state, sampler::v1::SamplerState* proto);
 
+// sampler.v1.AllowedTokens -> a mask of MaskWords(vocab_size) words
+// (sampler/core/token_mask.h): a bitmask of exactly ceil(V / 8) bytes, or
+// ids ascending without repeats in [0, V) (CheckSortedIds); a message with
+// neither allows nothing. Errors name `field` ("rows[0].allowed_tokens").
+// Bits past V and a mask allowing nothing are left to ValidateRow.
+absl::Status AllowedTokensFromProto(const sampler::v1::AllowedTokens& proto, int64_t vocab_size,
+                                    const std::string& field, std::vector<uint64_t>* mask);
+
+// A mask -> sampler.v1.AllowedTokens, in whichever form is smaller on the
+// wire: the ids (packed varints) or the bitmask (ceil(V / 8) bytes).
+void AllowedTokensToProto(absl::Span<const uint64_t> mask, int64_t vocab_size,
+                          sampler::v1::AllowedTokens* proto);
+
 // The row at `prefix` ("rows[3].") as an OwnedRow, its wire format checked
 // (not its content: see the header comment). `seed_if_absent` is the seed
 // of a row that sent none (the caller picks it at random). Tensors in

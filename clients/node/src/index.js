@@ -2,7 +2,8 @@
 // @entroserve/client: Node.js client of samplerd and runnerd.
 //   const {SamplerClient, RunnerClient} = require('@entroserve/client');
 // README.md's "Node.js client" section and examples/ show both in use.
-const {SamplerClient, SamplerSession, SampleStream} = require('./sampler_client');
+const {SamplerClient, SamplerSession, SampleStream, allowedTokensField} =
+    require('./sampler_client');
 const {RunnerClient, Generation} = require('./runner_client');
 const {EntroserveError, status} = require('./errors');
 const {toTensor, encodeValues, floatToHalf, floatToBFloat16} = require('./tensor');
@@ -12,6 +13,7 @@ module.exports = {
   SamplerClient,
   SamplerSession,
   SampleStream,
+  allowedTokensField,
   RunnerClient,
   Generation,
   EntroserveError,

@@ -7,7 +7,7 @@ const {connect, unary, callOptions, shortEnum, seedField, specField, rejectUnkno
 
 const GENERATE_OPTIONS = ['prompt', 'messages', 'tokenIds', 'addGenerationPrompt', 'sampler',
                           'spec', 'seed', 'maxNewTokens', 'stop', 'stopTokenIds', 'ignoreEos',
-                          'details', 'timeoutMs'];
+                          'details', 'allowedTokenIds', 'drySequenceBreakers', 'timeoutMs'];
 
 function chatField(protos, messages, addGenerationPrompt, where) {
   if (!Array.isArray(messages)) throw new TypeError(`${where} must be an array of {role, content}`);
@@ -45,6 +45,12 @@ function toGenerateRequest(protos, options) {
   }
   if (options.stopTokenIds !== undefined) request.stopTokenIds = Array.from(options.stopTokenIds);
   if (options.ignoreEos !== undefined) request.ignoreEos = Boolean(options.ignoreEos);
+  if (options.allowedTokenIds !== undefined) {
+    request.allowedTokenIds = Array.from(options.allowedTokenIds);
+  }
+  if (options.drySequenceBreakers !== undefined) {
+    request.drySequenceBreakers = Array.from(options.drySequenceBreakers, String);
+  }
   if (options.details !== undefined) {
     request.details = protos.checked('runner.v1.TokenDetails', options.details, 'details');
   }
@@ -140,7 +146,9 @@ class RunnerClient {
   // options: exactly one of prompt (raw text), messages ([{role, content}],
   // with addGenerationPrompt) or tokenIds; sampler (a name or a SamplerSpec
   // object; runnerd's default when unset), seed, maxNewTokens, stop (a string
-  // or strings), stopTokenIds, ignoreEos, details ({signals, params,
+  // or strings), stopTokenIds, ignoreEos, allowedTokenIds (the tokens every
+  // step may produce), drySequenceBreakers (strings runnerd tokenizes),
+  // details ({signals, params,
   // logprob}), timeoutMs (no deadline by default).
   generate(options) {
     const request = toGenerateRequest(this.protos, options);

@@ -7,7 +7,30 @@ const {connect, unary, shortEnum, seedField, specField, rejectUnknown} = require
 const {toTensor} = require('./tensor');
 
 const ROW_OPTIONS = ['logits', 'attention', 'spec', 'sampler', 'state', 'seed', 'step',
-                     'sequenceId', 'specialTokens', 'appendedTokens', 'dtype'];
+                     'sequenceId', 'specialTokens', 'appendedTokens', 'allowedTokens', 'dtype'];
+
+// The tokens a row of `vocabSize` logits may choose (an array of ids) as a
+// sampler.v1.AllowedTokens object, in whichever form is smaller on the wire:
+// the ids (ascending, repeats dropped) or a bitmask of ceil(V / 8) bytes
+// (bit i % 8 of byte i / 8 allows token i).
+function allowedTokensField(ids, vocabSize, where) {
+  if (!ids || typeof ids[Symbol.iterator] !== 'function') {
+    throw new TypeError(`${where} must be an array of token ids`);
+  }
+  const unique = [...new Set(Array.from(ids, Number))].sort((a, b) => a - b);
+  for (const id of unique) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new TypeError(`${where} has token ${id}, outside the vocabulary [0, ${vocabSize})`);
+    }
+  }
+  const varintBytes = (id) => Math.max(1, Math.ceil(Math.log2(id + 1) / 7));
+  const idBytes = unique.reduce((sum, id) => sum + varintBytes(id), 0);
+  const maskBytes = Math.ceil(vocabSize / 8);
+  if (idBytes < maskBytes) return {ids: {ids: unique}};
+  const bitmask = Buffer.alloc(maskBytes);
+  for (const id of unique) bitmask[id >> 3] |= 1 << (id & 7);
+  return {bitmask};
+}
 
 // A caller's row as a sampler.v1.SampleRow object.
 //   logits        [V] numbers (Float32Array, array) or a tensor (see tensor.js)
@@ -17,6 +40,7 @@ const ROW_OPTIONS = ['logits', 'attention', 'spec', 'sampler', 'state', 'seed', 
 //   seed          string, bigint or safe-integer number; picked by the server when unset
 //   step          default: state.nextStep, else 0
 //   sequenceId, specialTokens {clarifyingQuestion, pause, eos}, appendedTokens [ids]
+//   allowedTokens [ids] the sampler may choose (unset: every token)
 //   dtype         wire type of the numbers: float32 (default), float16, bfloat16
 function toRow(protos, row, where) {
   if (row === null || typeof row !== 'object' || Array.isArray(row) || ArrayBuffer.isView(row)) {
@@ -39,6 +63,10 @@ function toRow(protos, row, where) {
                                   `${where}.specialTokens`),
     appendedTokens: row.appendedTokens ? Array.from(row.appendedTokens) : [],
   };
+  if (row.allowedTokens !== undefined) {
+    out.allowedTokens = allowedTokensField(row.allowedTokens, Number(out.logits.shape[0] ?? 0),
+                                           `${where}.allowedTokens`);
+  }
   const seed = seedField(row.seed, `${where}.seed`);
   if (seed !== undefined) out.seed = seed;
   return out;
@@ -219,4 +247,4 @@ class SamplerClient {
   }
 }
 
-module.exports = {SamplerClient, SamplerSession, SampleStream};
+module.exports = {SamplerClient, SamplerSession, SampleStream, allowedTokensField};

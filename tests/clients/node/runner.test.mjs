@@ -190,4 +190,15 @@ describe('RunnerClient', {skip: !binary('runnerd') && 'runnerd not built (no lib
     }
     assert.equal(info.running, 0);
   });
+
+  test('allowed token ids and DRY breaker strings reach runnerd', async () => {
+    const allowed = [17, 250, 251, 4000];
+    const {tokens} = await nodeGenerate({
+      prompt: PROMPT, seed: 3, maxNewTokens: 8, allowedTokenIds: allowed,
+      drySequenceBreakers: ['\n', ':'],
+      sampler: {chain: {stages: ['dry', 'dist'], dryMultiplier: 0.8}},
+    });
+    assert.equal(tokens.length, 8);
+    for (const token of tokens) assert.ok(allowed.includes(token.id), `drew ${token.id}`);
+  });
 });

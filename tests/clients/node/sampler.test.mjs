@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import {mkdtempSync, writeFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
-import {SamplerClient, EntroserveError, encodeValues} from '../../../clients/node/src/index.js';
+import {SamplerClient, EntroserveError, encodeValues, allowedTokensField} from
+    '../../../clients/node/src/index.js';
 import {binary, startSamplerd, samplerctl, example, jsonLines} from './servers.mjs';
 import {sampleResult} from './expected.mjs';
 
@@ -342,4 +343,27 @@ test('a stream keeps the status it failed with; sample() after end() is refused'
     limited.close();
     await small.stop();
   }
+});
+
+test('allowed tokens go as the smaller form and every sampler draws only them', async () => {
+  assert.deepEqual(allowedTokensField([300, 3, 3], VOCAB, 'a'), {ids: {ids: [3, 300]}});
+  const even = Array.from({length: VOCAB / 2}, (_, i) => 2 * i);
+  const mask = allowedTokensField(even, VOCAB, 'a').bitmask;
+  assert.equal(mask.length, VOCAB / 8);
+  assert.equal(mask[0], 0x55);
+  assert.throws(() => allowedTokensField([VOCAB], VOCAB, 'rows[0].allowedTokens'),
+                /rows\[0\]\.allowedTokens has token 6144, outside the vocabulary \[0, 6144\)/);
+  const allowed = [7, 100, 101, 3000];
+  for (const spec of ['entropix', 'alpha', 'greedy',
+                      {chain: {stages: ['top_k', 'temperature', 'dist'], topK: 2,
+                               temperature: 0.7}}]) {
+    for (let seed = 0; seed < 10; ++seed) {
+      const result = await client.sample({logits: noise(seed + 1, VOCAB), spec, seed,
+                                          allowedTokens: allowed});
+      assert.ok(allowed.includes(result.token), `${JSON.stringify(spec)} drew ${result.token}`);
+    }
+  }
+  await assert.rejects(client.sample({logits: noise(9, VOCAB), sampler: 'greedy',
+                                      allowedTokens: []}),
+                       /rows\[0\]\.allowed_tokens allows no token/);
 });

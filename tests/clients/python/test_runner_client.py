@@ -130,3 +130,14 @@ def test_a_loop_left_early_resumes_where_it_stopped(runner):
     assert [t.id for t in gen] == whole.token_ids  # again from the start, then on
     assert gen.finish_reason == "length" and gen.usage.generated_tokens == 16
     assert first == whole.token_ids[:3]
+
+
+def test_allowed_token_ids_and_dry_breakers_reach_runnerd(runner):
+    allowed = [17, 250, 251, 4000]
+    generation = runner.generate("The jury said", max_new_tokens=8, seed=3,
+                                 sampler={"chain": {"stages": ["dry", "dist"],
+                                                    "dry_multiplier": 0.8}},
+                                 allowed_token_ids=allowed,
+                                 dry_sequence_breakers=["\n", ":"]).result()
+    assert all(t in allowed for t in generation.token_ids)
+    assert len(generation.token_ids) == 8

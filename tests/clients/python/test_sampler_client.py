@@ -287,3 +287,26 @@ def test_appended_tokens_may_be_arrays_including_one_token_zero(samplerd):
         batch = np.stack([logits, logits])
         got = client.sample(batch, spec=spec, seed=1, appended_tokens=np.array([[0], [5]]))
         assert [r.token for r in got] == [1, 0]
+
+
+def test_allowed_tokens_travel_in_the_smaller_form_and_restrict_every_sampler(client):
+    few = entroserve.sampler.make_allowed_tokens([3, 500, 3], VOCAB)
+    assert list(few.ids.ids) == [3, 500]  # 1 + 2 varint bytes < 64 bytes of bitmask
+    many = entroserve.sampler.make_allowed_tokens(range(0, VOCAB, 2), VOCAB)
+    assert many.WhichOneof("set") == "bitmask" and many.bitmask[:1] == b"\x55"
+    rng = np.random.default_rng(5)
+    allowed = [7, 100, 101, 300]
+    for spec in ["entropix {}", "alpha {}", "greedy {}",
+                 'chain { stages: ["top_k", "temperature", "dist"] top_k: 2 temperature: 0.7 }']:
+        for seed in range(20):
+            result = client.sample(peaked_logits(rng), spec=spec, seed=seed,
+                                   allowed_tokens=allowed)
+            assert result.token in allowed, spec
+
+
+def test_a_set_allowing_nothing_and_a_bad_stage_list_are_named(client):
+    logits = np.zeros(VOCAB, dtype=np.float32)
+    with pytest.raises(EntroserveError, match=r"rows\[0\]\.allowed_tokens allows no token"):
+        client.sample(logits, spec="greedy", allowed_tokens=[])
+    with pytest.raises(EntroserveError, match=r'chain\.stages\[0\] \("dist"\) is a selector'):
+        client.sample(logits, spec={"chain": {"stages": ["dist", "top_k"]}})

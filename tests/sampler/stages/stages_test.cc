@@ -20,6 +20,7 @@
 #include "sampler/core/configs.h"
 #include "sampler/core/rng.h"
 #include "sampler/core/stage.h"
+#include "sampler/core/types.h"
 #include "sampler/stages/candidate_ops.h"
 #include "sampler/stages/chain.h"
 #include "sampler/stages/penalty_stages.h"
@@ -27,7 +28,6 @@
 #include "sampler/stages/selection_stages.h"
 #include "sampler/stages/temperature_stages.h"
 #include "sampler/stages/truncation_stages.h"
-#include "sampler/core/types.h"
 
 namespace entroserve {
 namespace {
@@ -806,12 +806,13 @@ TEST(SamplerChainTest, SamplersBuildTheDocumentedOrder) {
             "min_p -> temperature -> dist");
   EXPECT_EQ(BuildChain(ChainConfig())->Describe(),
             "penalties -> top_k -> typical_p -> top_p -> min_p -> temperature -> dist");
-  EXPECT_EQ(BuildMirostatV2Chain(MirostatV2Config())->Describe(), "temperature -> mirostat_v2");
-  EXPECT_EQ(BuildDynaTempChain(DynaTempConfig())->Describe(), "dynatemp -> dist");
-  EXPECT_EQ(BuildTopNSigmaChain(TopNSigmaConfig())->Describe(),
+  EXPECT_EQ(BuildChain(MirostatV2Preset(MirostatV2Config()))->Describe(),
+            "temperature -> mirostat_v2");
+  EXPECT_EQ(BuildChain(DynaTempPreset(DynaTempConfig()))->Describe(), "dynatemp -> dist");
+  EXPECT_EQ(BuildChain(TopNSigmaPreset(TopNSigmaConfig()))->Describe(),
             "top_n_sigma -> temperature -> dist");
-  EXPECT_EQ(BuildXtcChain(XtcConfig())->Describe(), "temperature -> xtc -> dist");
-  EXPECT_EQ(BuildDryChain(DryConfig())->Describe(), "dry -> temperature -> dist");
+  EXPECT_EQ(BuildChain(XtcPreset(XtcConfig()))->Describe(), "temperature -> xtc -> dist");
+  EXPECT_EQ(BuildChain(DryPreset(DryConfig()))->Describe(), "dry -> temperature -> dist");
 }
 
 TEST(SamplerChainTest, OrderMattersTopKBeforeTopP) {

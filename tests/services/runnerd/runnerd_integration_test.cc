@@ -272,6 +272,20 @@ struct BadCase {
   std::string message;  // a prefix of the message
 };
 
+TEST_F(RunnerdTest, EveryTokenIsOneTheRequestAllows) {
+  for (const char* sampler : {"entropix", "chain", "alpha", "greedy"}) {
+    v1::GenerateRequest request = WithSampler(TextRequest(kPrompt, 16, 3), sampler);
+    const std::vector<int32_t> allowed = {17, 250, 251, 4000};
+    for (int32_t id : allowed) request.add_allowed_token_ids(id);
+    Generation g = Generate(stub_.get(), request);
+    ASSERT_TRUE(g.status.ok()) << sampler << ": " << Describe(g.status);
+    ASSERT_EQ(g.tokens.size(), 16u) << sampler;
+    for (const v1::GeneratedToken& token : g.tokens) {
+      EXPECT_THAT(allowed, testing::Contains(token.id())) << sampler;
+    }
+  }
+}
+
 TEST_F(RunnerdTest, BadRequestsNameTheFieldAndTheServerGoesOn) {
   const std::vector<BadCase> cases = {
       {"no input", [](v1::GenerateRequest* r) { r->clear_input(); },
@@ -331,6 +345,25 @@ TEST_F(RunnerdTest, BadRequestsNameTheFieldAndTheServerGoesOn) {
        grpc::StatusCode::INVALID_ARGUMENT, "stop_token_ids[0] is 70000"},
       {"empty stop string", [](v1::GenerateRequest* r) { r->add_stop(""); },
        grpc::StatusCode::INVALID_ARGUMENT, "stop[0] is empty"},
+      {"allowed token outside the vocabulary",
+       [](v1::GenerateRequest* r) {
+         r->add_allowed_token_ids(3);
+         r->add_allowed_token_ids(kVocab);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT,
+       "allowed_token_ids[1] is 6144, outside the vocabulary [0, 6144)"},
+      {"DRY breakers for a sampler without DRY",
+       [](v1::GenerateRequest* r) {
+         r->mutable_sampler()->set_name("greedy");
+         r->add_dry_sequence_breakers("\n");
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "dry_sequence_breakers: sampler greedy has no DRY"},
+      {"empty DRY breaker", [](v1::GenerateRequest* r) { r->add_dry_sequence_breakers(""); },
+       grpc::StatusCode::INVALID_ARGUMENT, "dry_sequence_breakers[0] has 0 bytes"},
+      {"stage list without a selector",
+       [](v1::GenerateRequest* r) { r->mutable_sampler()->mutable_chain()->add_stages("top_k"); },
+       grpc::StatusCode::INVALID_ARGUMENT,
+       "sampler.chain.stages[0] (\"top_k\") is last but chooses no token"},
   };
   for (const BadCase& c : cases) {
     v1::GenerateRequest request = TextRequest(kPrompt, 4, 1);
@@ -380,6 +413,25 @@ std::vector<v1::GenerateRequest> SamplerRequests() {
   requests.push_back(chain);
   requests.push_back(WithSampler(TextRequest("The committee", 20, 13), "alpha"));
   requests.push_back(WithSampler(TextRequest("In the morning", 20, 14), "mirostat_v2"));
+  // An allowed-token set crosses to samplerd with every row.
+  v1::GenerateRequest masked = TextRequest("Once upon a time", 20, 15);
+  c = masked.mutable_sampler()->mutable_chain();
+  c->add_stages("min_p");
+  c->add_stages("temperature");
+  c->add_stages("dist");
+  c->set_min_p(0.01f);
+  for (int id = 100; id < 6000; id += 7) masked.add_allowed_token_ids(id);
+  requests.push_back(masked);
+  // DRY breakers as strings, turned into ids by runnerd before either sampler.
+  v1::GenerateRequest dry = TextRequest("The the the the the", 20, 16);
+  c = dry.mutable_sampler()->mutable_chain();
+  c->add_stages("dry");
+  c->add_stages("dist");
+  c->set_dry_multiplier(1.5f);
+  c->set_dry_allowed_length(1);
+  dry.add_dry_sequence_breakers("\n");
+  dry.add_dry_sequence_breakers(" the");
+  requests.push_back(dry);
   return requests;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -202,6 +203,23 @@ TEST_F(SamplerctlRunnerdTest, GenerateShowModesAddsTheSummaryAndWritesDashedTrac
               HasSubstr("[summary: 2 tokens, "));
   EXPECT_THAT(Samplerctl("generate", {"--prompt=x", "--max_new_tokens=2"}),
               Not(HasSubstr("[summary: ")));
+}
+
+TEST_F(SamplerctlRunnerdTest, GenerateTakesAllowedTokenIdsAndDryBreakers) {
+  const std::string output = Samplerctl(
+      "generate", {"--prompt=The jury said", "--max_new_tokens=6", "--seed=3", "--json",
+                   "--allowed_token_ids=250,17,4000,251", "--dry_sequence_breakers=\\n,:",
+                   "--spec=chain { stages: [\"dry\", \"dist\"] dry_multiplier: 0.8 }"});
+  int tokens = 0;
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    if (!absl::StartsWith(line, "{\"id\":")) continue;  // a token record
+    ++tokens;
+    const absl::string_view id = line.substr(6, line.find(',') - 6);
+    EXPECT_TRUE(id == "17" || id == "250" || id == "251" || id == "4000") << line;
+  }
+  EXPECT_EQ(tokens, 6) << output;
+  EXPECT_THAT(Samplerctl("generate", {"--prompt=x", "--allowed_token_ids=4,x"}, 2),
+              HasSubstr("--allowed_token_ids: \"x\" is not a token id"));
 }
 
 TEST(SamplerctlHelpTest, HelpExplainsCompareAndTheSummary) {

@@ -47,6 +47,8 @@ Config AllChanged() {
       value = {7, 3, 7};
     } else if constexpr (std::is_same_v<T, LogitBias>) {
       value = {{3, -1.5f}, {9, -INFINITY}};
+    } else if constexpr (std::is_same_v<T, StageList>) {
+      value = {"top_k", "dist"};
     } else {
       value += 3;
     }

@@ -19,6 +19,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "sampler/core/tensor.h"
+#include "sampler/core/token_mask.h"
 #include "sampler/registry.h"
 #include "services/common/status_util.h"
 #include "services/samplerd/row_sampling.h"
@@ -264,8 +265,8 @@ TEST(ConfigToSpecTest, EveryFieldOfEveryConfigSurvivesARoundTrip) {
       EXPECT_TRUE(any_valid) << "no valid value near the default to try";
     }
   }
-  // 10 chain + 32 entropix + 24 alpha + 3 + 3 + 2 + 4 + 5 scalar fields.
-  EXPECT_EQ(fields_checked, 83);
+  // 23 chain + 40 entropix + 32 alpha + 3 + 3 + 2 + 4 + 5 scalar fields.
+  EXPECT_EQ(fields_checked, 112);
 }
 
 TEST(ConfigToSpecTest, RepeatedAndMapFieldsSurviveARoundTrip) {
@@ -865,6 +866,91 @@ TEST(DTypeTest, DomainDtypesHaveTheWireNumbers) {
 }
 
 // ---------------------------------------------------------------------------
+// Allowed tokens
+
+void SetAllowedIds(v1::SampleRow* row, const std::vector<int32_t>& ids) {
+  auto* list = row->mutable_allowed_tokens()->mutable_ids()->mutable_ids();
+  list->Clear();
+  list->Add(ids.begin(), ids.end());
+}
+
+TEST(AllowedTokensTest, FewIdsTravelAsIdsManyAsABitmaskAndBothDecodeAlike) {
+  const int64_t vocab = 1000;
+  const std::vector<int32_t> few = {3, 64, 999};
+  v1::AllowedTokens proto;
+  AllowedTokensToProto(MaskFromIds(few, vocab), vocab, &proto);
+  ASSERT_TRUE(proto.has_ids());  // 1 + 1 + 2 bytes of varints < 125 bytes of bitmask
+  EXPECT_THAT(proto.ids().ids(), testing::ElementsAre(3, 64, 999));
+  std::vector<int32_t> many(200);
+  for (int i = 0; i < 200; ++i) many[i] = i * 5;
+  AllowedTokensToProto(MaskFromIds(many, vocab), vocab, &proto);
+  ASSERT_TRUE(proto.has_bitmask());  // 72 + 128 * 2 bytes > 125
+  EXPECT_EQ(proto.bitmask().size(), 125u);
+  EXPECT_EQ(proto.bitmask()[0], '\x21');  // tokens 0 and 5
+  std::vector<uint64_t> mask;
+  ASSERT_TRUE(AllowedTokensFromProto(proto, vocab, "f", &mask).ok());
+  EXPECT_EQ(MaskIds(mask), many);
+  proto.mutable_ids()->mutable_ids()->Add(few.begin(), few.end());
+  ASSERT_TRUE(AllowedTokensFromProto(proto, vocab, "f", &mask).ok());
+  EXPECT_EQ(MaskIds(mask), few);
+}
+
+TEST(AllowedTokensTest, BadSetsNameTheField) {
+  v1::SampleRow row = GoodRow();  // V = 8
+  row.mutable_allowed_tokens()->set_bitmask(std::string(2, '\x01'));
+  EXPECT_THAT(Parse(row), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   "rows[0].allowed_tokens.bitmask has 2 bytes; a vocabulary of 8 "
+                                   "tokens takes 1"));
+  SetAllowedIds(&row, {1, 4, 4});
+  EXPECT_THAT(Parse(row),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "rows[0].allowed_tokens.ids.ids[2] is 4, not above "
+                       "rows[0].allowed_tokens.ids.ids[1] (4); the list must be ascending without "
+                       "repeats"));
+  SetAllowedIds(&row, {1, 8});
+  EXPECT_THAT(Parse(row), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   "rows[0].allowed_tokens.ids.ids[1] is 8, outside the vocabulary "
+                                   "[0, 8)"));
+  *row.mutable_logits() = Float32Tensor({5}, {0, 1, 2, 3, 4});
+  row.mutable_allowed_tokens()->set_bitmask("\x41");  // bit 6 of a vocabulary of 5
+  EXPECT_THAT(Parse(row), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   "rows[0].allowed_tokens allows token 6, outside the vocabulary "
+                                   "[0, 5)"));
+}
+
+TEST(AllowedTokensTest, ASetAllowingNothingIsAnInBandError) {
+  v1::SampleRow row = GoodRow();
+  row.mutable_allowed_tokens()->mutable_ids();  // present, empty
+  v1::SampleResult result;
+  SampleOneRow(row, 2, &result);
+  ASSERT_TRUE(result.has_error());
+  EXPECT_EQ(result.error().code(), static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  EXPECT_EQ(result.error().message(),
+            "rows[2].allowed_tokens allows no token: there is nothing to sample");
+  *row.mutable_logits() = Float32Tensor({8}, {0, 1, -kInf, 3, 4, 5, 6, 7});
+  row.mutable_allowed_tokens()->mutable_ids()->add_ids(2);
+  SampleOneRow(row, 2, &result);
+  ASSERT_TRUE(result.has_error());
+  EXPECT_EQ(result.error().message(),
+            "rows[2].allowed_tokens allows only tokens whose logits are -inf");
+}
+
+TEST(AllowedTokensTest, GreedyTakesTheBestAllowedTokenWithItsMaskedLogprob) {
+  v1::SampleRow row = GoodRow();  // logits 0..7
+  SetAllowedIds(&row, {2, 5});
+  row.set_top_logprobs(3);
+  v1::SampleResult result;
+  SampleOneRow(row, 0, &result);
+  ASSERT_FALSE(result.has_error()) << result.error().message();
+  EXPECT_EQ(result.token_id(), 5);
+  const double log_norm = std::log(std::exp(2.0) + std::exp(5.0));
+  EXPECT_NEAR(result.logprob(), 5.0 - log_norm, 1e-6);
+  ASSERT_EQ(result.top_logprobs_size(), 2);  // only two tokens are allowed
+  EXPECT_EQ(result.top_logprobs(1).token_id(), 2);
+  EXPECT_NEAR(result.top_logprobs(1).logprob(), 2.0 - log_norm, 1e-6);
+}
+
+// ---------------------------------------------------------------------------
 // SampleOneRow: parse -> create -> sample -> convert, errors in-band.
 
 TEST(SampleOneRowTest, GreedyPicksTheArgmaxAndReturnsTheNextState) {
@@ -989,9 +1075,20 @@ void RandomizeConfig(std::mt19937_64& rng, Message* config) {
     const FieldDescriptor* f = d->field(i);
     // About two fields a config leave their defaults.
     if (rng() % static_cast<uint64_t>(d->field_count()) >= 2) continue;
-    if (f->is_map()) {
-      auto* chain = static_cast<v1::ChainConfig*>(config);
-      (*chain->mutable_logit_bias())[Pick(rng, kIntEdges) % 8] = Pick(rng, kFloatEdges);
+    if (f->is_map()) {  // logit_bias of chain, entropix or alpha
+      Message* entry = r->AddMessage(config, f);
+      const Reflection* e = entry->GetReflection();
+      e->SetInt32(entry, f->message_type()->map_key(), Pick(rng, kIntEdges) % 8);
+      e->SetFloat(entry, f->message_type()->map_value(), Pick(rng, kFloatEdges));
+      continue;
+    }
+    if (f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+      // Stage names, valid and not, in any order.
+      static constexpr const char* kNames[] = {"top_k", "dist",  "greedy", "dry",
+                                               "xtc",   "min_p", "nope",   "mirostat_v2"};
+      for (int n = static_cast<int>(rng() % 4); n >= 0; --n) {
+        r->AddString(config, f, Pick(rng, kNames));
+      }
       continue;
     }
     if (f->is_repeated()) {

@@ -159,14 +159,21 @@ class RunnerClient(ChannelClient):
                  seed: Optional[int] = None, max_new_tokens: Optional[int] = None,
                  stop: Sequence[str] = (), stop_token_ids: Sequence[int] = (),
                  ignore_eos: bool = False, add_generation_prompt: Optional[bool] = None,
+                 allowed_token_ids: Sequence[int] = (),
+                 dry_sequence_breakers: Sequence[str] = (),
                  timeout: Optional[float] = None) -> Generation:
         """Starts a generation (see Generation). sampler: a name, text, dict or
-        SamplerSpec; None leaves runnerd's default (entropix)."""
+        SamplerSpec (a chain's stage list: {"chain": {"stages": ["top_k",
+        "dist"], "top_k": 40}}); None leaves runnerd's default (entropix).
+        allowed_token_ids: the tokens every step may produce (empty: all).
+        dry_sequence_breakers: DRY's breakers as strings, tokenized by runnerd."""
         if sum(x is not None for x in (prompt, messages, token_ids)) != 1:
             raise EntroserveError.invalid("generate needs one of prompt=, messages= or token_ids=")
         request = runner_pb2.GenerateRequest(stop=list(stop),
                                              stop_token_ids=[int(t) for t in stop_token_ids],
-                                             ignore_eos=ignore_eos)
+                                             ignore_eos=ignore_eos,
+                                             allowed_token_ids=[int(t) for t in allowed_token_ids],
+                                             dry_sequence_breakers=list(dry_sequence_breakers))
         if prompt is not None:
             request.text = prompt
         elif messages is not None:

@@ -207,6 +207,30 @@ def make_special_tokens(special: Any) -> Optional[sampler_pb2.SpecialTokens]:
                                   f"{special!r}")
 
 
+def _varint_bytes(value: int) -> int:
+    return max(1, (int(value).bit_length() + 6) // 7)
+
+
+def make_allowed_tokens(ids: Sequence[int], vocab_size: int) -> sampler_pb2.AllowedTokens:
+    """The allowed-token set of a row of `vocab_size` logits in whichever form
+    is smaller on the wire: the ids (ascending, repeats dropped) or a bitmask
+    of ceil(V / 8) bytes (bit i % 8 of byte i / 8 allows token i)."""
+    unique = sorted({int(t) for t in ids})
+    for t in unique:
+        if not 0 <= t < vocab_size:
+            raise EntroserveError.invalid(
+                f"allowed_tokens has token {t}, outside the vocabulary [0, {vocab_size})")
+    out = sampler_pb2.AllowedTokens()
+    if sum(_varint_bytes(t) for t in unique) < (vocab_size + 7) // 8:
+        out.ids.ids.extend(unique)
+        return out
+    mask = bytearray((vocab_size + 7) // 8)
+    for t in unique:
+        mask[t // 8] |= 1 << (t % 8)
+    out.bitmask = bytes(mask)
+    return out
+
+
 @dataclass
 class Row:
     """One sequence's step, as sent. `step` defaults to the state's next_step
@@ -220,6 +244,8 @@ class Row:
     sequence_id: str = ""
     special_tokens: Any = None
     appended_tokens: Sequence[int] = ()
+    # The tokens the sampler may choose (ids); None allows every token.
+    allowed_tokens: Optional[Sequence[int]] = None
 
 
 def _tensor(value: Any, rank: int, field: str, dtype: int):
@@ -250,6 +276,9 @@ def build_row(row: Row, dtype: int) -> sampler_pb2.SampleRow:
     if special is not None:
         out.special_tokens.CopyFrom(special)
     out.appended_tokens.extend(int(t) for t in row.appended_tokens)
+    if row.allowed_tokens is not None:
+        vocab_size = out.logits.shape[0] if out.logits.shape else 0
+        out.allowed_tokens.CopyFrom(make_allowed_tokens(row.allowed_tokens, vocab_size))
     return out
 
 
@@ -474,21 +503,25 @@ class SamplerClient(ChannelClient):
                state: Any = None, seed: Any = None, step: Any = None,
                sequence_id: Any = None, special_tokens: Any = None,
                appended_tokens: Any = None, dtype: str = "float32", check: bool = True,
-               stream: Optional[SampleStream] = None
+               stream: Optional[SampleStream] = None, allowed_tokens: Any = None
                ) -> Union[SampleResult, List[SampleResult]]:
         """Samples one row (logits [V], attention [heads, keys]) or a batch
         (logits [B, V], attention [B, heads, keys] or a list of B [heads, keys_b]).
         For a batch, state, seed, step, sequence_id and appended_tokens are
         lists with an entry per row (seed and step may also be one value for
-        all). Returns a SampleResult, or a list of them for a batch."""
+        all). allowed_tokens: the ids the sampler may choose (None: all); for a
+        batch a list with an entry (ids or None) per row. Returns a
+        SampleResult, or a list of them for a batch."""
         if isinstance(logits, RawTensor):
             row = Row(logits, attention, spec, state, seed, step, sequence_id or "",
-                      special_tokens, () if appended_tokens is None else appended_tokens)
+                      special_tokens, () if appended_tokens is None else appended_tokens,
+                      allowed_tokens)
             return self.sample_rows([row], dtype, check, stream)[0]
         array = to_numpy(logits, "logits")
         if array.ndim == 1:
             row = Row(array, attention, spec, state, seed, step, sequence_id or "",
-                      special_tokens, () if appended_tokens is None else appended_tokens)
+                      special_tokens, () if appended_tokens is None else appended_tokens,
+                      allowed_tokens)
             return self.sample_rows([row], dtype, check, stream)[0]
         if array.ndim != 2:
             raise EntroserveError.invalid(
@@ -502,8 +535,10 @@ class SamplerClient(ChannelClient):
                     else _per_row(appended_tokens, count, "appended_tokens"))
         ids = ([str(i) for i in range(count)] if sequence_id is None
                else _per_row(sequence_id, count, "sequence_id"))
+        allowed = ([None] * count if allowed_tokens is None
+                   else _per_row(list(allowed_tokens), count, "allowed_tokens"))
         rows = [Row(array[i], attentions[i], spec, states[i], s, t, ids[i], special_tokens,
-                    () if appended[i] is None else appended[i])
+                    () if appended[i] is None else appended[i], allowed[i])
                 for i, (s, t) in enumerate(zip(_per_row(seed, count, "seed"),
                                                _per_row(step, count, "step")))]
         return self.sample_rows(rows, dtype, check, stream)
