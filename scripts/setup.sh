@@ -40,4 +40,6 @@ fi
 echo "==> configuring $BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
 echo "==> building ($JOBS jobs)"
-cmake --build "$BUILD_DIR" -j "$JOBS"
+# BUILD_TARGETS (scripts/test.sh --targets): only those, e.g. for a sanitizer run.
+# shellcheck disable=SC2086
+cmake --build "$BUILD_DIR" -j "$JOBS" ${BUILD_TARGETS:+--target $BUILD_TARGETS}
