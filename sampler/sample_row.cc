@@ -106,7 +106,7 @@ std::vector<TokenLogprob> TopLogprobs(absl::Span<const float> logits, int32_t n)
   const TopTokens best = SelectTopTokens(logits, n, -std::numeric_limits<float>::infinity());
   top.reserve(best.items.size());
   for (const Candidate& c : best.items) {
-    top.push_back({c.id, static_cast<float>(c.logit - summary.log_normalizer)});
+    top.push_back({c.id, TokenLogProbFloat(summary, c.logit)});
   }
   return top;
 }

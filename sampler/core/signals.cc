@@ -69,6 +69,7 @@ using fast_math::IntAsFloat;
 using fast_math::kLanes;
 using fast_math::kLog2e;
 using fast_math::Masked;
+using fast_math::MaskIf;
 using fast_math::OrderedKey;
 using fast_math::SumLanes;
 
@@ -82,6 +83,7 @@ constexpr int64_t kBlock = fast_math::kLaneBlock;
 constexpr double kCancellationRatio = 1e-2;
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr float kFloatMax = std::numeric_limits<float>::max();
 
 // ---------------------------------------------------------------------------
 // Kernels over contiguous float arrays.
@@ -138,10 +140,20 @@ MaxResult MaxArgmaxFinite(const float* x, int64_t n) {
   return result;
 }
 
+// S is kept in two parts: the maxima, each exactly e = 1, counted apart
+// (in integer lanes) from the rest. Added into float lanes, 1 + 1.8e-7 is rounded to a whole
+// float ulp (1.2e-7), which on a peaked row (one token at 1 - 2e-4) made
+// log S, hence H and log p of the top token, 1e-3 to 6e-2 off; the rest alone
+// sums values of like size and keeps ~1e-7 relative.
 struct Moments {
-  double sum_e = 0.0;    // S = sum e
+  double maxima = 0.0;   // terms with y = 0 (e = 1 exactly)
+  double rest = 0.0;     // sum of the other e (y < 0)
+  double sum_e = 0.0;    // S = maxima + rest, once the pass is done
   double sum_ey = 0.0;   // A = sum e y
   double sum_eyy = 0.0;  // B = sum e y^2
+
+  // ln S = ln(maxima) + ln(1 + rest / maxima), exact where rest << maxima.
+  double LogSum() const { return std::log(maxima) + std::log1p(rest / maxima); }
 };
 
 // One block (len <= kBlock) of the moments pass: y = (x - shift) log2(e),
@@ -149,6 +161,7 @@ struct Moments {
 template <bool kStore>
 ENTROSERVE_INLINE void Exp2MomentsBlock(const float* __restrict x, int64_t len, float shift,
                                         float* __restrict e_out, Moments* m) {
+  int32_t t[kLanes] = {};  // minus the number of maxima
   float s[kLanes] = {};
   float a[kLanes] = {};
   float b[kLanes] = {};
@@ -158,10 +171,12 @@ ENTROSERVE_INLINE void Exp2MomentsBlock(const float* __restrict x, int64_t len, 
       // z - max first: exactly 0 for every maximum, so e = 1 exactly there.
       const float y = (x[i + j] - shift) * kLog2e;
       const int32_t keep = Exp2KeepMask(y);
+      const int32_t top = MaskIf(y >= 0.0f);
       const float e = Masked(Exp2Unmasked(y), keep);
       if (kStore) e_out[i + j] = e;
       const float ey = Masked(e * y, keep);  // 0 * -inf would be NaN
-      s[j] += e;
+      t[j] += top;
+      s[j] += Masked(e, ~top);
       a[j] += ey;
       b[j] += Masked(ey * y, keep);
     }
@@ -171,14 +186,19 @@ ENTROSERVE_INLINE void Exp2MomentsBlock(const float* __restrict x, int64_t len, 
   for (int j = 0; i < len; ++i, ++j) {
     const float y = (x[i] - shift) * kLog2e;
     const int32_t keep = Exp2KeepMask(y);
+    const int32_t top = MaskIf(y >= 0.0f);
     const float e = Masked(Exp2Unmasked(y), keep);
     if (kStore) e_out[i] = e;
     const float ey = Masked(e * y, keep);
-    s[j] += e;
+    t[j] += top;
+    s[j] += Masked(e, ~top);
     a[j] += ey;
     b[j] += Masked(ey * y, keep);
   }
-  m->sum_e += SumLanes(s);
+  int64_t maxima = 0;
+  for (int j = 0; j < kLanes; ++j) maxima -= t[j];
+  m->maxima += static_cast<double>(maxima);
+  m->rest += SumLanes(s);
   m->sum_ey += SumLanes(a);
   m->sum_eyy += SumLanes(b);
 }
@@ -188,6 +208,7 @@ ENTROSERVE_MULTIVERSION Moments Exp2Moments(const float* x, int64_t n, float shi
   for (int64_t begin = 0; begin < n; begin += kBlock) {
     Exp2MomentsBlock<false>(x + begin, std::min(kBlock, n - begin), shift, nullptr, &m);
   }
+  m.sum_e = m.maxima + m.rest;
   return m;
 }
 
@@ -197,6 +218,7 @@ ENTROSERVE_MULTIVERSION Moments Exp2MomentsStore(const float* __restrict x, int6
   for (int64_t begin = 0; begin < n; begin += kBlock) {
     Exp2MomentsBlock<true>(x + begin, std::min(kBlock, n - begin), shift, e_out + begin, &m);
   }
+  m.sum_e = m.maxima + m.rest;
   return m;
 }
 
@@ -246,7 +268,14 @@ ENTROSERVE_MULTIVERSION float MaxAndAbsSum(const float* x, int64_t n, double* ab
       for (int j = 0; j < kLanes; ++j) acc[j] += std::fabs(xb[i + j]);
     }
     for (int j = 0; i < len; ++i, ++j) acc[j] += std::fabs(xb[i]);
-    total += SumLanes(acc);
+    double block = SumLanes(acc);
+    // Finite scores near the float maximum overflow a float lane: such a
+    // block (never a real one) is summed again in double.
+    if (!std::isfinite(block)) {
+      block = 0.0;
+      for (int64_t k = 0; k < len; ++k) block += std::fabs(static_cast<double>(xb[k]));
+    }
+    total += block;
   }
   *abs_sum += total;
   return IntAsFloat(OrderedKey(best));
@@ -302,7 +331,7 @@ EntropyBits EntropyFromMoments(const Moments& m, const float* x, int64_t n, floa
   EntropyBits out;
   const double mean_y = m.sum_ey / m.sum_e;    // E_p[y] <= 0
   const double mean_yy = m.sum_eyy / m.sum_e;  // E_p[y^2]
-  out.log2_sum = std::log2(m.sum_e);
+  out.log2_sum = m.LogSum() / std::log(2.0);
   out.entropy = std::max(0.0, out.log2_sum - mean_y);
   double var = mean_yy - mean_y * mean_y;
   if (var < kCancellationRatio * mean_yy) {
@@ -348,7 +377,8 @@ void ComputeLogitSignals(absl::Span<const float> logits, Signals* signals, Logit
 
   const Moments m = Exp2Moments(logits.data(), n, max.max);
   const EntropyBits h = EntropyFromMoments(m, logits.data(), n, max.max);
-  sum.log_normalizer = static_cast<double>(max.max) + std::log(m.sum_e);
+  sum.log_sum = m.LogSum();
+  sum.log_normalizer = static_cast<double>(max.max) + sum.log_sum;
   signals->entropy = static_cast<float>(h.entropy);
   signals->varentropy = static_cast<float>(h.varentropy);
 }
@@ -408,7 +438,25 @@ void ComputeAttentionSignals(absl::Span<const float> scores, int32_t heads, int3
   signals->attn_entropy_spread = static_cast<float>(spread);
   signals->agreement =
       static_cast<float>(SumAbsDeviation(probs, h_count, k_count, key_mean) / cells);
-  signals->interaction_strength = static_cast<float>(abs_score_sum / cells);
+  // The mean of |s| is at most the float maximum; the clamp only catches
+  // the rounding of the division there.
+  signals->interaction_strength =
+      static_cast<float>(std::min(abs_score_sum / cells, double{kFloatMax}));
+}
+
+double TokenLogProb(const LogitSummary& summary, float logit) {
+  // z - max first: exact for the tokens that matter, where z - logsumexp(z)
+  // would lose everything below the ulp of z (two logits tied at 1e30 gave
+  // log p = 0, not -ln 2).
+  return (static_cast<double>(logit) - static_cast<double>(summary.max_logit)) - summary.log_sum;
+}
+
+float TokenLogProbFloat(const LogitSummary& summary, float logit) {
+  const double log_p = TokenLogProb(summary, logit);
+  // A finite logit 2^128 or more below the maximum: p rounds to 0 in any
+  // float, and its log to the lowest float rather than -inf.
+  if (std::isfinite(logit) && log_p < -double{kFloatMax}) return -kFloatMax;
+  return static_cast<float>(log_p);
 }
 
 Signals ComputeSignals(absl::Span<const float> logits, absl::Span<const float> attention,

@@ -8,6 +8,15 @@
 // attention varentropy), agreement = mean_{h,k} |a_hk - mean_h a_hk|,
 // interaction_strength = mean_{h,k} |s_hk|.
 //
+// Precision, for any row of finite values (and -inf for masked logits):
+// every signal, log_normalizer and TokenLogProb is within 1e-5 relative (or
+// 1e-6 absolute, for values near 0) of the same quantity computed exactly
+// from the float inputs, and none is ever NaN or infinite. That holds at the
+// extremes: one token with all but 1e-7 of the mass (the maxima are counted
+// apart from the rest, see signals.cc), logits tied at 1e30, scores near the
+// float maximum (tests/sampler/core/signals_test.cc "Precision", against a
+// long double reference).
+//
 // The kernels are vectorised (AVX-512 / AVX2+FMA / baseline clones chosen at
 // load time, all three bit-identical) and accumulate in blocks so that
 // 152k-token rows keep ~1e-6 relative accuracy. Cost on one core of an AMD
@@ -36,9 +45,18 @@ namespace entroserve {
 struct LogitSummary {
   int32_t argmax = -1;        // lowest index of the maximum logit
   float max_logit = 0.0f;     // z[argmax]
-  double log_normalizer = 0;  // logsumexp(z), so log p_i = z_i - log_normalizer
+  double log_normalizer = 0;  // logsumexp(z) = max_logit + log_sum
+  double log_sum = 0;         // ln sum_i exp(z_i - max_logit), >= 0
   int32_t finite = 0;         // number of tokens with a finite logit
 };
+
+// log p of a token whose logit is `logit`, as (z - max) - log_sum: never
+// z - log_normalizer, which loses what lies below the ulp of z (logits
+// tied at 1e30 would get log p = 0 instead of -ln 2).
+double TokenLogProb(const LogitSummary& summary, float logit);
+// The same as a float: a finite logit so far below the maximum that its
+// log p is below the lowest float gets the lowest float, not -inf.
+float TokenLogProbFloat(const LogitSummary& summary, float logit);
 
 // Entropy and varentropy of softmax(logits) in bits. `logits` must be
 // non-empty with at least one finite value and no NaN or +inf (see

@@ -384,8 +384,7 @@ absl::StatusOr<RowOutput> AlphaSampler::Sample(const Row& row, SamplerState& sta
   out.params.alpha = alpha;
   out.params.smoothed_alpha = smoothed;
   out.params.candidates = static_cast<int32_t>(set.size());
-  out.logprob =
-      static_cast<float>(static_cast<double>(row.logits[out.token]) - summary.log_normalizer);
+  out.logprob = TokenLogProbFloat(summary, row.logits[out.token]);
   state.PushToken(out.token);
   return out;
 }

@@ -110,8 +110,7 @@ absl::StatusOr<RowOutput> EntropixSampler::Sample(const Row& row, SamplerState& 
     out.params.samples = decision.samples;
     out.params.candidates = static_cast<int32_t>(set.size());
   }
-  out.logprob =
-      static_cast<float>(static_cast<double>(row.logits[out.token]) - summary.log_normalizer);
+  out.logprob = TokenLogProbFloat(summary, row.logits[out.token]);
   state.PushToken(out.token);
   state.last_inserted = out.inserted;
   return out;

@@ -48,7 +48,7 @@ class GreedySampler : public Sampler {
     if (absl::Status status = CheckRow(row, summary); !status.ok()) return status;
     out.token = summary.argmax;  // lowest id of the maximum
     out.mode = Mode::kGreedy;
-    out.logprob = static_cast<float>(summary.max_logit - summary.log_normalizer);
+    out.logprob = TokenLogProbFloat(summary, summary.max_logit);
     state.PushToken(out.token);
     FinishState(Name(), row, state);
     return out;
@@ -87,7 +87,7 @@ class ChainSampler : public Sampler {
     chain_->Accept(token, set, state);  // pushes the token onto the history
     out.token = token;
     out.mode = mode_;
-    out.logprob = static_cast<float>(row.logits[token] - summary.log_normalizer);
+    out.logprob = TokenLogProbFloat(summary, row.logits[token]);
     FinishState(name_, row, state);
     return out;
   }

@@ -8,12 +8,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/unknown_field_set.h"
 #include "model_runner/tokenizer/chat_template.h"
 #include "model_runner/tokenizer/tokenizer.h"
 #include "sampler/core/token_mask.h"
 #include "services/runnerd/sequence_breakers.h"
+#include "services/common/message_bytes.h"
 #include "services/wire/sampler_convert.h"
 
 namespace entroserve {
@@ -21,61 +20,7 @@ namespace {
 
 namespace v1 = ::runner::v1;
 
-// ValidateUtf8's message with `field` in place of its "text".
-absl::Status CheckUtf8(const std::string& value, const std::string& field) {
-  absl::Status status = ValidateUtf8(value);
-  if (status.ok()) return status;
-  std::string message(status.message());
-  constexpr absl::string_view kSubject = "text is";
-  if (absl::StartsWith(message, kSubject)) {
-    message = absl::StrCat(field, " is", message.substr(kSubject.size()));
-  } else {
-    message = absl::StrCat(field, ": ", message);
-  }
-  return absl::InvalidArgumentError(message);
-}
-
-// The first string field of `fields` (a message of type `descriptor`, at
-// path `prefix`) that is not valid UTF-8, searched depth first.
-absl::Status FindInvalidUtf8(const google::protobuf::UnknownFieldSet& fields,
-                             const google::protobuf::Descriptor* descriptor,
-                             const std::string& prefix) {
-  std::map<int, int> occurrences;
-  for (int i = 0; i < fields.field_count(); ++i) {
-    const google::protobuf::UnknownField& field = fields.field(i);
-    const google::protobuf::FieldDescriptor* known = descriptor->FindFieldByNumber(field.number());
-    if (known == nullptr || field.type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) {
-      continue;
-    }
-    const int index = occurrences[field.number()]++;
-    const std::string path = known->is_repeated()
-                                 ? absl::StrCat(prefix, known->name(), "[", index, "]")
-                                 : absl::StrCat(prefix, known->name());
-    if (known->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
-      if (absl::Status s = CheckUtf8(field.length_delimited(), path); !s.ok()) return s;
-    } else if (known->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
-      google::protobuf::UnknownFieldSet nested;
-      if (nested.ParseFromString(field.length_delimited())) {
-        if (absl::Status s = FindInvalidUtf8(nested, known->message_type(), path + "."); !s.ok()) {
-          return s;
-        }
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
-
-absl::Status ParseRequest(const std::string& bytes, google::protobuf::Message* message) {
-  if (message->ParseFromString(bytes)) return absl::OkStatus();
-  google::protobuf::UnknownFieldSet fields;
-  if (fields.ParseFromString(bytes)) {
-    if (absl::Status s = FindInvalidUtf8(fields, message->GetDescriptor(), ""); !s.ok()) return s;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("the request is not a valid ", message->GetTypeName()));
-}
 
 absl::StatusOr<std::vector<int32_t>> ChatToTokens(const v1::ChatMessages& chat,
                                                   const ServedModel& model,
@@ -91,8 +36,10 @@ absl::StatusOr<std::vector<int32_t>> ChatToTokens(const v1::ChatMessages& chat,
     if (message.role().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(path, ".role is empty"));
     }
-    if (absl::Status s = CheckUtf8(message.role(), absl::StrCat(path, ".role")); !s.ok()) return s;
-    if (absl::Status s = CheckUtf8(message.content(), absl::StrCat(path, ".content")); !s.ok()) {
+    if (absl::Status s = CheckUtf8Field(message.role(), absl::StrCat(path, ".role")); !s.ok())
+      return s;
+    if (absl::Status s = CheckUtf8Field(message.content(), absl::StrCat(path, ".content"));
+        !s.ok()) {
       return s;
     }
     messages.push_back({message.role(), message.content()});
@@ -117,7 +64,7 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(const v1::GenerateRequest& req
                                                   const ServedModel& model) {
   switch (request.input_case()) {
     case v1::GenerateRequest::kText: {
-      if (absl::Status s = CheckUtf8(request.text(), "text"); !s.ok()) return s;
+      if (absl::Status s = CheckUtf8Field(request.text(), "text"); !s.ok()) return s;
       std::vector<int32_t> ids =
           model.tokenizer().EncodeWithSpecialTokens(request.text(), /*parse_special=*/true);
       if (ids.empty()) {
@@ -185,7 +132,7 @@ absl::StatusOr<GenerationRequest> GenerationFromProto(const v1::GenerateRequest&
     const std::string field = absl::StrCat("stop[", i, "]");
     if (request.stop(i).empty())
       return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
-    if (absl::Status s = CheckUtf8(request.stop(i), field); !s.ok()) return s;
+    if (absl::Status s = CheckUtf8Field(request.stop(i), field); !s.ok()) return s;
     out.stop.push_back(request.stop(i));
   }
   if (absl::Status s =
@@ -254,7 +201,7 @@ absl::StatusOr<std::vector<int32_t>> TokenizeRequestTokens(const v1::TokenizeReq
                                                            const ServedModel& model) {
   switch (request.input_case()) {
     case v1::TokenizeRequest::kText: {
-      if (absl::Status s = CheckUtf8(request.text(), "text"); !s.ok()) return s;
+      if (absl::Status s = CheckUtf8Field(request.text(), "text"); !s.ok()) return s;
       const bool special = !request.has_add_special_tokens() || request.add_special_tokens();
       return special ? model.tokenizer().EncodeWithSpecialTokens(request.text(), true)
                      : model.tokenizer().Encode(request.text(), true);

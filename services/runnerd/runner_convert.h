@@ -18,19 +18,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "google/protobuf/message.h"
 #include "model_runner/engine/engine.h"
 #include "model_runner/engine/served_model.h"
 #include "runner/v1/runner.pb.h"
 #include "sampler/core/configs.h"
 
 namespace entroserve {
-
-// Parses `bytes` as `message`. INVALID_ARGUMENT when they are not one; when
-// the reason is a string field that is not valid UTF-8 (proto3 parsers
-// refuse those, and gRPC alone would answer a bare UNIMPLEMENTED), the message
-// names the field: "chat.messages[1].content is not valid UTF-8: ...".
-absl::Status ParseRequest(const std::string& bytes, google::protobuf::Message* message);
 
 // New tokens generated when a request does not say (runner.v1: "Unset: 128,
 // or what the context leaves, if less").

@@ -12,6 +12,7 @@
 #include "model_runner/model/transformer.h"
 #include "sampler/base/seed.h"
 #include "sampler/registry.h"
+#include "services/common/message_bytes.h"
 #include "services/common/status_util.h"
 #include "services/runnerd/runner_convert.h"
 #include "services/wire/sampler_convert.h"
@@ -30,24 +31,6 @@ absl::Time Deadline(const grpc::CallbackServerContext* context) {
   const auto far = std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 100);
   if (deadline >= far) return absl::InfiniteFuture();
   return absl::FromChrono(deadline);
-}
-
-// The bytes of a request.
-std::string BufferBytes(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (!buffer.Dump(&slices).ok()) return bytes;
-  for (const grpc::Slice& slice : slices) {
-    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return bytes;
-}
-
-// Serializes `message` into `buffer` (cleared first).
-grpc::Status Serialize(const google::protobuf::Message& message, grpc::ByteBuffer* buffer) {
-  buffer->Clear();
-  bool own = false;
-  return grpc::SerializationTraits<google::protobuf::Message>::Serialize(message, buffer, &own);
 }
 
 grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
@@ -221,7 +204,7 @@ GenerateCall::Action GenerateCall::Next() {
     final_pending_ = false;
     writing_ = true;
     action.reactor = reactor_;
-    if (grpc::Status s = Serialize(writing_message_, &writing_buffer_); !s.ok()) {
+    if (grpc::Status s = SerializeMessage(writing_message_, &writing_buffer_); !s.ok()) {
       // Cannot happen for a message this service built; end the call.
       writing_ = false;
       broken_ = true;
@@ -273,7 +256,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RunnerService::Generate(
     return reactor;
   }
   v1::GenerateRequest parsed;
-  if (absl::Status s = ParseRequest(BufferBytes(*request_bytes), &parsed); !s.ok()) {
+  if (absl::Status s = ParseMessage(*request_bytes, &parsed); !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
@@ -299,51 +282,80 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RunnerService::Generate(
   return reactor;
 }
 
+template <typename Request, typename Response, typename Answer>
+grpc::ServerUnaryReactor* RunnerService::Unary(grpc::CallbackServerContext* context,
+                                               const grpc::ByteBuffer* request_bytes,
+                                               grpc::ByteBuffer* response_bytes, Answer answer) {
+  if (absl::Status auth = CheckAuth(context); !auth.ok()) return FinishUnary(context, auth);
+  const Attached* attached = this->attached();
+  if (attached == nullptr) return FinishUnary(context, absl::UnavailableError(kLoading));
+  return AnswerUnary<Request, Response>(context, request_bytes, response_bytes,
+                                        [&](const Request& request, Response* response) {
+                                          return answer(*attached, request, response);
+                                        });
+}
+
 grpc::ServerUnaryReactor* RunnerService::Tokenize(grpc::CallbackServerContext* context,
                                                   const grpc::ByteBuffer* request_bytes,
                                                   grpc::ByteBuffer* response_bytes) {
-  if (absl::Status auth = CheckAuth(context); !auth.ok()) return FinishUnary(context, auth);
-  const Attached* attached = this->attached();
-  if (attached == nullptr) return FinishUnary(context, absl::UnavailableError(kLoading));
-  v1::TokenizeRequest request;
-  if (absl::Status s = ParseRequest(BufferBytes(*request_bytes), &request); !s.ok()) {
-    return FinishUnary(context, s);
-  }
-  absl::StatusOr<std::vector<int32_t>> ids = TokenizeRequestTokens(request, *attached->model);
-  if (!ids.ok()) return FinishUnary(context, ids.status());
-  const Tokenizer& tokenizer = attached->model->tokenizer();
-  v1::TokenizeResponse response;
-  for (int32_t id : *ids) {
-    response.add_ids(id);
-    response.add_pieces(tokenizer.Decode({&id, 1}));
-  }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(Serialize(response, response_bytes));
-  return reactor;
+  return Unary<v1::TokenizeRequest, v1::TokenizeResponse>(
+      context, request_bytes, response_bytes,
+      [this](const Attached& attached, const v1::TokenizeRequest& request,
+             v1::TokenizeResponse* response) {
+        return AnswerTokenize(attached, request, response);
+      });
 }
 
 grpc::ServerUnaryReactor* RunnerService::Detokenize(grpc::CallbackServerContext* context,
-                                                    const v1::DetokenizeRequest* request,
-                                                    v1::DetokenizeResponse* response) {
-  if (absl::Status auth = CheckAuth(context); !auth.ok()) return FinishUnary(context, auth);
-  const Attached* attached = this->attached();
-  if (attached == nullptr) return FinishUnary(context, absl::UnavailableError(kLoading));
-  if (absl::Status s = CheckTokenIds(request->ids(), attached->model->vocab_size(), "ids");
-      !s.ok()) {
-    return FinishUnary(context, s);
-  }
-  std::vector<int32_t> ids(request->ids().begin(), request->ids().end());
-  response->set_text(attached->model->tokenizer().Decode(ids, request->skip_special_tokens()));
-  return FinishUnary(context, absl::OkStatus());
+                                                    const grpc::ByteBuffer* request_bytes,
+                                                    grpc::ByteBuffer* response_bytes) {
+  return Unary<v1::DetokenizeRequest, v1::DetokenizeResponse>(
+      context, request_bytes, response_bytes,
+      [this](const Attached& attached, const v1::DetokenizeRequest& request,
+             v1::DetokenizeResponse* response) {
+        return AnswerDetokenize(attached, request, response);
+      });
 }
 
 grpc::ServerUnaryReactor* RunnerService::ModelInfo(grpc::CallbackServerContext* context,
-                                                   const v1::ModelInfoRequest* request,
-                                                   v1::ModelInfoResponse* response) {
-  if (absl::Status auth = CheckAuth(context); !auth.ok()) return FinishUnary(context, auth);
-  const Attached* attached = this->attached();
-  if (attached == nullptr) return FinishUnary(context, absl::UnavailableError(kLoading));
-  const ServedModel& served = *attached->model;
+                                                   const grpc::ByteBuffer* request_bytes,
+                                                   grpc::ByteBuffer* response_bytes) {
+  return Unary<v1::ModelInfoRequest, v1::ModelInfoResponse>(
+      context, request_bytes, response_bytes,
+      [this](const Attached& attached, const v1::ModelInfoRequest&,
+             v1::ModelInfoResponse* response) {
+        AnswerModelInfo(attached, response);
+        return absl::OkStatus();
+      });
+}
+
+absl::Status RunnerService::AnswerTokenize(const Attached& attached,
+                                           const v1::TokenizeRequest& request,
+                                           v1::TokenizeResponse* response) const {
+  absl::StatusOr<std::vector<int32_t>> ids = TokenizeRequestTokens(request, *attached.model);
+  if (!ids.ok()) return ids.status();
+  const Tokenizer& tokenizer = attached.model->tokenizer();
+  for (int32_t id : *ids) {
+    response->add_ids(id);
+    response->add_pieces(tokenizer.Decode({&id, 1}));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunnerService::AnswerDetokenize(const Attached& attached,
+                                             const v1::DetokenizeRequest& request,
+                                             v1::DetokenizeResponse* response) const {
+  if (absl::Status s = CheckTokenIds(request.ids(), attached.model->vocab_size(), "ids"); !s.ok()) {
+    return s;
+  }
+  std::vector<int32_t> ids(request.ids().begin(), request.ids().end());
+  response->set_text(attached.model->tokenizer().Decode(ids, request.skip_special_tokens()));
+  return absl::OkStatus();
+}
+
+void RunnerService::AnswerModelInfo(const Attached& attached,
+                                    v1::ModelInfoResponse* response) const {
+  const ServedModel& served = *attached.model;
   const Model& model = served.model();
   const ModelConfig& config = model.config();
   response->set_family(ModelFamilyName(config.family));
@@ -362,12 +374,12 @@ grpc::ServerUnaryReactor* RunnerService::ModelInfo(grpc::CallbackServerContext* 
   if (const ChatTemplate* chat = served.chat_template()) {
     response->set_chat_template(std::string(ChatTemplateFamilyName(chat->family())));
   }
-  response->set_sampler(attached->sampler);
-  const EngineOptions& options = attached->engine->options();
+  response->set_sampler(attached.sampler);
+  const EngineOptions& options = attached.engine->options();
   response->set_max_batch(options.max_batch);
   response->set_max_queue(options.max_queue);
   response->set_max_kv_cache_bytes(options.max_kv_bytes);
-  const EngineStats stats = attached->engine->Stats();
+  const EngineStats stats = attached.engine->Stats();
   response->set_running(stats.running);
   response->set_waiting(stats.waiting);
   response->set_kv_cache_bytes(stats.kv_bytes);
@@ -376,7 +388,6 @@ grpc::ServerUnaryReactor* RunnerService::ModelInfo(grpc::CallbackServerContext* 
   response->set_forward_ms(absl::ToDoubleMilliseconds(stats.forward_time));
   response->set_sampling_ms(absl::ToDoubleMilliseconds(stats.sampling_time));
   response->set_default_sampler(SamplerName(default_sampler_));
-  return FinishUnary(context, absl::OkStatus());
 }
 
 }  // namespace entroserve

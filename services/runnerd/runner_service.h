@@ -35,13 +35,14 @@
 
 namespace entroserve {
 
-// Generate and Tokenize take their requests as raw bytes and parse them
-// themselves (runner_convert.h's ParseRequest), so that a prompt that is not
-// valid UTF-8 gets INVALID_ARGUMENT naming the field.
+// Every method takes its request as raw bytes and parses it itself
+// (services/common/message_bytes.h), so that bytes that do not parse, or a
+// prompt that is not valid UTF-8, get INVALID_ARGUMENT naming the field
+// instead of gRPC's bare UNIMPLEMENTED.
 using RunnerServiceBase = ::runner::v1::Runner::WithRawCallbackMethod_Generate<
     ::runner::v1::Runner::WithRawCallbackMethod_Tokenize<
-        ::runner::v1::Runner::WithCallbackMethod_Detokenize<
-            ::runner::v1::Runner::WithCallbackMethod_ModelInfo<::runner::v1::Runner::Service>>>>;
+        ::runner::v1::Runner::WithRawCallbackMethod_Detokenize<
+            ::runner::v1::Runner::WithRawCallbackMethod_ModelInfo<::runner::v1::Runner::Service>>>>;
 
 class RunnerService final : public RunnerServiceBase {
  public:
@@ -61,12 +62,14 @@ class RunnerService final : public RunnerServiceBase {
   grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
                                      const grpc::ByteBuffer* request,
                                      grpc::ByteBuffer* response) override;
+  // runner.v1.DetokenizeRequest in, runner.v1.DetokenizeResponse out.
   grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
-                                       const ::runner::v1::DetokenizeRequest* request,
-                                       ::runner::v1::DetokenizeResponse* response) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
+  // runner.v1.ModelInfoRequest in, runner.v1.ModelInfoResponse out.
   grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* context,
-                                      const ::runner::v1::ModelInfoRequest* request,
-                                      ::runner::v1::ModelInfoResponse* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
 
  private:
   struct Attached {
@@ -79,6 +82,23 @@ class RunnerService final : public RunnerServiceBase {
 
   // OK, or UNAUTHENTICATED: the call lacks the token this service checks.
   absl::Status CheckAuth(grpc::CallbackServerContext* context) const;
+
+  // The answers of the unary methods, once the call passed its token check
+  // and its request parsed.
+  absl::Status AnswerTokenize(const Attached& attached,
+                              const ::runner::v1::TokenizeRequest& request,
+                              ::runner::v1::TokenizeResponse* response) const;
+  absl::Status AnswerDetokenize(const Attached& attached,
+                                const ::runner::v1::DetokenizeRequest& request,
+                                ::runner::v1::DetokenizeResponse* response) const;
+  void AnswerModelInfo(const Attached& attached, ::runner::v1::ModelInfoResponse* response) const;
+
+  // Answers a unary method through `answer(const Attached&, const Request&,
+  // Response*)` after the token check and once the model is attached.
+  template <typename Request, typename Response, typename Answer>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context,
+                                  const grpc::ByteBuffer* request_bytes,
+                                  grpc::ByteBuffer* response_bytes, Answer answer);
 
   const SamplerConfig default_sampler_;
   const AuthGate* const auth_;

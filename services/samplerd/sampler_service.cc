@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "sampler/core/row.h"
 #include "sampler/registry.h"
+#include "services/common/message_bytes.h"
 #include "services/common/status_util.h"
 #include "services/samplerd/row_sampling.h"
 #include "services/wire/sampler_convert.h"
@@ -120,14 +121,23 @@ void SampleBatchAsync(const CallEnvironment& env, const v1::SampleRequest* reque
   }
 }
 
-// Unary Sample: the batch goes to the pool; the last row finishes the call.
+// Unary Sample: the request is parsed, the batch goes to the pool, and the
+// last row serializes the answer and finishes the call.
 class SampleReactor final : public grpc::ServerUnaryReactor {
  public:
   SampleReactor(grpc::CallbackServerContext* context, const SamplerService::Environment& env,
-                const v1::SampleRequest* request, v1::SampleResponse* response)
-      : control_(context->deadline()) {
-    SampleBatchAsync(CallEnvironment(env, context), request, response, &control_, [this] {
-      Finish(control_.cancelled.load() ? grpc::Status::CANCELLED : grpc::Status::OK);
+                const grpc::ByteBuffer* request_bytes, grpc::ByteBuffer* response_bytes)
+      : control_(context->deadline()), response_bytes_(response_bytes) {
+    if (absl::Status parsed = ParseMessage(*request_bytes, &request_); !parsed.ok()) {
+      Finish(ToGrpcStatus(parsed));
+      return;
+    }
+    SampleBatchAsync(CallEnvironment(env, context), &request_, &response_, &control_, [this] {
+      if (control_.cancelled.load()) {
+        Finish(grpc::Status::CANCELLED);
+        return;
+      }
+      Finish(SerializeMessage(response_, response_bytes_));
     });
   }
 
@@ -136,49 +146,54 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
 
  private:
   CallControl control_;
+  v1::SampleRequest request_;
+  v1::SampleResponse response_;
+  grpc::ByteBuffer* const response_bytes_;
 };
 
 // SampleStream: batches are read one at a time, sampled on the pool (up to
 // kMaxBatchesInFlight at once) and written back one at a time in the order
 // they were read. The stream ends, OK, once the client has half-closed and
-// every batch read has been answered.
+// every batch read has been answered. A message that does not parse stops
+// the reading: the batches before it are answered, then the stream ends
+// INVALID_ARGUMENT naming it ("message 2 of the stream could not be parsed").
 //
 // gRPC operations (StartRead, StartWrite, Finish) are started outside `mu_`:
 // each path decides under the lock what to start, then starts it.
 class SampleStreamReactor final
-    : public grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   SampleStreamReactor(grpc::CallbackServerContext* context, const SamplerService::Environment& env)
       : env_(env, context), control_(context->deadline()) {
     reading_ = true;
-    read_request_ = std::make_unique<v1::SampleRequest>();
-    StartRead(read_request_.get());
+    StartRead(&read_bytes_);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // Half-close, cancellation or a broken stream.
-      Actions actions;
-      {
-        absl::MutexLock lock(&mu_);
-        reading_ = false;
-        reads_done_ = true;
-        actions = NextActionsLocked();
-      }
-      Run(actions);
-      return;
-    }
     auto batch = std::make_shared<Batch>();
-    batch->request = std::move(read_request_);
+    batch->sequence = messages_read_++;
+    absl::Status parsed = absl::OkStatus();
+    if (ok) {
+      parsed = ParseMessage(read_bytes_, &batch->request,
+                            absl::StrCat("message ", batch->sequence, " of the stream"));
+      read_bytes_.Clear();
+    }
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
-      batch->sequence = next_read_sequence_++;
-      ++in_flight_;  // Keeps the reactor alive until the batch is written.
       reading_ = false;
+      if (!ok || !parsed.ok()) {  // Half-close, cancellation, a broken stream or bad bytes.
+        reads_done_ = true;
+        if (!parsed.ok()) read_error_ = parsed;
+      } else {
+        ++in_flight_;  // Keeps the reactor alive until the batch is written.
+      }
       actions = NextActionsLocked();
     }
-    SampleBatchAsync(env_, batch->request.get(), &batch->response, &control_,
-                     [this, batch] { OnBatchSampled(batch); });
+    if (ok && parsed.ok()) {
+      SampleBatchAsync(env_, &batch->request, &batch->response, &control_,
+                       [this, batch] { OnBatchSampled(batch); });
+    }
     Run(actions);
   }
 
@@ -201,19 +216,23 @@ class SampleStreamReactor final
  private:
   struct Batch {
     uint64_t sequence = 0;
-    std::unique_ptr<v1::SampleRequest> request;
+    v1::SampleRequest request;
     v1::SampleResponse response;
+    grpc::ByteBuffer response_bytes;  // response serialized, once sampled
   };
 
   // What to start once the lock is released.
   struct Actions {
-    const v1::SampleResponse* write = nullptr;
-    v1::SampleRequest* read = nullptr;
+    const grpc::ByteBuffer* write = nullptr;
+    bool read = false;
     bool finish = false;
     grpc::Status status;
   };
 
   void OnBatchSampled(std::shared_ptr<Batch> batch) {
+    // Serialized here, on the pool, not on gRPC's thread. A response is far
+    // below protobuf's 2 GiB limit, the one way serialization fails.
+    (void)SerializeMessage(batch->response, &batch->response_bytes);
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
@@ -237,24 +256,24 @@ class SampleStreamReactor final
         sampled_.begin()->first == next_write_sequence_) {
       writing_ = std::move(sampled_.begin()->second);
       sampled_.erase(sampled_.begin());
-      actions.write = &writing_->response;
+      actions.write = &writing_->response_bytes;
     }
     if (!reading_ && !reads_done_ && !broken_ && in_flight_ < SamplerService::kMaxBatchesInFlight) {
       reading_ = true;
-      read_request_ = std::make_unique<v1::SampleRequest>();
-      actions.read = read_request_.get();
+      actions.read = true;
     }
     if (reads_done_ && in_flight_ == 0 && !writing_ && !finished_) {
       finished_ = true;
       actions.finish = true;
-      actions.status = control_.cancelled.load() ? grpc::Status::CANCELLED : grpc::Status::OK;
+      actions.status =
+          control_.cancelled.load() ? grpc::Status::CANCELLED : ToGrpcStatus(read_error_);
     }
     return actions;
   }
 
   void Run(const Actions& actions) {
     if (actions.write != nullptr) StartWrite(actions.write);
-    if (actions.read != nullptr) StartRead(actions.read);
+    if (actions.read) StartRead(&read_bytes_);
     if (actions.finish) Finish(actions.status);
   }
 
@@ -262,15 +281,18 @@ class SampleStreamReactor final
   CallControl control_;
 
   absl::Mutex mu_;
-  // The read in flight writes here; only the path that set reading_ touches it.
-  std::unique_ptr<v1::SampleRequest> read_request_;
+  // The read in flight writes here; only the path that set reading_ touches
+  // it. messages_read_ is touched only by OnReadDone (one read at a time).
+  grpc::ByteBuffer read_bytes_;
+  uint64_t messages_read_ = 0;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   // Batches read and not yet written (being sampled, waiting or writing).
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t next_read_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // Why reading stopped early: the message that did not parse.
+  absl::Status read_error_ ABSL_GUARDED_BY(mu_);
   uint64_t next_write_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   // Sampled batches waiting for their turn to be written, by sequence.
   std::map<uint64_t, std::shared_ptr<Batch>> sampled_ ABSL_GUARDED_BY(mu_);
@@ -295,17 +317,17 @@ absl::Status SamplerService::CheckAuth(grpc::CallbackServerContext* context) con
   return env_.auth == nullptr ? absl::OkStatus() : env_.auth->Check(*context);
 }
 
-grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse>* SamplerService::SampleStream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SamplerService::SampleStream(
     grpc::CallbackServerContext* context) {
   if (absl::Status auth = CheckAuth(context); !auth.ok()) {
-    return new RefusedCall<grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse>>(auth);
+    return new RefusedCall<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>(auth);
   }
   return new SampleStreamReactor(context, env_);
 }
 
 grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* context,
-                                                 const v1::SampleRequest* request,
-                                                 v1::SampleResponse* response) {
+                                                 const grpc::ByteBuffer* request,
+                                                 grpc::ByteBuffer* response) {
   if (absl::Status auth = CheckAuth(context); !auth.ok()) {
     return new RefusedCall<grpc::ServerUnaryReactor>(auth);
   }
@@ -313,16 +335,17 @@ grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* co
 }
 
 grpc::ServerUnaryReactor* SamplerService::ListSamplers(grpc::CallbackServerContext* context,
-                                                       const v1::ListSamplersRequest*,
-                                                       v1::ListSamplersResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+                                                       const grpc::ByteBuffer* request,
+                                                       grpc::ByteBuffer* response) {
   if (absl::Status auth = CheckAuth(context); !auth.ok()) {
-    reactor->Finish(ToGrpcStatus(auth));
-    return reactor;
+    return new RefusedCall<grpc::ServerUnaryReactor>(auth);
   }
-  *response = samplers_;
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return AnswerUnary<v1::ListSamplersRequest, v1::ListSamplersResponse>(
+      context, request, response,
+      [this](const v1::ListSamplersRequest&, v1::ListSamplersResponse* answer) {
+        *answer = samplers_;
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace entroserve

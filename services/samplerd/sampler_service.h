@@ -6,7 +6,10 @@
 // - Results depend on nothing but each row (seed, step, logits, attention,
 //   spec, state): not on the batch, the stream, the pool size or timing.
 // - A bad row gets an in-band RowError; the call and the other rows go on.
-//   A broken stream (e.g. an oversize message) ends with a gRPC status.
+//   A broken stream (e.g. an oversize message) ends with a gRPC status; so
+//   does a message that does not parse (INVALID_ARGUMENT "message N of the
+//   stream could not be parsed ...", N counted from 0), once the messages
+//   before it are answered.
 // - Reactions never block: they only queue work on the pool.
 // - SampleStream keeps one read and one write in flight, and at most
 //   kMaxBatchesInFlight batches read but not yet answered per stream (reading
@@ -36,7 +39,16 @@
 
 namespace entroserve {
 
-class SamplerService final : public ::sampler::v1::Sampler::CallbackService {
+// Every method takes its request as raw bytes and parses it itself
+// (services/common/message_bytes.h): bytes that do not parse get
+// INVALID_ARGUMENT saying so, not gRPC's bare UNIMPLEMENTED, and on a
+// stream the messages after them are not dropped silently.
+using SamplerServiceBase = ::sampler::v1::Sampler::WithRawCallbackMethod_SampleStream<
+    ::sampler::v1::Sampler::WithRawCallbackMethod_Sample<
+        ::sampler::v1::Sampler::WithRawCallbackMethod_ListSamplers<
+            ::sampler::v1::Sampler::Service>>>;
+
+class SamplerService final : public SamplerServiceBase {
  public:
   // Batches read ahead on a stream while earlier ones are sampled or written.
   static constexpr int kMaxBatchesInFlight = 2;
@@ -52,16 +64,17 @@ class SamplerService final : public ::sampler::v1::Sampler::CallbackService {
 
   explicit SamplerService(Environment environment);
 
-  grpc::ServerBidiReactor<::sampler::v1::SampleRequest, ::sampler::v1::SampleResponse>*
-  SampleStream(grpc::CallbackServerContext* context) override;
-
+  // sampler.v1.SampleRequest messages in, sampler.v1.SampleResponse out.
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SampleStream(
+      grpc::CallbackServerContext* context) override;
+  // sampler.v1.SampleRequest in, sampler.v1.SampleResponse out.
   grpc::ServerUnaryReactor* Sample(grpc::CallbackServerContext* context,
-                                   const ::sampler::v1::SampleRequest* request,
-                                   ::sampler::v1::SampleResponse* response) override;
-
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
+  // sampler.v1.ListSamplersRequest in, sampler.v1.ListSamplersResponse out.
   grpc::ServerUnaryReactor* ListSamplers(grpc::CallbackServerContext* context,
-                                         const ::sampler::v1::ListSamplersRequest* request,
-                                         ::sampler::v1::ListSamplersResponse* response) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
 
  private:
   // OK, or UNAUTHENTICATED: the call lacks the token this service checks.

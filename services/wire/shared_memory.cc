@@ -193,8 +193,17 @@ struct SharedMemoryReader::Mapping {
     struct stat st;
     return fstat(fd, &st) == 0 && st.st_nlink > 0;
   }
+  // Whether this mapping shows the file `now` describes, all of it: the same
+  // file (a name removed and created again is another inode, whose bytes the
+  // old mapping does not show) and no larger than mapped. A file that shrank
+  // is still this one; reads past its end are caught by the SIGBUS guard.
+  bool Shows(const struct stat& now) const {
+    return now.st_dev == dev && now.st_ino == ino && static_cast<uint64_t>(now.st_size) <= size;
+  }
 
   int fd = -1;
+  dev_t dev = 0;
+  ino_t ino = 0;
   const char* data = nullptr;
   uint64_t size = 0;
   mutable std::atomic<uint64_t> last_use{0};
@@ -214,10 +223,15 @@ int SharedMemoryReader::mapped() const {
 absl::StatusOr<std::shared_ptr<const SharedMemoryReader::Mapping>> SharedMemoryReader::Map(
     const std::string& name, absl::string_view field) {
   static std::atomic<uint64_t> clock{0};
+  // The name is looked up on every read (one stat): a cached mapping is not
+  // used once the name names another file. A name that is gone still reads
+  // through its mapping (rows in flight when the writer dropped the region).
+  struct stat now;
+  const bool named = stat(absl::StrCat("/dev/shm", name).c_str(), &now) == 0;
   {
     absl::MutexLock lock(&mu_);
     auto it = mappings_.find(name);
-    if (it != mappings_.end()) {
+    if (it != mappings_.end() && (!named || it->second->Shows(now))) {
       it->second->last_use.store(clock.fetch_add(1), std::memory_order_relaxed);
       return it->second;
     }
@@ -248,6 +262,8 @@ absl::StatusOr<std::shared_ptr<const SharedMemoryReader::Mapping>> SharedMemoryR
                                                       st.st_uid, ", not to user ", geteuid(),
                                                       " that samplerd runs as"));
   }
+  mapping->dev = st.st_dev;
+  mapping->ino = st.st_ino;
   mapping->size = static_cast<uint64_t>(st.st_size);
   if (mapping->size > 0) {
     void* data = mmap(nullptr, mapping->size, PROT_READ, MAP_SHARED, mapping->fd, 0);
@@ -262,7 +278,11 @@ absl::StatusOr<std::shared_ptr<const SharedMemoryReader::Mapping>> SharedMemoryR
   std::vector<std::shared_ptr<const Mapping>> dropped;  // unmapped outside the lock
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = mappings_.emplace(name, mapping);
-  if (!inserted) return it->second;  // another thread mapped it first
+  if (!inserted) {
+    if (it->second->Shows(st)) return it->second;  // another thread mapped it first
+    dropped.push_back(std::move(it->second));      // a stale mapping of the name
+    it->second = mapping;
+  }
   // A new region usually replaces an old one: drop mappings of unlinked
   // names, then the least recently used beyond the cap.
   for (auto i = mappings_.begin(); i != mappings_.end();) {

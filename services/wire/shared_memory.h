@@ -16,11 +16,14 @@
 //                     writer that died (SIGKILL, a crash) holds none, and the
 //                     next Create in any process removes its regions;
 //   reader (samplerd) SharedMemoryReader::Read: maps a named region read-only
-//                     on first use, keeps it mapped while its name exists,
-//                     and copies the requested bytes out under a SIGBUS
-//                     guard, so a region that shrinks under it (a broken or
-//                     hostile writer) is an error for that row, never a
-//                     crash.
+//                     on first use, keeps it mapped while its name names the
+//                     same file (checked by one stat of /dev/shm/<name> on
+//                     every read: a region removed and created again under
+//                     the same name is mapped afresh, never read with its
+//                     old bytes; one that grew is mapped again), and copies
+//                     the requested bytes out under a SIGBUS guard, so a
+//                     region that shrinks under it (a broken or hostile
+//                     writer) is an error for that row, never a crash.
 //
 // Only names starting with "/entroserve-" are opened. Anyone who can create
 // such a region on samplerd's host and reach its port can have samplerd read

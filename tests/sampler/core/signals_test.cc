@@ -22,25 +22,31 @@ struct Reference {
   long double entropy = 0;
   long double varentropy = 0;
   long double log_normalizer = 0;
+  long double max = 0;
+  long double log_sum = 0;  // ln sum exp(z - max)
+
+  // ln p of a token of logit `v`, shifted first (exact for huge logits).
+  long double LogP(float v) const { return (static_cast<long double>(v) - max) - log_sum; }
 };
 
 Reference ReferenceSignals(const std::vector<float>& z) {
-  long double m = -std::numeric_limits<long double>::infinity();
-  for (float v : z) m = std::max<long double>(m, v);
+  Reference ref;
+  ref.max = -std::numeric_limits<long double>::infinity();
+  for (float v : z) ref.max = std::max<long double>(ref.max, v);
   long double sum = 0;
   for (float v : z) {
-    if (v != kNegInf) sum += std::exp(static_cast<long double>(v) - m);
+    if (v != kNegInf) sum += std::exp(static_cast<long double>(v) - ref.max);
   }
-  Reference ref;
-  ref.log_normalizer = m + std::log(sum);
+  ref.log_sum = std::log(sum);
+  ref.log_normalizer = ref.max + ref.log_sum;
   for (float v : z) {
     if (v == kNegInf) continue;
-    const long double log_p = v - ref.log_normalizer;
+    const long double log_p = ref.LogP(v);
     ref.entropy -= std::exp(log_p) * log_p / kLn2L;
   }
   for (float v : z) {
     if (v == kNegInf) continue;
-    const long double log_p = v - ref.log_normalizer;
+    const long double log_p = ref.LogP(v);
     const long double dev = log_p / kLn2L + ref.entropy;
     ref.varentropy += std::exp(log_p) * dev * dev;
   }
@@ -407,6 +413,147 @@ TEST(ComputeSignalsTest, NoAttentionLeavesAttentionFieldsUnset) {
   EXPECT_FALSE(s.has_attention);
   EXPECT_EQ(s.attn_entropy, 0.0f);
   EXPECT_GT(s.entropy, 0.0f);
+}
+
+// --- Precision (signals.h): 1e-5 relative or 1e-6 absolute, always finite ---
+
+// |got - want| within signals.h's promise.
+::testing::AssertionResult WithinPromise(double got, long double want) {
+  const long double error = std::fabs(static_cast<long double>(got) - want);
+  if (std::isfinite(got) && (error <= 1e-5L * std::fabs(want) || error <= 1e-6L)) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure()
+         << "got " << got << ", want " << static_cast<double>(want) << ", relative error "
+         << static_cast<double>(error / std::fabs(want));
+}
+
+// Every logit signal, the normaliser and the log p of every token of `z`.
+void ExpectLogitsWithinPromise(const std::vector<float>& z) {
+  const Reference ref = ReferenceSignals(z);
+  LogitSummary summary;
+  const Signals s = LogitSignals(z, &summary);
+  EXPECT_TRUE(WithinPromise(s.entropy, ref.entropy)) << "entropy";
+  EXPECT_TRUE(WithinPromise(s.varentropy, ref.varentropy)) << "varentropy";
+  EXPECT_TRUE(WithinPromise(summary.log_sum, ref.log_sum)) << "log_sum";
+  int bad = 0;
+  for (size_t i = 0; i < z.size() && bad < 3; ++i) {
+    if (z[i] == kNegInf) continue;
+    const long double want =
+        std::max<long double>(ref.LogP(z[i]), -std::numeric_limits<float>::max());
+    const bool ok = WithinPromise(TokenLogProbFloat(summary, z[i]), want);
+    EXPECT_TRUE(ok) << "log p of token " << i;
+    bad += !ok;
+  }
+}
+
+TEST(SignalsPrecisionTest, APeakedRowWhereverThePeakSits) {
+  // V = 1000, one logit 15.5 and the rest 0: p(top) = 1 - 1.8e-4. Summed in
+  // float lanes with the top's e = 1, H was ~1e-3 and log p(top) 2-6% off.
+  for (int at : {0, 1, 15, 16, 17, 500, 999}) {
+    SCOPED_TRACE(at);
+    std::vector<float> z(1000, 0.0f);
+    z[static_cast<size_t>(at)] = 15.5f;
+    ExpectLogitsWithinPromise(z);
+  }
+  for (float peak : {5.0f, 10.0f, 20.0f, 30.0f, 60.0f, 85.0f}) {
+    SCOPED_TRACE(peak);
+    std::vector<float> z = RandomLogits(151936, 1.0f, 9);
+    z[77777] = peak;
+    ExpectLogitsWithinPromise(z);
+  }
+}
+
+TEST(SignalsPrecisionTest, LogitsTiedAtHugeValues) {
+  // Two logits tied at 1e30: log p = -ln 2 each, not 0.
+  std::vector<float> z = {1e30f, 0.0f, 1e30f, -1e30f};
+  LogitSummary summary;
+  const Signals s = LogitSignals(z, &summary);
+  EXPECT_EQ(s.entropy, 1.0f);
+  EXPECT_NEAR(TokenLogProb(summary, 1e30f), -std::log(2.0), 1e-15);
+  ExpectLogitsWithinPromise(z);
+  const float big = std::numeric_limits<float>::max();
+  ExpectLogitsWithinPromise({big, -big, big * 0.999999f, 0.0f, big});
+  ExpectLogitsWithinPromise({-big, -big * 0.9999999f, -big});
+  ExpectLogitsWithinPromise({1e-38f, -1e-38f, 1e-45f, 0.0f});
+  ExpectLogitsWithinPromise({3.0f, kNegInf, 3.0f - 1e-6f, kNegInf});
+}
+
+TEST(SignalsPrecisionTest, RandomRowsOfEveryScale) {
+  for (float sigma : {1e-6f, 1e-3f, 0.1f, 1.0f, 10.0f, 100.0f, 1e4f}) {
+    SCOPED_TRACE(sigma);
+    ExpectLogitsWithinPromise(RandomLogits(32000, sigma, 5));
+    std::vector<float> z = RandomLogits(4097, sigma, 6);
+    for (float& v : z) v += 1e6f;  // a large common offset
+    ExpectLogitsWithinPromise(z);
+  }
+}
+
+// The attention signals of scores [heads, keys] in long double.
+Signals ReferenceAttention(const std::vector<float>& scores, int heads, int keys) {
+  std::vector<long double> entropy(static_cast<size_t>(heads));
+  std::vector<long double> probs(scores.size());
+  long double varentropy = 0, abs_sum = 0;
+  for (int h = 0; h < heads; ++h) {
+    const std::vector<float> row(scores.begin() + h * keys, scores.begin() + (h + 1) * keys);
+    const Reference ref = ReferenceSignals(row);
+    entropy[static_cast<size_t>(h)] = ref.entropy;
+    varentropy += ref.varentropy;
+    for (int k = 0; k < keys; ++k) {
+      probs[static_cast<size_t>(h * keys + k)] = std::exp(ref.LogP(row[static_cast<size_t>(k)]));
+      abs_sum += std::fabs(static_cast<long double>(row[static_cast<size_t>(k)]));
+    }
+  }
+  long double mean = 0, spread = 0, agreement = 0;
+  for (long double e : entropy) mean += e / heads;
+  for (long double e : entropy) spread += (e - mean) * (e - mean) / heads;
+  for (int k = 0; k < keys; ++k) {
+    long double key_mean = 0;
+    for (int h = 0; h < heads; ++h) key_mean += probs[static_cast<size_t>(h * keys + k)] / heads;
+    for (int h = 0; h < heads; ++h) {
+      agreement += std::fabs(probs[static_cast<size_t>(h * keys + k)] - key_mean);
+    }
+  }
+  const long double cells = static_cast<long double>(heads) * keys;
+  Signals out;
+  out.attn_entropy = static_cast<float>(mean);
+  out.attn_varentropy = static_cast<float>(varentropy / heads);
+  out.attn_entropy_spread = static_cast<float>(spread);
+  out.agreement = static_cast<float>(agreement / cells);
+  out.interaction_strength = static_cast<float>(abs_sum / cells);
+  return out;
+}
+
+void ExpectAttentionWithinPromise(const std::vector<float>& scores, int heads, int keys) {
+  const Signals want = ReferenceAttention(scores, heads, keys);
+  Signals s;
+  ComputeAttentionSignals(scores, heads, keys, &s);
+  ASSERT_TRUE(s.has_attention);
+  EXPECT_TRUE(WithinPromise(s.attn_entropy, want.attn_entropy)) << "attn_entropy";
+  EXPECT_TRUE(WithinPromise(s.attn_varentropy, want.attn_varentropy)) << "attn_varentropy";
+  EXPECT_TRUE(WithinPromise(s.attn_entropy_spread, want.attn_entropy_spread)) << "spread";
+  EXPECT_TRUE(WithinPromise(s.agreement, want.agreement)) << "agreement";
+  EXPECT_TRUE(WithinPromise(s.interaction_strength, want.interaction_strength))
+      << "interaction_strength";
+}
+
+TEST(SignalsPrecisionTest, AttentionScoresNearTheFloatMaximum) {
+  // Finite scores whose float sum overflows: interaction_strength was +inf.
+  const float big = std::numeric_limits<float>::max();
+  ExpectAttentionWithinPromise({big, big, -big, big * 0.5f, big, -big, 0.0f, big}, 2, 4);
+  std::vector<float> scores = RandomLogits(4 * 2048, 1.0f, 8);
+  for (float& v : scores) v *= 3e37f;
+  ExpectAttentionWithinPromise(scores, 4, 2048);
+}
+
+TEST(SignalsPrecisionTest, PeakedAndRandomAttention) {
+  std::vector<float> scores(8 * 1000, 0.0f);
+  for (int h = 0; h < 8; ++h) scores[static_cast<size_t>(h * 1000 + h * 37)] = 15.5f + h;
+  ExpectAttentionWithinPromise(scores, 8, 1000);
+  for (float sigma : {1e-3f, 1.0f, 30.0f}) {
+    SCOPED_TRACE(sigma);
+    ExpectAttentionWithinPromise(RandomLogits(32 * 4096, sigma, 11), 32, 4096);
+  }
 }
 
 }  // namespace

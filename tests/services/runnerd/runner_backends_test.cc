@@ -352,30 +352,5 @@ TEST(RemoteSamplerBackendTest, AnUnreachableSamplerdIsWaitedForUntilTheDeadlineO
   EXPECT_EQ(got.status().code(), absl::StatusCode::kCancelled);
 }
 
-TEST(ParseRequestTest, AStringThatIsNotUtf8IsNamed) {
-  runner::v1::GenerateRequest request;
-  runner::v1::ChatMessage* m = request.mutable_chat()->add_messages();
-  m->set_role("user");
-  m->set_content("fine");
-  m = request.mutable_chat()->add_messages();
-  m->set_role("user");
-  // Set through reflection-free bytes: serialize a valid message, then
-  // corrupt the second content's bytes in place.
-  m->set_content("AB");
-  std::string bytes = request.SerializeAsString();
-  const size_t at = bytes.rfind("AB");
-  ASSERT_NE(at, std::string::npos);
-  bytes[at + 1] = static_cast<char>(0xff);
-  runner::v1::GenerateRequest parsed;
-  absl::Status status = ParseRequest(bytes, &parsed);
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(status.message()),
-              StartsWith("chat.messages[1].content is not valid UTF-8"));
-
-  EXPECT_TRUE(ParseRequest(request.SerializeAsString(), &parsed).ok());
-  EXPECT_THAT(std::string(ParseRequest("\xff\xff\xff", &parsed).message()),
-              HasSubstr("not a valid runner.v1.GenerateRequest"));
-}
-
 }  // namespace
 }  // namespace entroserve

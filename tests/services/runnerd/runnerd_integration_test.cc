@@ -31,6 +31,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "runner/v1/runner.grpc.pb.h"
+#include "tests/services/test_util/raw_call.h"
 #include "tests/services/test_util/runnerd_test_util.h"
 #include "tests/services/test_util/server_process.h"
 
@@ -132,13 +133,27 @@ TEST_F(RunnerdTest, TokenizeAndDetokenizeRoundTrip) {
   request.set_text("ok \xe2\x82");
   grpc::Status utf8 = stub_->Tokenize(&context4, request, &tokens);
   EXPECT_EQ(utf8.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(utf8.error_message(), StartsWith("text is not valid UTF-8"));
+  EXPECT_THAT(utf8.error_message(),
+              StartsWith("the request could not be parsed as a runner.v1.TokenizeRequest: "
+                         "text is not valid UTF-8"));
 
   grpc::ClientContext context3;
   detokenize.add_ids(kVocab);
   grpc::Status bad = stub_->Detokenize(&context3, detokenize, &text);
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(bad.error_message(), StartsWith("ids[4] is 6144, outside the vocabulary"));
+}
+
+TEST_F(RunnerdTest, BytesThatDoNotParseGetInvalidArgumentOnEveryMethod) {
+  for (const std::string method : {"Generate", "Tokenize", "Detokenize", "ModelInfo"}) {
+    RawCallResult result =
+        CallRaw(channel_, absl::StrCat("/runner.v1.Runner/", method), {std::string(1, '\xff')});
+    EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_EQ(result.status.error_message(),
+              absl::StrCat("the request could not be parsed as a runner.v1.", method, "Request"));
+    EXPECT_TRUE(result.answers.empty()) << method;
+  }
+  ExpectStillServing();
 }
 
 TEST_F(RunnerdTest, StreamedTextIsTheDetokenizedTokensAndUsageAddsUp) {
@@ -318,7 +333,8 @@ TEST_F(RunnerdTest, BadRequestsNameTheFieldAndTheServerGoesOn) {
       {"empty chat", [](v1::GenerateRequest* r) { r->mutable_chat(); },
        grpc::StatusCode::INVALID_ARGUMENT, "chat.messages is empty"},
       {"invalid UTF-8 in the text", [](v1::GenerateRequest* r) { r->set_text("caf\xc3"); },
-       grpc::StatusCode::INVALID_ARGUMENT, "text is not valid UTF-8"},
+       grpc::StatusCode::INVALID_ARGUMENT,
+       "the request could not be parsed as a runner.v1.GenerateRequest: text is not valid UTF-8"},
       {"invalid UTF-8 in a chat message",
        [](v1::GenerateRequest* r) {
          v1::ChatMessage* m = r->mutable_chat()->add_messages();
@@ -328,7 +344,9 @@ TEST_F(RunnerdTest, BadRequestsNameTheFieldAndTheServerGoesOn) {
          m->set_role("user");
          m->set_content("\xff\xfe");
        },
-       grpc::StatusCode::INVALID_ARGUMENT, "chat.messages[1].content is not valid UTF-8"},
+       grpc::StatusCode::INVALID_ARGUMENT,
+       "the request could not be parsed as a runner.v1.GenerateRequest: "
+       "chat.messages[1].content is not valid UTF-8"},
       {"token id outside the vocabulary",
        [](v1::GenerateRequest* r) {
          r->mutable_tokens()->add_ids(5);

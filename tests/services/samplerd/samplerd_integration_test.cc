@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "sampler/core/tensor.h"
 #include "sampler/v1/sampler.grpc.pb.h"
+#include "tests/services/test_util/raw_call.h"
 #include "tests/services/test_util/server_process.h"
 
 extern char** environ;
@@ -791,6 +792,70 @@ TEST_F(SamplerdTest, BadRowsGetInBandErrorsThroughUnarySample) {
   for (const BadRowCase& c : BadRowCases()) {
     ExpectBadRow(c, SampleUnary(stub_.get(), GoodBadGood(c.row)), good_results);
   }
+  ExpectStillServing();
+}
+
+// ---------------------------------------------------------------------------
+// Bytes that do not parse.
+
+TEST_F(SamplerdTest, BytesThatDoNotParseGetInvalidArgumentOnEveryUnaryMethod) {
+  struct Case {
+    std::string method;
+    std::string type;
+  };
+  for (const Case& c :
+       {Case{"/sampler.v1.Sampler/Sample", "sampler.v1.SampleRequest"},
+        Case{"/sampler.v1.Sampler/ListSamplers", "sampler.v1.ListSamplersRequest"}}) {
+    RawCallResult result = CallRaw(channel_, c.method, {std::string(1, '\xff')});
+    EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.method;
+    EXPECT_EQ(result.status.error_message(),
+              absl::StrCat("the request could not be parsed as a ", c.type))
+        << c.method;
+    EXPECT_TRUE(result.answers.empty()) << c.method;
+  }
+  ExpectStillServing();
+}
+
+TEST_F(SamplerdTest, ASequenceIdThatIsNotUtf8IsNamedByUnarySample) {
+  v1::SampleRequest request;
+  *request.add_rows() = SimpleRow("good", "chain", 5);
+  *request.add_rows() = SimpleRow("seq-XY", "chain", 6);
+  RawCallResult result = CallRaw(channel_, "/sampler.v1.Sampler/Sample",
+                                 {BreakUtf8(request.SerializeAsString(), "seq-XY")});
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(result.status.error_message(),
+              StartsWith("the request could not be parsed as a sampler.v1.SampleRequest: "
+                         "rows[1].sequence_id is not valid UTF-8"));
+  ExpectStillServing();
+}
+
+TEST_F(SamplerdTest, AStreamMessageThatDoesNotParseEndsTheStreamNamingIt) {
+  v1::SampleRequest good;
+  *good.add_rows() = SimpleRow("good", "chain", 5);
+  v1::SampleRequest bad;
+  *bad.add_rows() = SimpleRow("seq-XY", "chain", 6);
+  const std::string good_bytes = good.SerializeAsString();
+  RawCallResult result =
+      CallRaw(channel_, "/sampler.v1.Sampler/SampleStream",
+              {good_bytes, good_bytes, BreakUtf8(bad.SerializeAsString(), "seq-XY"), good_bytes});
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(result.status.error_message(),
+              StartsWith("message 2 of the stream could not be parsed as a "
+                         "sampler.v1.SampleRequest: rows[0].sequence_id is not valid UTF-8"));
+  // The messages before it are answered, in order; none after it.
+  const v1::SampleResponse expected = SampleUnary(stub_.get(), good);
+  ASSERT_EQ(result.answers.size(), 2u);
+  for (const std::string& answer : result.answers) {
+    v1::SampleResponse response;
+    ASSERT_TRUE(response.ParseFromString(answer));
+    ExpectSameResults(response, expected);
+  }
+
+  result = CallRaw(channel_, "/sampler.v1.Sampler/SampleStream", {std::string(1, '\xff')});
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(result.status.error_message(),
+            "message 0 of the stream could not be parsed as a sampler.v1.SampleRequest");
+  EXPECT_TRUE(result.answers.empty());
   ExpectStillServing();
 }
 

@@ -352,6 +352,54 @@ TEST(SharedMemoryReaderTest, ReplacedRegionsAreUnmapped) {
   EXPECT_EQ(reader.mapped(), 1);
 }
 
+// A region of a fixed name, created (or created again) holding `bytes`,
+// then closed: what a writer that reuses its names does.
+void CreateNamedRegion(const std::string& name, const std::string& bytes) {
+  shm_unlink(name.c_str());
+  const int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(ftruncate(fd, static_cast<off_t>(bytes.size())), 0) << std::strerror(errno);
+  ASSERT_EQ(pwrite(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  close(fd);
+}
+
+TEST(SharedMemoryReaderTest, ANameRemovedAndCreatedAgainIsReadWithItsNewBytes) {
+  const std::string name = absl::StrCat("/entroserve-test-", getpid(), "-reused");
+  SharedMemoryReader reader;
+  std::string out;
+  CreateNamedRegion(name, "old bytes");
+  ASSERT_TRUE(reader.Read(name, 0, 9, kField, &out).ok());
+  EXPECT_EQ(out, "old bytes");
+
+  // Same name, same size, another file.
+  CreateNamedRegion(name, "new bytes");
+  ASSERT_TRUE(reader.Read(name, 0, 9, kField, &out).ok());
+  EXPECT_EQ(out, "new bytes");
+  EXPECT_EQ(reader.mapped(), 1);
+
+  // Same name, larger: all of it reads.
+  CreateNamedRegion(name, "newer and longer bytes");
+  ASSERT_TRUE(reader.Read(name, 10, 12, kField, &out).ok());
+  EXPECT_EQ(out, "longer bytes");
+  EXPECT_EQ(reader.mapped(), 1);
+  EXPECT_EQ(shm_unlink(name.c_str()), 0) << std::strerror(errno);
+}
+
+TEST(SharedMemoryReaderTest, ARegionThatGrewIsReadToItsNewEnd) {
+  const std::string name = absl::StrCat("/entroserve-test-", getpid(), "-grows");
+  SharedMemoryReader reader;
+  std::string out;
+  CreateNamedRegion(name, "0123");
+  ASSERT_TRUE(reader.Read(name, 0, 4, kField, &out).ok());
+  const int fd = shm_open(name.c_str(), O_RDWR, 0600);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(pwrite(fd, "4567", 4, 4), 4);  // the same file, grown to 8 bytes
+  close(fd);
+  ASSERT_TRUE(reader.Read(name, 0, 8, kField, &out).ok());
+  EXPECT_EQ(out, "01234567");
+  EXPECT_EQ(shm_unlink(name.c_str()), 0) << std::strerror(errno);
+}
+
 TEST(SharedMemoryReaderTest, LinkedRegionsStayMappedUpToTheCap) {
   // Small regions made by hand (not 1 MiB each): 65 of them, all linked.
   std::vector<std::string> names;
