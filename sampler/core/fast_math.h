@@ -124,9 +124,13 @@ ENTROSERVE_INLINE float Exp2Reduced(float r) {
 // 2^n for t = n + kRoundMagic (n integral, -126 < n < 128), through the
 // exponent field. Unsigned arithmetic: n + 127 < 0 for values a mask clears.
 ENTROSERVE_INLINE float Pow2FromRounded(float t) {
-  const int32_t ni = FloatAsInt(t) - kRoundMagicBits;
-  return IntAsFloat(
-      static_cast<int32_t>(static_cast<uint32_t>(ni + kFloatExponentBias) << kFloatMantissaBits));
+  // Wrapping (unsigned) throughout: for a t out of range (-inf, or far below
+  // kExp2Lowest, whose result the caller masks) the signed difference would
+  // overflow, which is undefined behaviour (found by the sample_request fuzzer).
+  const uint32_t ni =
+      static_cast<uint32_t>(FloatAsInt(t)) - static_cast<uint32_t>(kRoundMagicBits);
+  return IntAsFloat(static_cast<int32_t>((ni + static_cast<uint32_t>(kFloatExponentBias))
+                                         << kFloatMantissaBits));
 }
 
 // All-ones when y >= kExp2Lowest, else 0 (also for -inf and NaN).
