@@ -40,7 +40,7 @@ run_one() {
   # -timeout=60: one input taking that long is a hang; less flags inputs that
   # only waited for a CPU on a loaded machine.
   "$BUILD_DIR/bin/${target}_fuzzer" "$work" "$ROOT/fuzz/corpus/$target" \
-    -max_total_time="$SECONDS_EACH" -timeout=60 -rss_limit_mb=2560 -max_len=65536 \
+    -seed="${FUZZ_SEED:-1}" -max_total_time="$SECONDS_EACH" -timeout=60 -rss_limit_mb=2560 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$BUILD_DIR/findings/${target}-" \
     >"$BUILD_DIR/logs/$target.log" 2>&1
 }
