@@ -51,6 +51,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "clients/samplerctl/connection.h"
 #include "clients/samplerctl/flag_names.h"
 #include "clients/samplerctl/modes.h"
@@ -636,9 +637,7 @@ int main(int argc, char** argv) {
   if (command == "samplers") return entroserve::Samplers(entroserve::FlagsGiven(args));
   if (command == "sample") return entroserve::Sample();
   if (command == "replay") return entroserve::Replay();
-  std::fprintf(stderr,
-               "samplerctl: unknown command \"%s\" (generate, compare, info, samplers, sample, "
-               "replay)\n",
-               command.c_str());
+  std::fprintf(stderr, "samplerctl: unknown command \"%s\" (%s)\n", command.c_str(),
+               absl::StrJoin(entroserve::kCommands, ", ").c_str());
   return 2;
 }

@@ -201,7 +201,7 @@ const char* ModelFamilyName(ModelFamily family) {
 namespace {
 
 // model_type picks the family, which sets the defaults of other fields.
-absl::Status ParseFamily(const FieldReader& reader, const std::string& source, ModelConfig* c) {
+absl::Status ParseFamily(const FieldReader& reader, ModelConfig* c) {
   ASSIGN_OR_RETURN(c->model_type, reader.String("model_type"));
   if (c->model_type == "llama") {
     c->family = ModelFamily::kLlama;
@@ -212,7 +212,7 @@ absl::Status ParseFamily(const FieldReader& reader, const std::string& source, M
   } else if (c->model_type.empty()) {
     return reader.Error("model_type", "is missing (llama, qwen2, mistral)");
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": model_type \"", c->model_type,
+    return reader.Error("model_type", absl::StrCat("\"", c->model_type,
                                                    "\" is not supported (llama, qwen2, mistral)"));
   }
   return absl::OkStatus();
@@ -314,7 +314,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
   }
   FieldReader reader(object, source);
   ModelConfig c;
-  RETURN_IF_ERROR(ParseFamily(reader, source, &c));
+  RETURN_IF_ERROR(ParseFamily(reader, &c));
   const FamilyDefaults defaults = DefaultsOf(c.family);
   RETURN_IF_ERROR(ParseShape(reader, defaults, &c));
   ASSIGN_OR_RETURN(c.max_position_embeddings,

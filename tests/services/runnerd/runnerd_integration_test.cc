@@ -31,6 +31,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "runner/v1/runner.grpc.pb.h"
+#include "tests/services/test_util/certificates.h"
 #include "tests/services/test_util/raw_call.h"
 #include "tests/services/test_util/runnerd_test_util.h"
 #include "tests/services/test_util/server_process.h"
@@ -453,13 +454,6 @@ std::vector<v1::GenerateRequest> SamplerRequests() {
   return requests;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 TEST(RunnerdSamplerTest, LocalAndRemoteSamplersGiveTheSameTokens) {
   // Remote twice: the tensor bytes through shared memory (the default for a
   // loopback samplerd) and inline in the messages.
@@ -523,7 +517,7 @@ TEST(RunnerdSamplerTest, ASamplerdThatReadsNoSharedMemoryGetsTheBytesInline) {
     ExpectSameTokens(a, b);
   }
   EXPECT_EQ(RegionsOf(fallback->pid()), 0);
-  const std::string errors = ReadFile(log);
+  const std::string errors = ReadTestFile(log);
   EXPECT_THAT(errors, HasSubstr(absl::StrCat("runnerd: sending tensors to samplerd at ",
                                              samplerd->address(),
                                              " in the messages, not through shared memory: ")))
@@ -575,10 +569,8 @@ TEST(RunnerdSamplerTest, SamplerdKilledMidGenerationIsReplacedAndTheTokensMatch)
   EXPECT_EQ(disturbed.last().finish_reason(), v1::FINISH_REASON_LENGTH);
   ExpectSameTokens(undisturbed, disturbed);
   // The stream did break during the generation.
-  std::ifstream in(log);
-  std::stringstream errors;
-  errors << in.rdbuf();
-  EXPECT_THAT(errors.str(), HasSubstr("reconnecting")) << errors.str();
+  const std::string errors = ReadTestFile(log);
+  EXPECT_THAT(errors, HasSubstr("reconnecting")) << errors;
   std::remove(log.c_str());
 }
 
