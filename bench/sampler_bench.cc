@@ -270,8 +270,8 @@ BENCHMARK(BM_CandidateSetNormalize)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
-// The top-p stage alone (p = 0.95) on a whole unsorted row: Normalize and
-// the mass-prefix selection (SelectTopMass).
+// The top-p stage alone (p = 0.95) on a whole unsorted row: the softmax and
+// the mass-prefix selection (CandidateSet::KeepTopMass).
 void BM_TopPStage(benchmark::State& state) {
   const std::vector<BenchRow>& rows = MakeRows(static_cast<int32_t>(state.range(0)), 0, 0);
   std::vector<CandidateSet> full;

@@ -20,4 +20,11 @@ if(ENTROSERVE_SANITIZE)
     add_compile_options(-fno-sanitize-recover=undefined)
     add_link_options(-fno-sanitize-recover=undefined)
   endif()
+  if(ENTROSERVE_SANITIZE MATCHES "thread")
+    # The ifunc resolvers of target_clones (sampler/core/multiversion.h) run
+    # while the dynamic loader relocates, before ThreadSanitizer's runtime is
+    # up; instrumented, they crash every binary at start. One plain version
+    # of each kernel instead.
+    add_compile_definitions(ENTROSERVE_NO_TARGET_CLONES)
+  endif()
 endif()

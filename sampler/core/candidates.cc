@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -74,6 +75,24 @@ ENTROSERVE_MULTIVERSION float MaxLogit(const Candidate* items, int64_t n) {
   return IntAsFloat(OrderedKey(best));
 }
 
+// KeepTopMass's buckets: bucket(z) = floor((max - z) * kBucketsPerNat),
+// everything further below in the last one. A monotone map (a higher logit
+// never lands in a later bucket) of a fixed width below the largest logit,
+// so no pass for the smallest one; the last bucket holds tokens with
+// p < e^-64 of the top token's, where no mass below 1 ends.
+constexpr float kBucketsPerNat = 64.0f;
+constexpr int32_t kBuckets = 4096;
+// Two copies of the sums (even and odd items) halve the chains of additions
+// into one bucket that the dense buckets of the tail make wait on each
+// other: BM_TopPStage at V = 128256, p50 305-315 us with one copy, 281-294
+// with two, 281-282 with four.
+constexpr int32_t kBucketCopies = 2;
+
+ENTROSERVE_INLINE int32_t MassBucket(float max_logit, float logit) {
+  const float offset = (max_logit - logit) * kBucketsPerNat;  // >= 0
+  return offset < static_cast<float>(kBuckets - 1) ? static_cast<int32_t>(offset) : kBuckets - 1;
+}
+
 // p = e^(logit - shift) for items[0, n), and the sum of those p. Per block
 // of kLaneBlock items, the logits are copied into a float array, where the
 // exp is plain vector arithmetic (GCC vectorises the strided loads and
@@ -82,19 +101,32 @@ ENTROSERVE_MULTIVERSION float MaxLogit(const Candidate* items, int64_t n) {
 // kLanes, a short tail in lanes 0.. in order) added in lane order: the result
 // does not depend on the vector width, and the double sum adds no measurable
 // error to the ~1e-7 of the exp.
-ENTROSERVE_MULTIVERSION double StoreExpSum(Candidate* __restrict items, int64_t n, float shift) {
+// kIntoBuckets: each p is also added into bucket_sums[MassBucket(shift, z)]
+// (shift is then the largest logit), in kBucketCopies copies of the
+// kBuckets sums (item i into copy i mod kBucketCopies).
+template <bool kIntoBuckets>
+ENTROSERVE_INLINE double ExpSumBlocks(Candidate* __restrict items, int64_t n, float shift,
+                                      double* __restrict bucket_sums) {
   float e[kLaneBlock];
+  int32_t bucket[kLaneBlock];
   double acc[kLanes] = {};
   for (int64_t begin = 0; begin < n; begin += kLaneBlock) {
     const int64_t len = std::min(kLaneBlock, n - begin);
     Candidate* block = items + begin;
     for (int64_t i = 0; i < len; ++i) e[i] = block[i].logit;
+    if constexpr (kIntoBuckets) {
+      for (int64_t i = 0; i < len; ++i)
+        bucket[i] = MassBucket(shift, e[i]) + (i & (kBucketCopies - 1)) * kBuckets;
+    }
     for (int64_t i = 0; i < len; ++i) e[i] = ExpOrZero(e[i] - shift);
     int64_t i = 0;
     for (; i + kLanes <= len; i += kLanes) {
       for (int j = 0; j < kLanes; ++j) acc[j] += e[i + j];
     }
     for (int j = 0; i < len; ++i, ++j) acc[j] += e[i];
+    if constexpr (kIntoBuckets) {
+      for (int64_t k = 0; k < len; ++k) bucket_sums[bucket[k]] += e[k];
+    }
     for (int64_t k = 0; k < len; ++k) block[k].p = e[k];
   }
   double total = 0.0;
@@ -102,8 +134,62 @@ ENTROSERVE_MULTIVERSION double StoreExpSum(Candidate* __restrict items, int64_t 
   return total;
 }
 
+ENTROSERVE_MULTIVERSION double StoreExpSum(Candidate* items, int64_t n, float shift) {
+  return ExpSumBlocks<false>(items, n, shift, nullptr);
+}
+
+// bucket_sums: 2 * kBuckets zeros.
+ENTROSERVE_MULTIVERSION double StoreExpSumIntoBuckets(Candidate* items, int64_t n, float max_logit,
+                                                      double* bucket_sums) {
+  return ExpSumBlocks<true>(items, n, max_logit, bucket_sums);
+}
+
 ENTROSERVE_MULTIVERSION void ScaleProbabilities(Candidate* items, int64_t n, float scale) {
   for (int64_t i = 0; i < n; ++i) items[i].p *= scale;
+}
+
+// Multiplies each p by `scale`, moves the items of the buckets before
+// `boundary` to the front of items[0, n), keeping their order, and appends
+// those of `boundary` to `edge`; returns the number moved. Per block: the
+// buckets vectorise; the moves (with the scaling) are branch-free (every item
+// is written at the next free place, which advances only when it is kept),
+// so that kept and dropped items interleaved at random cost no mispredicted
+// branches; a block's few boundary items are picked out before its moves.
+ENTROSERVE_MULTIVERSION size_t ScaleAndCompact(Candidate* items, int64_t n, float scale,
+                                               float max_logit, int32_t boundary,
+                                               std::vector<Candidate>& edge) {
+  float z[kLaneBlock];
+  uint8_t keep[kLaneBlock];
+  size_t kept = 0;
+  for (int64_t begin = 0; begin < n; begin += kLaneBlock) {
+    const int64_t len = std::min(kLaneBlock, n - begin);
+    Candidate* block = items + begin;
+    for (int64_t i = 0; i < len; ++i) z[i] = block[i].logit;
+    // keep[i]: 1 above the boundary, 2 on it, 0 below.
+    int32_t on_edge = 0;
+    for (int64_t i = 0; i < len; ++i) {
+      const int32_t bucket = MassBucket(max_logit, z[i]);
+      keep[i] = static_cast<uint8_t>(bucket < boundary ? 1 : bucket == boundary ? 2 : 0);
+      on_edge += bucket == boundary ? 1 : 0;
+    }
+    const uint8_t* from = keep;
+    for (; on_edge > 0; --on_edge) {
+      from =
+          static_cast<const uint8_t*>(std::memchr(from, 2, static_cast<size_t>(keep + len - from)));
+      Candidate c = block[from - keep];
+      c.p *= scale;
+      edge.push_back(c);
+      ++from;
+    }
+    // items[kept] is at or before block[i]: never an item still to read.
+    for (int64_t i = 0; i < len; ++i) {
+      Candidate c = block[i];
+      c.p *= scale;
+      items[kept] = c;
+      kept += keep[i] & 1;
+    }
+  }
+  return kept;
 }
 
 // Keeps the k best items (0 < k < size) in items[0, k), in heap order, in
@@ -175,6 +261,54 @@ void CandidateSet::KeepTop(int32_t k) {
     normalized_ = false;
   }
   Sort();
+}
+
+void CandidateSet::KeepTopMass(double mass) {
+  if (items_.size() <= 1) return;
+  size_t keep = items_.size();
+  if (sorted_) {
+    if (!normalized_) Normalize();
+    double cum = 0.0;
+    for (size_t i = 0; i < items_.size(); ++i) {
+      cum += items_[i].p;
+      if (cum >= mass) {
+        keep = i + 1;
+        break;
+      }
+    }
+  } else {
+    // Normalize()'s p (the same exps and scale; recomputed when the set was
+    // normalized already, to the same bits), and their sums per bucket.
+    const int64_t n = static_cast<int64_t>(items_.size());
+    const float max_logit = MaxLogit(items_.data(), n);
+    std::vector<double> sums(kBucketCopies * kBuckets, 0.0);
+    const double total = StoreExpSumIntoBuckets(items_.data(), n, max_logit, sums.data());
+    const double scale = static_cast<float>(1.0 / total);
+    // The first bucket where the mass from the top reaches `mass` (the last
+    // one when rounding leaves the total short).
+    int32_t boundary = 0;
+    double above = 0.0;  // mass of the buckets before `boundary`
+    for (; boundary + 1 < kBuckets; ++boundary) {
+      double bucket_sum = 0.0;
+      for (int32_t copy = 0; copy < kBucketCopies; ++copy)
+        bucket_sum += sums[boundary + copy * kBuckets];
+      const double bucket_mass = scale * bucket_sum;
+      if (above + bucket_mass >= mass) break;
+      above += bucket_mass;
+    }
+    std::vector<Candidate> edge;
+    const size_t kept =
+        ScaleAndCompact(items_.data(), n, static_cast<float>(scale), max_logit, boundary, edge);
+    const size_t more = SelectMassPrefix(absl::MakeSpan(edge), mass - above, ByLogitDescending());
+    std::copy(edge.begin(), edge.begin() + static_cast<std::ptrdiff_t>(more),
+              items_.begin() + static_cast<std::ptrdiff_t>(kept));
+    keep = kept + more;
+    normalized_ = true;  // every p is Normalize()'s, until items go
+  }
+  if (keep < items_.size()) {
+    items_.resize(keep);
+    normalized_ = false;
+  }
 }
 
 void CandidateSet::ApplyTemperature(float temperature) {

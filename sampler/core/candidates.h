@@ -7,6 +7,8 @@
 #ifndef ENTROSERVE_SAMPLER_CORE_CANDIDATES_H_
 #define ENTROSERVE_SAMPLER_CORE_CANDIDATES_H_
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -68,6 +70,18 @@ class CandidateSet {
   // worst, a row in ascending order), else nth_element. k >= size is a plain
   // Sort().
   void KeepTop(int32_t k);
+  // Top-p: keeps the smallest prefix in ByLogitDescending order whose
+  // softmax mass reaches `mass` (0 < mass < 1; at least one item); the
+  // kept items are not sorted unless the set was. A sorted set is scanned.
+  // An unsorted one is never sorted: while the exps of the softmax are
+  // taken, their sum is also added up per logit bucket (1/64 nat wide,
+  // below the largest logit); the buckets from the top give the bucket where
+  // the prefix ends; one more pass scales the p and moves the buckets above
+  // it to the front, keeping their order, and SelectMassPrefix finds the
+  // rest among that bucket's items (on LLM rows a few hundred at most). The
+  // same items as the sorted scan of the same p, up to the rounding of sums
+  // taken in another order. O(n).
+  void KeepTopMass(double mass);
   // Multiplies every logit by 1 / temperature (temperature > 0; configs
   // accept >= kMinTemperature, configs.h).
   void ApplyTemperature(float temperature);
@@ -92,6 +106,47 @@ class CandidateSet {
   bool normalized_ = false;
   int32_t selected_ = -1;
 };
+
+// Below this many items a range is sorted outright rather than partitioned
+// further (a std::sort of 64 items is cheaper than another partition pass).
+inline constexpr size_t kMassSelectSortCutoff = 64;
+
+// Weighted selection. `before` is a strict total order over candidates ("a
+// comes first"); item p values must be valid. Rearranges `items` so that
+// [0, k) holds the first k items in `before` order, where k is the smallest
+// count whose probabilities sum to >= mass (k = items.size() when even all of
+// them fall short through rounding), and returns k (>= 1 unless empty).
+//
+// A weighted quickselect: std::nth_element halves the open range each round
+// and the mass of the better half decides which half holds the boundary, so
+// the cost is O(n) and only the last <= kMassSelectSortCutoff items are
+// sorted. [0, k) is in no particular order except its last few items.
+template <typename Before>
+size_t SelectMassPrefix(absl::Span<Candidate> items, double mass, Before before) {
+  const size_t n = items.size();
+  if (n == 0) return 0;
+  size_t lo = 0;     // [0, lo) is inside the prefix
+  size_t hi = n;     // [hi, n) is outside it
+  double cum = 0.0;  // mass of [0, lo)
+  while (hi - lo > kMassSelectSortCutoff) {
+    const size_t mid = lo + (hi - lo) / 2;
+    std::nth_element(items.begin() + lo, items.begin() + mid, items.begin() + hi, before);
+    double left = 0.0;
+    for (size_t i = lo; i <= mid; ++i) left += items[i].p;
+    if (cum + left >= mass) {
+      hi = mid + 1;
+    } else {
+      cum += left;
+      lo = mid + 1;
+    }
+  }
+  std::sort(items.begin() + lo, items.begin() + hi, before);
+  for (size_t i = lo; i < hi; ++i) {
+    cum += items[i].p;
+    if (cum >= mass) return i + 1;
+  }
+  return hi;
+}
 
 // Exact categorical draw by inverse CDF over the (normalized) items in their
 // current order with the uniform u in [0, 1). Returns the index of the item.

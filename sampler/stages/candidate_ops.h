@@ -1,7 +1,8 @@
-// Building blocks the stages share: lookup of candidates by token id, and
-// selection of the smallest probability-mass prefix, all without sorting a
-// large vocabulary (the candidate order, ByLogitDescending, and top-k
-// selection, CandidateSet::KeepTop, are in sampler/core/candidates.h).
+// Building blocks the stages share: lookup of candidates by token id,
+// removal, the best item and the entropy of a set, all without sorting a
+// large vocabulary (the candidate order, ByLogitDescending, top-k and top-p
+// selection, CandidateSet::KeepTop and KeepTopMass, and the weighted
+// selection SelectMassPrefix are in sampler/core/candidates.h).
 //
 // Every function here is O(n) (expected or worst case) in the number of
 // candidates; only small survivor ranges are ever sorted.
@@ -17,10 +18,6 @@
 #include "sampler/core/candidates.h"
 
 namespace entroserve {
-
-// Below this many items a range is sorted outright rather than partitioned
-// further (a std::sort of 64 items is cheaper than another partition pass).
-inline constexpr size_t kMassSelectSortCutoff = 64;
 
 // Calls fn(candidate, j) for every candidate whose id is sorted_ids[j].
 // `sorted_ids` must be ascending and unique; ids absent from `items` are
@@ -62,56 +59,6 @@ size_t ForEachCandidateWithId(std::vector<Candidate>& items, absl::Span<const in
   }
   return visited;
 }
-
-// Weighted selection. `before` is a strict total order over candidates ("a
-// comes first"); item p values must be valid. Rearranges `items` so that
-// [0, k) holds the first k items in `before` order, where k is the smallest
-// count whose probabilities sum to >= mass (k = items.size() when even all of
-// them fall short through rounding), and returns k (>= 1 unless empty).
-//
-// A weighted quickselect: std::nth_element halves the open range each round
-// and the mass of the better half decides which half holds the boundary, so
-// the cost is O(n) and only the last <= kMassSelectSortCutoff items are
-// sorted. [0, k) is in no particular order except its last few items.
-template <typename Before>
-size_t SelectMassPrefix(absl::Span<Candidate> items, double mass, Before before) {
-  const size_t n = items.size();
-  if (n == 0) return 0;
-  size_t lo = 0;     // [0, lo) is inside the prefix
-  size_t hi = n;     // [hi, n) is outside it
-  double cum = 0.0;  // mass of [0, lo)
-  while (hi - lo > kMassSelectSortCutoff) {
-    const size_t mid = lo + (hi - lo) / 2;
-    std::nth_element(items.begin() + lo, items.begin() + mid, items.begin() + hi, before);
-    double left = 0.0;
-    for (size_t i = lo; i <= mid; ++i) left += items[i].p;
-    if (cum + left >= mass) {
-      hi = mid + 1;
-    } else {
-      cum += left;
-      lo = mid + 1;
-    }
-  }
-  std::sort(items.begin() + lo, items.begin() + hi, before);
-  for (size_t i = lo; i < hi; ++i) {
-    cum += items[i].p;
-    if (cum >= mass) return i + 1;
-  }
-  return hi;
-}
-
-// SelectMassPrefix in ByLogitDescending order for a large unsorted set: the
-// same k and the same items in [0, k) (up to the rounding of the sums, taken
-// in another order), in two passes instead of ~log n partitions. Pass one
-// adds each item's p into a histogram over (max logit - logit), linear
-// buckets between the largest and smallest logit (a monotone map: a higher
-// logit never lands in a later bucket), and walks the buckets from the top
-// to the one where the mass reaches `mass`. Pass two moves the items of the
-// buckets above it to the front, keeping their order, and SelectMassPrefix
-// finds the rest of the prefix among the items of that bucket (on LLM rows a
-// few hundred at most), which follow them. Item p values must be valid; the
-// items past the returned k are left unspecified.
-size_t SelectTopMass(std::vector<Candidate>& items, double mass);
 
 // Removes the items for which pred(item) is true, keeping the order of the
 // others (so a sorted set stays sorted). Returns the number removed.

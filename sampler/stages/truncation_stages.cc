@@ -44,25 +44,7 @@ absl::Status TypicalStage::Apply(CandidateSet& set, StepContext& ctx) const {
 absl::Status TopPStage::Apply(CandidateSet& set, StepContext& ctx) const {
   if (ctx.params != nullptr) ctx.params->top_p = top_p_;
   if (top_p_ >= 1.0f || set.size() <= 1) return absl::OkStatus();
-  if (!set.normalized()) set.Normalize();
-  std::vector<Candidate>& items = set.items();
-  size_t keep = items.size();
-  if (set.sorted()) {
-    double cum = 0.0;
-    for (size_t i = 0; i < items.size(); ++i) {
-      cum += items[i].p;
-      if (cum >= top_p_) {
-        keep = i + 1;
-        break;
-      }
-    }
-  } else {
-    keep = SelectTopMass(items, top_p_);
-  }
-  if (keep < items.size()) {
-    items.resize(keep);
-    set.MarkRemoved();
-  }
+  set.KeepTopMass(top_p_);
   return absl::OkStatus();
 }
 

@@ -49,10 +49,10 @@ class TypicalStage : public Stage {
 // Nucleus sampling (Holtzman et al. 2020, arXiv:1904.09751): keeps the
 // smallest prefix of the tokens sorted by probability whose cumulative
 // probability is >= top_p, at least one token. top_p >= 1 disables.
-// On an unsorted set it never sorts the vocabulary: a histogram of the mass
-// over logit buckets finds the bucket where the prefix ends, and a weighted
-// quickselect finds the end within it (SelectTopMass: two passes over the
-// set, O(n)). A sorted set is scanned. Records top_p.
+// On an unsorted set it never sorts the vocabulary (CandidateSet::
+// KeepTopMass: a histogram of the mass by logit bucket, added up while the
+// softmax is taken, and one more pass, O(n)). A sorted set is scanned.
+// Records top_p.
 class TopPStage : public Stage {
  public:
   explicit TopPStage(float top_p) : top_p_(top_p) {}

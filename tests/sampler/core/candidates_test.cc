@@ -177,6 +177,68 @@ TEST(CandidateSetTest, KeepTopWithKAtLeastSizeSortsEverything) {
   EXPECT_EQ(Ids(set), (std::vector<int32_t>{1, 2, 0}));
 }
 
+// KeepTopMass on p = 0.1, 0.4, 0.2, 0.3 (ids 0..3): the fewest tokens, best
+// first, whose mass reaches the target.
+std::vector<int32_t> SortedIdsAfterKeepTopMass(bool sort_first, double mass) {
+  CandidateSet set =
+      CandidateSet::FromLogits({std::log(0.1f), std::log(0.4f), std::log(0.2f), std::log(0.3f)});
+  if (sort_first) set.Sort();
+  set.KeepTopMass(mass);
+  std::vector<int32_t> ids = Ids(set);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+TEST(CandidateSetTest, KeepTopMassKeepsTheSmallestPrefixByLogit) {
+  for (bool sort_first : {false, true}) {
+    EXPECT_EQ(SortedIdsAfterKeepTopMass(sort_first, 0.35), (std::vector<int32_t>{1}));
+    EXPECT_EQ(SortedIdsAfterKeepTopMass(sort_first, 0.65), (std::vector<int32_t>{1, 3}));
+    EXPECT_EQ(SortedIdsAfterKeepTopMass(sort_first, 0.85), (std::vector<int32_t>{1, 2, 3}));
+  }
+}
+
+TEST(CandidateSetTest, KeepTopMassKeepsTheOrderOfTheTokensAboveTheBoundary) {
+  // Tokens 1, 3, 5 are each more than a bucket (1/64 nat) above token 4,
+  // where the mass ends: they stay in id order, the boundary's token last.
+  CandidateSet set = CandidateSet::FromLogits({0.0f, 3.0f, 0.0f, 3.5f, 2.0f, 3.2f});
+  set.KeepTopMass(0.9);
+  EXPECT_EQ(Ids(set), (std::vector<int32_t>{1, 3, 5, 4}));
+  EXPECT_FALSE(set.normalized());
+}
+
+TEST(CandidateSetTest, KeepTopMassKeepingEverythingLeavesTheSoftmax) {
+  CandidateSet set = CandidateSet::FromLogits({0.5f, -1.0f, 2.0f, 1.0f});
+  CandidateSet normalized = set;
+  normalized.Normalize();
+  set.KeepTopMass(0.9999);
+  ASSERT_EQ(set.size(), 4u);
+  EXPECT_TRUE(set.normalized());
+  for (size_t i = 0; i < set.size(); ++i) {
+    const Candidate& want = normalized.items()[static_cast<size_t>(set.items()[i].id)];
+    EXPECT_EQ(set.items()[i].p, want.p) << "token " << want.id;  // the same bits
+  }
+}
+
+TEST(CandidateSetTest, KeepTopMassBreaksTiesByLowerId) {
+  // 1000 equal logits: one bucket, p = 0.001 each, 250 reach 0.25.
+  CandidateSet set = CandidateSet::FromLogits(std::vector<float>(1000, 0.0f));
+  set.KeepTopMass(0.25);
+  std::vector<int32_t> ids = Ids(set);
+  std::sort(ids.begin(), ids.end());
+  std::vector<int32_t> want(250);
+  for (int32_t i = 0; i < 250; ++i) want[static_cast<size_t>(i)] = i;
+  EXPECT_EQ(ids, want);
+}
+
+TEST(CandidateSetTest, KeepTopMassNeverKeepsTokensFarBelowTheTop) {
+  // Token 2 is 70 nats below the top (the last bucket, p ~ 4e-31).
+  CandidateSet set = CandidateSet::FromLogits({1.0f, 0.0f, -69.0f, 0.5f});
+  set.KeepTopMass(0.999999);
+  std::vector<int32_t> ids = Ids(set);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<int32_t>{0, 1, 3}));
+}
+
 TEST(CandidateSetTest, NormalizeIsExactOnSmallSets) {
   CandidateSet set = CandidateSet::FromLogits({0.0f, 0.0f, 0.0f, 0.0f});
   set.Normalize();

@@ -301,10 +301,12 @@ TEST(ChainOrderTest, LogitBiasBeforeTopKDiffersFromAfter) {
   EXPECT_EQ(LibraryAfter(after, 2)[worst], 0.0);
 }
 
-// Top-p on a whole 128k row (the histogram selection, SelectTopMass) keeps
-// exactly the tokens of the sorted prefix, for several masses. The prefix
-// is summed here from the set's own float p: a softmax in double would move
-// the boundary of p = 0.999 by a token through p's float rounding alone.
+// Top-p on a whole 128k row (the histogram selection of
+// CandidateSet::KeepTopMass) keeps exactly the tokens of the sorted prefix,
+// for several masses, on a set fresh from the logits and on one normalized
+// already. The prefix is summed here from the set's own float p: a softmax
+// in double would move the boundary of p = 0.999 by a token through p's
+// float rounding alone.
 TEST(ChainOrderTest, TopPOnAFullRowKeepsTheSortedPrefix) {
   const int vocab = 128256;
   std::vector<float> logits(vocab);
@@ -312,24 +314,32 @@ TEST(ChainOrderTest, TopPOnAFullRowKeepsTheSortedPrefix) {
     const int rank = static_cast<int>((static_cast<int64_t>(i) * 7919) % vocab);  // a permutation
     logits[i] = static_cast<float>(18.0 - 1.1 * std::log(rank + 1.0) + 0.5 * std::sin(i * 0.37));
   }
-  CandidateSet full = CandidateSet::FromLogits(logits);
-  full.Normalize();
+  const CandidateSet raw = CandidateSet::FromLogits(logits);
+  CandidateSet normalized = raw;
+  normalized.Normalize();
   std::vector<double> p(vocab);
-  for (const Candidate& item : full.items()) p[item.id] = item.p;
+  for (const Candidate& item : normalized.items()) p[item.id] = item.p;
   const std::vector<int> ranked = Ranked(Logits(logits.begin(), logits.end()));
   for (float top_p : {0.5f, 0.9f, 0.95f, 0.999f}) {
     size_t n = 0;
     for (double cum = 0.0; n < ranked.size() && cum < top_p;) cum += p[ranked[n++]];
     std::vector<int> want(ranked.begin(), ranked.begin() + static_cast<long>(n));
     std::sort(want.begin(), want.end());
-    CandidateSet set = full;
-    StepContext ctx;
-    ASSERT_TRUE(TopPStage(top_p).Apply(set, ctx).ok());
-    std::vector<int> got;
-    for (const Candidate& item : set.items()) got.push_back(item.id);
-    std::sort(got.begin(), got.end());
-    EXPECT_EQ(got, want) << "top_p " << top_p << ": " << got.size() << " vs " << want.size();
     EXPECT_GT(want.size(), 20u) << "top_p " << top_p;
+    for (const CandidateSet* start : std::vector<const CandidateSet*>{&raw, &normalized}) {
+      CandidateSet set = *start;
+      StepContext ctx;
+      ASSERT_TRUE(TopPStage(top_p).Apply(set, ctx).ok());
+      std::vector<int> got;
+      for (const Candidate& item : set.items()) {
+        got.push_back(item.id);
+        // The kept tokens' p are the softmax's over the whole row.
+        EXPECT_EQ(item.p, static_cast<float>(p[item.id])) << "token " << item.id;
+      }
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, want) << "top_p " << top_p << (start == &raw ? " raw" : " normalized") << ": "
+                           << got.size() << " vs " << want.size();
+    }
   }
 }
 
