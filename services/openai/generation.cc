@@ -228,6 +228,13 @@ MaybeError BuildGeneration(const OpenAIRequest& request, const ServedModel& mode
   out->stop_token_ids = request.stop_token_ids;
   out->ignore_eos = request.ignore_eos;
   if (MaybeError e = BuildSamplerConfig(request, model.vocab_size(), &out->sampler)) return e;
+  if (absl::Status s = AddSamplerExtras(request.allowed_token_ids, request.dry_sequence_breakers,
+                                        model, out);
+      !s.ok()) {
+    const char* field = absl::StartsWith(s.message(), "allowed_token_ids") ? "allowed_token_ids"
+                                                                           : "dry_sequence_breakers";
+    return BadField(field, std::string(s.message()));
+  }
   out->seed = request.seed.value_or(seed_if_absent);
   out->n = request.n;
   out->top_logprobs = request.logprobs ? request.top_logprobs : 0;

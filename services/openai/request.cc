@@ -97,19 +97,22 @@ MaybeError GetSeed(const json& v, std::optional<uint64_t>* out) {
   return WrongType("seed", "an integer", v);
 }
 
-MaybeError GetStop(const json& v, std::vector<std::string>* out) {
+// A string or an array of at most `max` strings, none empty (stop,
+// dry_sequence_breakers).
+MaybeError GetStrings(const json& v, const std::string& name, size_t max,
+                      std::vector<std::string>* out) {
   if (v.is_string()) {
-    if (v.get<std::string>().empty()) return BadField("stop", "stop is an empty string");
+    if (v.get<std::string>().empty()) return BadField(name, name + " is an empty string");
     out->push_back(v.get<std::string>());
     return std::nullopt;
   }
-  if (!v.is_array()) return WrongType("stop", "a string or an array of strings", v);
-  if (v.size() > static_cast<size_t>(kMaxStopStrings)) {
-    return BadField("stop", absl::StrCat("stop has ", v.size(), " strings; at most ",
-                                         kMaxStopStrings, " are accepted"));
+  if (!v.is_array()) return WrongType(name, "a string or an array of strings", v);
+  if (v.size() > max) {
+    return BadField(name,
+                    absl::StrCat(name, " has ", v.size(), " strings; at most ", max, " are accepted"));
   }
   for (size_t i = 0; i < v.size(); ++i) {
-    const std::string field = absl::StrCat("stop[", i, "]");
+    const std::string field = absl::StrCat(name, "[", i, "]");
     std::string s;
     if (MaybeError e = GetString(v[i], field, &s)) return e;
     if (s.empty()) return BadField(field, absl::StrCat(field, " is an empty string"));
@@ -307,7 +310,17 @@ void AddCommonFields(FieldTable* t) {
     return GetLogitBias(v, &r->sampling.logit_bias);
   };
   (*t)["seed"] = [](const json& v, OpenAIRequest* r) { return GetSeed(v, &r->seed); };
-  (*t)["stop"] = [](const json& v, OpenAIRequest* r) { return GetStop(v, &r->stop); };
+  (*t)["stop"] = [](const json& v, OpenAIRequest* r) {
+    return GetStrings(v, "stop", kMaxStopStrings, &r->stop);
+  };
+  (*t)["allowed_token_ids"] = [](const json& v, OpenAIRequest* r) {
+    return GetTokenIds(v, "allowed_token_ids", &r->allowed_token_ids);
+  };
+  (*t)["dry_sequence_breakers"] = [](const json& v, OpenAIRequest* r) {
+    // Counted and sized where they become tokens (SequenceBreakerIds).
+    return GetStrings(v, "dry_sequence_breakers", std::numeric_limits<size_t>::max(),
+                      &r->dry_sequence_breakers);
+  };
   (*t)["stop_token_ids"] = [](const json& v, OpenAIRequest* r) {
     return GetTokenIds(v, "stop_token_ids", &r->stop_token_ids);
   };

@@ -64,6 +64,10 @@ struct OpenAIRequest {
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
+  // Extensions (vLLM's and llama.cpp's names): the only tokens that may be
+  // generated, and DRY's sequence breakers as strings.
+  std::vector<int32_t> allowed_token_ids;
+  std::vector<std::string> dry_sequence_breakers;
   int32_t n = 1;
   // Per-token log-probabilities, and how many of the most probable tokens
   // each (chat: logprobs and top_logprobs; completions: logprobs = N).

@@ -89,24 +89,21 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(const v1::GenerateRequest& req
   return absl::InvalidArgumentError("input: set one of text, chat or tokens");
 }
 
-// What a request adds to its sampler's rows: allowed_token_ids as a mask
-// (left empty when none) and the ids of dry_sequence_breakers.
-absl::Status SamplerExtrasFromProto(const v1::GenerateRequest& request, const ServedModel& model,
-                                    GenerationRequest* out) {
-  if (!request.dry_sequence_breakers().empty()) {
-    const std::vector<std::string> breakers(request.dry_sequence_breakers().begin(),
-                                            request.dry_sequence_breakers().end());
-    absl::StatusOr<std::vector<int32_t>> ids = SequenceBreakerIds(breakers, model.tokenizer());
+absl::Status AddSamplerExtras(absl::Span<const int32_t> allowed_token_ids,
+                              absl::Span<const std::string> dry_sequence_breakers,
+                              const ServedModel& model, GenerationRequest* out) {
+  if (!dry_sequence_breakers.empty()) {
+    absl::StatusOr<std::vector<int32_t>> ids =
+        SequenceBreakerIds(dry_sequence_breakers, model.tokenizer());
     if (!ids.ok()) return ids.status();
     if (absl::Status s = AddSequenceBreakers(*ids, &out->sampler); !s.ok()) return s;
   }
-  if (request.allowed_token_ids().empty()) return absl::OkStatus();
-  if (absl::Status s =
-          CheckTokenIds(request.allowed_token_ids(), model.vocab_size(), "allowed_token_ids");
+  if (allowed_token_ids.empty()) return absl::OkStatus();
+  if (absl::Status s = CheckTokenIds(allowed_token_ids, model.vocab_size(), "allowed_token_ids");
       !s.ok()) {
     return s;
   }
-  out->allowed_tokens = MaskFromIds(request.allowed_token_ids(), model.vocab_size());
+  out->allowed_tokens = MaskFromIds(allowed_token_ids, model.vocab_size());
   return absl::OkStatus();
 }
 
@@ -150,7 +147,12 @@ absl::StatusOr<GenerationRequest> GenerationFromProto(const v1::GenerateRequest&
   } else {
     out.sampler = default_sampler;
   }
-  if (absl::Status s = SamplerExtrasFromProto(request, model, &out); !s.ok()) return s;
+  const std::vector<std::string> breakers(request.dry_sequence_breakers().begin(),
+                                          request.dry_sequence_breakers().end());
+  if (absl::Status s = AddSamplerExtras(request.allowed_token_ids(), breakers, model, &out);
+      !s.ok()) {
+    return s;
+  }
   if (absl::Status s = CheckConfigTokens(out.sampler, model.vocab_size(), "sampler"); !s.ok()) {
     return s;
   }

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "model_runner/engine/engine.h"
 #include "model_runner/engine/served_model.h"
 #include "runner/v1/runner.pb.h"
@@ -44,6 +45,15 @@ absl::StatusOr<std::vector<int32_t>> ChatToTokens(const runner::v1::ChatMessages
 // token ids (each in the vocabulary, at least one).
 absl::StatusOr<std::vector<int32_t>> PromptTokens(const runner::v1::GenerateRequest& request,
                                                   const ServedModel& model);
+
+// What a request adds to its sampler's rows, for runner.v1 and the OpenAI
+// API alike: `allowed_token_ids` (each in the vocabulary, any order) as
+// out->allowed_tokens, a mask (left empty when none), and the ids of the
+// DRY breaker strings added to out->sampler, which must be set
+// (sequence_breakers.h). INVALID_ARGUMENT naming the field.
+absl::Status AddSamplerExtras(absl::Span<const int32_t> allowed_token_ids,
+                              absl::Span<const std::string> dry_sequence_breakers,
+                              const ServedModel& model, GenerationRequest* out);
 
 // GenerateRequest -> GenerationRequest: the prompt, max_new_tokens (the
 // default when unset), stop strings (UTF-8, not empty), stop ids, the

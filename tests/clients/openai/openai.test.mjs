@@ -92,6 +92,23 @@ describe('OpenAI SDK against runnerd --http_port', {skip: !binary('runnerd') && 
     assert.equal(lp.tokens.join(''), r.choices[0].text);
   });
 
+  test('allowed_token_ids: only the listed tokens come out', async () => {
+    const base = {model: MODEL, prompt: PROMPT, max_tokens: 8, seed: 3, ignore_eos: true,
+                  logprobs: 1};
+    const only = async (ids) => (await client.completions.create(
+        {...base, allowed_token_ids: ids})).choices[0].logprobs.tokens;
+    const [a, b, both] = [await only([450]), await only([432]), await only([432, 450, 432])];
+    assert.deepEqual(new Set(a).size, 1);
+    assert.deepEqual(new Set(b).size, 1);
+    assert.notEqual(a[0], b[0]);
+    for (const token of both) assert.ok(token === a[0] || token === b[0], token);
+    // With DRY breakers as strings the request is accepted and still masked.
+    const dry = await client.completions.create({...base, allowed_token_ids: [450],
+                                                 sampler_spec: {chain: {dry_multiplier: 0.8}},
+                                                 dry_sequence_breakers: ['\n', ':']});
+    assert.deepEqual(dry.choices[0].logprobs.tokens, a);
+  });
+
   test('chat: a message, stream and not, with usage in the last chunk', async () => {
     const request = {model: MODEL, messages: [{role: 'system', content: 'Be brief.'},
                                               {role: 'user', content: 'Tell me about Texas.'}],
@@ -231,6 +248,9 @@ describe('OpenAI SDK against runnerd --http_port', {skip: !binary('runnerd') && 
       [{model: MODEL, prompt: PROMPT, sampler: 'greedy', top_p: 0.5}, 'top_p'],
       [{model: MODEL, prompt: PROMPT, sampler_spec: {chain: {top_q: 1}}}, 'sampler_spec'],
       [{model: MODEL, prompt: PROMPT, n: 99}, 'n'],
+      [{model: MODEL, prompt: PROMPT, allowed_token_ids: [3, 999999]}, 'allowed_token_ids'],
+      [{model: MODEL, prompt: PROMPT, sampler: 'greedy', dry_sequence_breakers: ['\n']},
+       'dry_sequence_breakers'],
     ];
     for (const [body, param] of cases) {
       await assert.rejects(client.completions.create(body), (err) => {

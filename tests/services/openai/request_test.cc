@@ -79,6 +79,10 @@ TEST(ParseRequest, EveryBadFieldIsA400NamingIt) {
       {Completion({{"sampler_details", "yes"}}), "sampler_details"},
       {Completion({{"ignore_eos", 0}}), "ignore_eos"},
       {Completion({{"stop_token_ids", {1, -1}}}), "stop_token_ids[1]"},
+      {Completion({{"allowed_token_ids", 5}}), "allowed_token_ids"},
+      {Completion({{"allowed_token_ids", {4, "5"}}}), "allowed_token_ids[1]"},
+      {Completion({{"dry_sequence_breakers", {"\n", ""}}}), "dry_sequence_breakers[1]"},
+      {Completion({{"dry_sequence_breakers", 3}}), "dry_sequence_breakers"},
       {Completion({{"echo", true}}), "echo"},
       {Completion({{"best_of", 2}}), "best_of"},
       {Completion({{"suffix", "x"}}), "suffix"},
@@ -160,8 +164,12 @@ TEST(ParseRequest, EveryFieldLandsWhereItShould) {
                           {"sampler", "entropix"},
                           {"sampler_details", true},
                           {"ignore_eos", true},
-                          {"stop_token_ids", {2}}});
+                          {"stop_token_ids", {2}},
+                          {"allowed_token_ids", {9, 3, 9}},
+                          {"dry_sequence_breakers", {"\n", "Bob:"}}});
   ASSERT_FALSE(ParseRequestJson(Endpoint::kChat, body, &r).has_value());
+  EXPECT_EQ(r.allowed_token_ids, (std::vector<int32_t>{9, 3, 9}));
+  EXPECT_EQ(r.dry_sequence_breakers, (std::vector<std::string>{"\n", "Bob:"}));
   EXPECT_EQ(*r.max_tokens, 7);
   EXPECT_EQ(r.max_tokens_field, "max_completion_tokens");
   EXPECT_FLOAT_EQ(*r.sampling.temperature, 0.5f);
