@@ -84,6 +84,22 @@ absl::Status CheckFieldValue(const FieldPath& path, const FieldRule& rule,
   return absl::OkStatus();
 }
 
+absl::Status CheckFieldValue(const FieldPath& path, const FieldRule& rule,
+                             const TokenSequences& sequences) {
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const FieldPath sequence{path.sampler, path.field, static_cast<int64_t>(i)};
+    if (sequences[i].empty() || sequences[i].size() > kMaxTokenSequenceLength) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(sequence.ToString(), " has ", sequences[i].size(),
+                       " token ids; must be 1 to ", kMaxTokenSequenceLength));
+    }
+    for (int32_t id : sequences[i]) {
+      if (absl::Status s = CheckNumber(sequence, rule, id); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckFieldValue(const FieldPath& path, const FieldRule&, const LogitBias& values) {
   for (const auto& [id, bias] : values) {
     if (id < 0) {
@@ -131,6 +147,13 @@ std::string ValueText(bool value) { return value ? "true" : "false"; }
 
 std::string ValueText(const TokenIdList& values) {
   return values.empty() ? "none" : absl::StrCat("[", absl::StrJoin(values, ", "), "]");
+}
+
+std::string ValueText(const TokenSequences& sequences) {
+  if (sequences.empty()) return "none";
+  std::vector<std::string> parts;
+  for (const std::vector<int32_t>& ids : sequences) parts.push_back(ValueText(ids));
+  return absl::StrCat("[", absl::StrJoin(parts, ", "), "]");
 }
 
 std::string ValueText(const LogitBias& values) {

@@ -11,9 +11,9 @@
 // defaults ListSamplers returns and README.md's config table
 // (ConfigMarkdown, configs.h) are all derived from the same tables.
 //
-// Types: float, int32_t, bool, TokenIdList (repeated token ids), LogitBias
-// (token id -> bias) and StageList (stage names in order); each matches one
-// proto field type.
+// Types: float, int32_t, bool, TokenIdList (repeated token ids),
+// TokenSequences (sequences of token ids), LogitBias (token id -> bias) and
+// StageList (stage names in order); each matches one proto field type.
 //
 // Rules (namespace rule, below) say which values a field accepts; a value
 // that breaks one is INVALID_ARGUMENT naming the field and the value:
@@ -28,7 +28,8 @@
 //   6. at least field:  "must be >= alpha.min_top_k (5)" (the named field of
 //                       the same config; cross-field relations live here)
 // TokenIdList applies its rule to each element ("dry.sequence_breaker_ids[1]
-// must be >= 0, got -5"); LogitBias has its own fixed check (ids >= 0,
+// must be >= 0, got -5"), TokenSequences to each id of each sequence, which
+// must hold 1 to kMaxTokenSequenceLength ids; LogitBias has its own fixed check (ids >= 0,
 // biases not NaN or +inf; -inf bans a token); StageList has the chain's
 // checks (CheckStageList, configs.h).
 #ifndef ENTROSERVE_SAMPLER_CORE_CONFIG_SCHEMA_H_
@@ -57,6 +58,10 @@ inline constexpr float kMinTemperature = 1e-3f;
 
 // Repeated token ids (sampler.v1: repeated int32).
 using TokenIdList = std::vector<int32_t>;
+// Sequences of token ids (sampler.v1: repeated TokenSequence), each of 1 to
+// kMaxTokenSequenceLength ids.
+using TokenSequences = std::vector<std::vector<int32_t>>;
+inline constexpr size_t kMaxTokenSequenceLength = 8;
 // Token id -> value (sampler.v1: map<int32, float>).
 using LogitBias = std::map<int32_t, float>;
 // Stage names in the order they run (sampler.v1: repeated string).
@@ -156,6 +161,8 @@ inline absl::Status CheckFieldValue(const FieldPath&, const FieldRule&, bool) {
 }
 absl::Status CheckFieldValue(const FieldPath& path, const FieldRule& rule,
                              const TokenIdList& values);
+absl::Status CheckFieldValue(const FieldPath& path, const FieldRule& rule,
+                             const TokenSequences& sequences);
 absl::Status CheckFieldValue(const FieldPath& path, const FieldRule& rule, const LogitBias& values);
 // Defined in configs.cc, next to the stage names it checks against.
 absl::Status CheckFieldValue(const FieldPath& path, const FieldRule& rule, const StageList& stages);
@@ -191,6 +198,11 @@ struct FieldType<TokenIdList> {
   static constexpr const char* kAccepts = "token ids";
 };
 template <>
+struct FieldType<TokenSequences> {
+  static constexpr const char* kProto = "repeated TokenSequence";
+  static constexpr const char* kAccepts = "sequences of 1 to 8 token ids";
+};
+template <>
 struct FieldType<LogitBias> {
   static constexpr const char* kProto = "map<int32, float>";
   static constexpr const char* kAccepts = "token id: bias, not NaN or +inf";
@@ -213,6 +225,7 @@ std::string ValueText(float value);
 std::string ValueText(int32_t value);
 std::string ValueText(bool value);
 std::string ValueText(const TokenIdList& values);
+std::string ValueText(const TokenSequences& sequences);
 std::string ValueText(const LogitBias& values);
 std::string ValueText(const StageList& stages);
 

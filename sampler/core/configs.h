@@ -66,7 +66,9 @@ inline constexpr float kMinAlphaLearningRate = 1e-3f;
   FIELD(int32_t, dry_penalty_last_n, 256, Closed(0, kMaxHistoryTokens),                            \
         "DRY: history searched, tokens")                                                           \
   FIELD(TokenIdList, dry_sequence_breaker_ids, {}, AtLeast(0),                                     \
-        "DRY: tokens a repeat cannot extend across")
+        "DRY: tokens a repeat cannot extend across")                                               \
+  FIELD(TokenSequences, dry_sequence_breaker_sequences, {}, AtLeast(0),                            \
+        "DRY: token sequences a repeat cannot extend across (breakers of several tokens)")
 
 // The chain: `stages` lists the stages in the order they run (names in
 // kChainStages below); empty runs the default order of
@@ -218,6 +220,8 @@ inline constexpr float kMinAlphaLearningRate = 1e-3f;
   FIELD(int32_t, allowed_length, 2, AtLeast(1), "repeats up to this length go unpenalised")        \
   FIELD(int32_t, penalty_last_n, 256, Closed(0, kMaxHistoryTokens), "history searched, tokens")    \
   FIELD(TokenIdList, sequence_breaker_ids, {}, AtLeast(0), "tokens a repeat cannot extend across") \
+  FIELD(TokenSequences, sequence_breaker_sequences, {}, AtLeast(0),                                \
+        "token sequences a repeat cannot extend across (breakers of several tokens)")              \
   FIELD(float, temperature, 1.0f, Temperature(), "applied after DRY")
 // clang-format on
 

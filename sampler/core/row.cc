@@ -94,6 +94,15 @@ absl::Status CheckStateContinues(const Row& row, absl::string_view prefix) {
   return absl::OkStatus();
 }
 
+// Each sequence's ids in [0, vocab_size): "<field>[i] ...".
+absl::Status CheckTokenSequences(const TokenSequences& sequences, int64_t vocab_size,
+                                 const std::string& field) {
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    RETURN_IF_ERROR(CheckTokenIds(sequences[i], vocab_size, absl::StrCat(field, "[", i, "]")));
+  }
+  return absl::OkStatus();
+}
+
 // The token ids of the pre-stage fields (configs.h) of the config at `field`
 // ("rows[0].spec.chain"); the bias values are checked by Validate().
 template <typename Config>
@@ -105,8 +114,10 @@ absl::Status CheckPreStageTokens(const Config& c, int64_t vocab_size, const std:
                                                      ")"));
     }
   }
-  return CheckTokenIds(c.dry_sequence_breaker_ids, vocab_size,
-                       absl::StrCat(field, ".dry_sequence_breaker_ids"));
+  RETURN_IF_ERROR(CheckTokenIds(c.dry_sequence_breaker_ids, vocab_size,
+                                absl::StrCat(field, ".dry_sequence_breaker_ids")));
+  return CheckTokenSequences(c.dry_sequence_breaker_sequences, vocab_size,
+                             absl::StrCat(field, ".dry_sequence_breaker_sequences"));
 }
 
 }  // namespace
@@ -145,8 +156,10 @@ absl::Status ValidateRow(const Row& row, absl::string_view prefix) {
 absl::Status CheckConfigTokens(const SamplerConfig& config, int64_t vocab_size,
                                absl::string_view field) {
   if (const auto* dry = std::get_if<DryConfig>(&config)) {
-    return CheckTokenIds(dry->sequence_breaker_ids, vocab_size,
-                         absl::StrCat(field, ".dry.sequence_breaker_ids"));
+    RETURN_IF_ERROR(CheckTokenIds(dry->sequence_breaker_ids, vocab_size,
+                                  absl::StrCat(field, ".dry.sequence_breaker_ids")));
+    return CheckTokenSequences(dry->sequence_breaker_sequences, vocab_size,
+                               absl::StrCat(field, ".dry.sequence_breaker_sequences"));
   }
   return std::visit(
       [&](const auto& c) -> absl::Status {

@@ -173,19 +173,48 @@ absl::Status NoRepeatNGramStage::Apply(CandidateSet& set, StepContext& ctx) cons
 // DryStage
 
 DryStage::DryStage(float multiplier, float base, int32_t allowed_length, int32_t penalty_last_n,
-                   std::vector<int32_t> sequence_breaker_ids)
+                   std::vector<int32_t> sequence_breaker_ids, TokenSequences sequence_breakers)
     : multiplier_(multiplier),
       base_(base),
       allowed_length_(allowed_length),
       penalty_last_n_(penalty_last_n),
       breakers_(std::move(sequence_breaker_ids)),
       max_exponent_(base > 1.0f ? static_cast<int32_t>(kFloatMaxLog / std::log(base)) : 0) {
+  for (std::vector<int32_t>& sequence : sequence_breakers) {
+    if (sequence.size() == 1) {
+      breakers_.push_back(sequence[0]);
+    } else if (!sequence.empty()) {
+      sequences_.push_back(std::move(sequence));
+    }
+  }
   std::sort(breakers_.begin(), breakers_.end());
   breakers_.erase(std::unique(breakers_.begin(), breakers_.end()), breakers_.end());
+  std::sort(sequences_.begin(), sequences_.end(), [](const auto& a, const auto& b) {
+    return a[0] < b[0] || (a[0] == b[0] && a.size() > b.size());
+  });
 }
 
 bool DryStage::IsBreaker(int32_t token) const {
   return std::binary_search(breakers_.begin(), breakers_.end(), token);
+}
+
+int32_t DryStage::TokensAfterLastBreaker(absl::Span<const int32_t> reversed) const {
+  const int32_t m = static_cast<int32_t>(reversed.size());
+  for (int32_t i = 0; i < m; ++i) {
+    if (IsBreaker(reversed[i])) return i;
+    // Sequences that start with this token, longest first: the first whose
+    // other tokens follow it (at i - 1, i - 2, ...) ends the search.
+    auto it = std::lower_bound(sequences_.begin(), sequences_.end(), reversed[i],
+                               [](const std::vector<int32_t>& s, int32_t t) { return s[0] < t; });
+    for (; it != sequences_.end() && (*it)[0] == reversed[i]; ++it) {
+      const int32_t tail = static_cast<int32_t>(it->size()) - 1;
+      if (tail > i) continue;
+      bool match = true;
+      for (int32_t k = 1; k <= tail && match; ++k) match = reversed[i - k] == (*it)[k];
+      if (match) return i - tail;
+    }
+  }
+  return m;
 }
 
 absl::Status DryStage::Apply(CandidateSet& set, StepContext& ctx) const {
@@ -200,14 +229,8 @@ absl::Status DryStage::Apply(CandidateSet& set, StepContext& ctx) const {
   // earlier position at once.
   std::vector<int32_t> reversed(window.rbegin(), window.rend());
 
-  // A breaker i tokens from the end limits every repeat to those i tokens.
-  int32_t limit = m;
-  for (int32_t i = 0; i < m; ++i) {
-    if (IsBreaker(reversed[i])) {
-      limit = i;
-      break;
-    }
-  }
+  // A breaker ending i tokens from the end limits every repeat to those i.
+  const int32_t limit = TokensAfterLastBreaker(reversed);
   if (limit < allowed_length_) return absl::OkStatus();
 
   // z[k] = n: the n tokens ending k tokens before the last one repeat the

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/types/span.h"
+#include "sampler/core/config_schema.h"
 #include "sampler/core/stage.h"
 
 namespace entroserve {
@@ -82,29 +84,37 @@ class NoRepeatNGramStage : public Stage {
 // it would extend a repeat of length n; if n >= allowed_length its logit is
 // reduced by multiplier * base^(n - allowed_length) (the longest n per token
 // counts). A sequence breaker in the history caps n at the number of tokens
-// after the most recent breaker, and a breaker is never itself penalised.
+// after the most recent breaker, and a breaker token is never itself
+// penalised. A breaker is a token id or a sequence of them (llama.cpp's
+// restart sequences, which runnerd makes from breaker strings); a sequence
+// breaks where its tokens stand in a row, and the longest one ending there
+// counts, so n is capped at the tokens after its last one.
 //
-// Simplifications against llama.cpp, documented: breakers are single token
-// ids (llama.cpp also takes strings and tokenizes their overlaps); the
-// history is recent_tokens, not the whole context. Like llama.cpp, nothing
-// happens when the window holds <= allowed_length tokens, and the exponent is
-// clamped so that the penalty stays a finite float. Records dry_multiplier.
+// Simplification against llama.cpp, documented: the history is
+// recent_tokens, not the whole context. Like llama.cpp, nothing happens when
+// the window holds <= allowed_length tokens, and the exponent is clamped so
+// that the penalty stays a finite float. Records dry_multiplier.
 class DryStage : public Stage {
  public:
   DryStage(float multiplier, float base, int32_t allowed_length, int32_t penalty_last_n,
-           std::vector<int32_t> sequence_breaker_ids);
+           std::vector<int32_t> sequence_breaker_ids, TokenSequences sequence_breakers = {});
   std::string Name() const override { return "dry"; }
   absl::Status Apply(CandidateSet& set, StepContext& ctx) const override;
 
  private:
   bool IsBreaker(int32_t token) const;
+  // The tokens after the most recent breaker in `reversed` (the window, most
+  // recent first), or its size when there is none.
+  int32_t TokensAfterLastBreaker(absl::Span<const int32_t> reversed) const;
 
   float multiplier_;
   float base_;
   int32_t allowed_length_;
   int32_t penalty_last_n_;
   std::vector<int32_t> breakers_;  // ascending, unique
-  int32_t max_exponent_;           // base^max_exponent < FLT_MAX; 0: unbounded
+  // Sequences of two or more tokens, by first token (ties: longest first).
+  TokenSequences sequences_;
+  int32_t max_exponent_;  // base^max_exponent < FLT_MAX; 0: unbounded
 };
 
 }  // namespace entroserve

@@ -129,7 +129,8 @@ const std::map<std::string, StageFactory>& StageFactories() {
       {"dry",
        [](const ChainConfig& c) -> std::unique_ptr<Stage> {
          return std::make_unique<DryStage>(c.dry_multiplier, c.dry_base, c.dry_allowed_length,
-                                           c.dry_penalty_last_n, c.dry_sequence_breaker_ids);
+                                           c.dry_penalty_last_n, c.dry_sequence_breaker_ids,
+                                           c.dry_sequence_breaker_sequences);
        }},
       {"top_n_sigma",
        [](const ChainConfig& c) -> std::unique_ptr<Stage> {
@@ -323,6 +324,7 @@ ChainConfig DryPreset(const DryConfig& c) {
   chain.dry_allowed_length = c.allowed_length;
   chain.dry_penalty_last_n = c.penalty_last_n;
   chain.dry_sequence_breaker_ids = c.sequence_breaker_ids;
+  chain.dry_sequence_breaker_sequences = c.sequence_breaker_sequences;
   chain.temperature = c.temperature;
   return chain;
 }

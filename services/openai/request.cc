@@ -108,8 +108,8 @@ MaybeError GetStrings(const json& v, const std::string& name, size_t max,
   }
   if (!v.is_array()) return WrongType(name, "a string or an array of strings", v);
   if (v.size() > max) {
-    return BadField(name,
-                    absl::StrCat(name, " has ", v.size(), " strings; at most ", max, " are accepted"));
+    return BadField(
+        name, absl::StrCat(name, " has ", v.size(), " strings; at most ", max, " are accepted"));
   }
   for (size_t i = 0; i < v.size(); ++i) {
     const std::string field = absl::StrCat(name, "[", i, "]");
@@ -317,7 +317,7 @@ void AddCommonFields(FieldTable* t) {
     return GetTokenIds(v, "allowed_token_ids", &r->allowed_token_ids);
   };
   (*t)["dry_sequence_breakers"] = [](const json& v, OpenAIRequest* r) {
-    // Counted and sized where they become tokens (SequenceBreakerIds).
+    // Counted and sized where they become tokens (SequenceBreakersOf).
     return GetStrings(v, "dry_sequence_breakers", std::numeric_limits<size_t>::max(),
                       &r->dry_sequence_breakers);
   };

@@ -11,8 +11,8 @@
 #include "model_runner/tokenizer/chat_template.h"
 #include "model_runner/tokenizer/tokenizer.h"
 #include "sampler/core/token_mask.h"
-#include "services/runnerd/sequence_breakers.h"
 #include "services/common/message_bytes.h"
+#include "services/runnerd/sequence_breakers.h"
 #include "services/wire/sampler_convert.h"
 
 namespace entroserve {
@@ -93,10 +93,10 @@ absl::Status AddSamplerExtras(absl::Span<const int32_t> allowed_token_ids,
                               absl::Span<const std::string> dry_sequence_breakers,
                               const ServedModel& model, GenerationRequest* out) {
   if (!dry_sequence_breakers.empty()) {
-    absl::StatusOr<std::vector<int32_t>> ids =
-        SequenceBreakerIds(dry_sequence_breakers, model.tokenizer());
-    if (!ids.ok()) return ids.status();
-    if (absl::Status s = AddSequenceBreakers(*ids, &out->sampler); !s.ok()) return s;
+    absl::StatusOr<SequenceBreakers> breakers =
+        SequenceBreakersOf(dry_sequence_breakers, model.tokenizer());
+    if (!breakers.ok()) return breakers.status();
+    if (absl::Status s = AddSequenceBreakers(*breakers, &out->sampler); !s.ok()) return s;
   }
   if (allowed_token_ids.empty()) return absl::OkStatus();
   if (absl::Status s = CheckTokenIds(allowed_token_ids, model.vocab_size(), "allowed_token_ids");

@@ -10,10 +10,33 @@
 namespace entroserve {
 namespace {
 
-void Merge(absl::Span<const int32_t> ids, std::vector<int32_t>* into) {
-  into->insert(into->end(), ids.begin(), ids.end());
+template <typename T>
+void Merge(absl::Span<const T> items, std::vector<T>* into) {
+  into->insert(into->end(), items.begin(), items.end());
   std::sort(into->begin(), into->end());
   into->erase(std::unique(into->begin(), into->end()), into->end());
+}
+
+// The breaker `text` of token `id`: its id when the text contains the
+// breaker, else a sequence for each place where the text ends with the
+// breaker's beginning (the token, then the encoding of the breaker's rest).
+void AddBreakersOfToken(int32_t id, absl::string_view text, absl::string_view breaker,
+                        const Tokenizer& tokenizer, SequenceBreakers* out) {
+  if (absl::StrContains(text, breaker)) {
+    out->ids.push_back(id);
+    return;
+  }
+  for (size_t pos = text.find(breaker[0]); pos != absl::string_view::npos;
+       pos = text.find(breaker[0], pos + 1)) {
+    const absl::string_view overlap = text.substr(pos);  // shorter than breaker, or contained
+    if (!absl::StartsWith(breaker, overlap)) continue;
+    std::vector<int32_t> sequence = {id};
+    for (int32_t rest : tokenizer.Encode(std::string(breaker.substr(overlap.size())), false)) {
+      if (sequence.size() == kMaxTokenSequenceLength) break;
+      sequence.push_back(rest);
+    }
+    out->sequences.push_back(std::move(sequence));
+  }
 }
 
 absl::Status CheckBreakers(absl::Span<const std::string> breakers) {
@@ -33,40 +56,39 @@ absl::Status CheckBreakers(absl::Span<const std::string> breakers) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<int32_t>> SequenceBreakerIds(absl::Span<const std::string> breakers,
-                                                        const Tokenizer& tokenizer) {
+absl::StatusOr<SequenceBreakers> SequenceBreakersOf(absl::Span<const std::string> breakers,
+                                                    const Tokenizer& tokenizer) {
   if (absl::Status s = CheckBreakers(breakers); !s.ok()) return s;
-  std::vector<int32_t> ids;
-  if (breakers.empty()) return ids;
+  SequenceBreakers out;
   std::string text;
   for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
     text.clear();
     tokenizer.AppendTokenBytes(id, /*skip_special=*/true, &text);
-    for (const std::string& breaker : breakers) {
-      if (absl::StrContains(text, breaker)) {
-        ids.push_back(id);
-        break;
-      }
-    }
+    if (text.empty()) continue;
+    for (const std::string& breaker : breakers)
+      AddBreakersOfToken(id, text, breaker, tokenizer, &out);
   }
-  for (const std::string& breaker : breakers) {
-    Merge(tokenizer.Encode(breaker, /*parse_special=*/false), &ids);
-  }
-  return ids;
+  Merge<int32_t>({}, &out.ids);  // sorts and removes repeats
+  Merge<std::vector<int32_t>>({}, &out.sequences);
+  return out;
 }
 
-absl::Status AddSequenceBreakers(absl::Span<const int32_t> ids, SamplerConfig* config) {
-  if (ids.empty()) return absl::OkStatus();
+absl::Status AddSequenceBreakers(const SequenceBreakers& breakers, SamplerConfig* config) {
+  if (breakers.ids.empty() && breakers.sequences.empty()) return absl::OkStatus();
+  const absl::Span<const int32_t> ids = breakers.ids;
+  const absl::Span<const std::vector<int32_t>> sequences = breakers.sequences;
   return std::visit(
-      [ids](auto& c) -> absl::Status {
+      [&](auto& c) -> absl::Status {
         using Config = std::decay_t<decltype(c)>;
         if constexpr (std::is_same_v<Config, DryConfig>) {
           Merge(ids, &c.sequence_breaker_ids);
+          Merge(sequences, &c.sequence_breaker_sequences);
           return absl::OkStatus();
         } else if constexpr (std::is_same_v<Config, ChainConfig> ||
                              std::is_same_v<Config, EntropixConfig> ||
                              std::is_same_v<Config, AlphaConfig>) {
           Merge(ids, &c.dry_sequence_breaker_ids);
+          Merge(sequences, &c.dry_sequence_breaker_sequences);
           return absl::OkStatus();
         }
         return absl::InvalidArgumentError(

@@ -3,11 +3,12 @@
 // ":", "\"" and "*"), turned into the token ids the DRY stage takes: runnerd
 // has the tokenizer, samplerd keeps taking ids.
 //
-// A string breaks a repeat at every token whose text contains it (so "\n"
-// also breaks at ".\n" or "\n\n") and at the tokens it encodes to. llama.cpp
-// also matches a breaker spread over several tokens; the DRY stage here
-// takes single tokens only, so a breaker longer than one token breaks at each
-// of its tokens instead.
+// As llama.cpp does: a string breaks a repeat at every token whose text
+// contains it (so "\n" also breaks at ".\n" or "\n\n"), and where it is
+// spread over several tokens: for every token whose text ends with the
+// string's beginning, the sequence of that token and the encoding of the
+// string's rest (at most 8 tokens in all) breaks a repeat where it stands in
+// a row (sampler.v1's dry_sequence_breaker_sequences).
 #ifndef ENTROSERVE_SERVICES_RUNNERD_SEQUENCE_BREAKERS_H_
 #define ENTROSERVE_SERVICES_RUNNERD_SEQUENCE_BREAKERS_H_
 
@@ -27,16 +28,21 @@ namespace entroserve {
 inline constexpr int kMaxSequenceBreakers = 32;
 inline constexpr size_t kMaxSequenceBreakerBytes = 40;
 
-// The ids `breakers` break at, ascending and unique. INVALID_ARGUMENT naming
-// "dry_sequence_breakers[i]" for an empty or too long string, or more than
-// kMaxSequenceBreakers of them.
-absl::StatusOr<std::vector<int32_t>> SequenceBreakerIds(absl::Span<const std::string> breakers,
-                                                        const Tokenizer& tokenizer);
+struct SequenceBreakers {
+  std::vector<int32_t> ids;  // single tokens, ascending and unique
+  TokenSequences sequences;  // two or more tokens each, sorted, unique
+};
 
-// Adds `ids` to the DRY breakers of `config` (dry_sequence_breaker_ids of
-// chain, entropix and alpha, sequence_breaker_ids of dry), kept ascending and
-// unique. INVALID_ARGUMENT for a sampler without DRY.
-absl::Status AddSequenceBreakers(absl::Span<const int32_t> ids, SamplerConfig* config);
+// What `breakers` break at. INVALID_ARGUMENT naming "dry_sequence_breakers[i]"
+// for an empty or too long string, or more than kMaxSequenceBreakers of them.
+absl::StatusOr<SequenceBreakers> SequenceBreakersOf(absl::Span<const std::string> breakers,
+                                                    const Tokenizer& tokenizer);
+
+// Adds `breakers` to the DRY breakers of `config` (dry_sequence_breaker_ids
+// and _sequences of chain, entropix and alpha; sequence_breaker_ids and
+// _sequences of dry), kept sorted and unique. INVALID_ARGUMENT for a sampler
+// without DRY.
+absl::Status AddSequenceBreakers(const SequenceBreakers& breakers, SamplerConfig* config);
 
 }  // namespace entroserve
 

@@ -29,7 +29,9 @@ std::string WireTypeOf(const FD* f) {
     return absl::StrCat("map<", f->message_type()->map_key()->type_name(), ", ",
                         f->message_type()->map_value()->type_name(), ">");
   }
-  if (f->is_repeated()) return absl::StrCat("repeated ", f->type_name());
+  const std::string type =
+      f->type() == FD::TYPE_MESSAGE ? f->message_type()->name() : std::string(f->type_name());
+  if (f->is_repeated()) return absl::StrCat("repeated ", type);
   return absl::StrCat(f->has_presence() ? "optional " : "", f->type_name());
 }
 
@@ -49,6 +51,13 @@ void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, TokenIdLis
   values->clear();
   values->reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) values->push_back(r->GetRepeatedInt32(m, f, i));
+}
+void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, TokenSequences* values) {
+  values->clear();
+  for (int i = 0, n = r->FieldSize(m, f); i < n; ++i) {
+    const auto& sequence = static_cast<const v1::TokenSequence&>(r->GetRepeatedMessage(m, f, i));
+    values->emplace_back(sequence.ids().begin(), sequence.ids().end());
+  }
 }
 void Read(const pb::Reflection* r, const pb::Message& m, const FD* f, StageList* values) {
   const int n = r->FieldSize(m, f);
@@ -77,6 +86,14 @@ void Write(const TokenIdList& values, const FD* f, pb::Message* m) {
   const pb::Reflection* r = m->GetReflection();
   r->ClearField(m, f);
   for (int32_t id : values) r->AddInt32(m, f, id);
+}
+void Write(const TokenSequences& values, const FD* f, pb::Message* m) {
+  const pb::Reflection* r = m->GetReflection();
+  r->ClearField(m, f);
+  for (const std::vector<int32_t>& ids : values) {
+    auto* sequence = static_cast<v1::TokenSequence*>(r->AddMessage(m, f));
+    sequence->mutable_ids()->Add(ids.begin(), ids.end());
+  }
 }
 void Write(const StageList& values, const FD* f, pb::Message* m) {
   const pb::Reflection* r = m->GetReflection();

@@ -606,6 +606,41 @@ TEST(DryStageTest, BreakersCapTheRepeatAndLastNBoundsTheSearch) {
               ElementsAre(0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f));
 }
 
+CandidateSet DrySequenceLogits(const std::vector<int32_t>& history, TokenSequences sequences,
+                               Step& step) {
+  return ReplayAndApply(
+      std::make_unique<DryStage>(1.0f, 2.0f, 2, 64, std::vector<int32_t>{}, std::move(sequences)),
+      history, std::vector<float>(8, 0.0f), step);
+}
+
+TEST(DryStageTest, ASequenceBreaksOnlyWhereItsTokensStandInARow) {
+  // History "3 4 0 1 2 3 4 0 1": "3 4 0 1" repeats, followed by 2 (n = 4,
+  // penalty 2^2 = 4). The sequence [3, 4] ends 2 tokens from the end: n is
+  // capped at 2 (2^0 = 1).
+  Step plain;
+  EXPECT_THAT(LogitsById(DrySequenceLogits({3, 4, 0, 1, 2, 3, 4, 0, 1}, {}, plain)),
+              ElementsAre(0.0f, 0.0f, -4.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f));
+  Step capped;
+  EXPECT_THAT(LogitsById(DrySequenceLogits({3, 4, 0, 1, 2, 3, 4, 0, 1}, {{3, 4}}, capped)),
+              ElementsAre(0.0f, 0.0f, -1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f));
+  // [3, 5] never stands in the history, and 3 alone breaks nothing: n = 4.
+  Step apart;
+  EXPECT_THAT(LogitsById(DrySequenceLogits({3, 4, 0, 1, 2, 3, 4, 0, 1}, {{3, 5}}, apart)),
+              ElementsAre(0.0f, 0.0f, -4.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f));
+  // A sequence of one token is a plain breaker: it also spares its token.
+  Step single;
+  EXPECT_THAT(LogitsById(DrySequenceLogits({3, 4, 0, 1, 2, 3, 4, 0, 1}, {{0}}, single)),
+              ElementsAre(0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f));
+}
+
+TEST(DryStageTest, TheLongestSequenceEndingThereCaps) {
+  // [4, 0] and [4, 0, 1] both start 3 tokens from the end of
+  // "4 0 1 2 4 0 1"; the longer one ends at the last token: no repeat left.
+  Step step;
+  EXPECT_THAT(LogitsById(DrySequenceLogits({4, 0, 1, 2, 4, 0, 1}, {{4, 0}, {4, 0, 1}}, step)),
+              ElementsAre(0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f));
+}
+
 TEST(DryStageTest, ClampsTheExponentToAFiniteFloat) {
   // 200 repeats of token 3: n = 199 and 1.75^197 overflows a float.
   Step step;

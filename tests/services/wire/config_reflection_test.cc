@@ -45,6 +45,8 @@ Config AllChanged() {
       value = !value;
     } else if constexpr (std::is_same_v<T, TokenIdList>) {
       value = {7, 3, 7};
+    } else if constexpr (std::is_same_v<T, TokenSequences>) {
+      value = {{4, 2}, {7}, {1, 1, 1}};
     } else if constexpr (std::is_same_v<T, LogitBias>) {
       value = {{3, -1.5f}, {9, -INFINITY}};
     } else if constexpr (std::is_same_v<T, StageList>) {

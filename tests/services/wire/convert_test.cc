@@ -1091,6 +1091,15 @@ void RandomizeConfig(std::mt19937_64& rng, Message* config) {
       }
       continue;
     }
+    if (f->is_repeated() && f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      // DRY's breaker sequences: empty, too long, ids in and out of range.
+      Message* sequence = r->AddMessage(config, f);
+      const FieldDescriptor* ids = f->message_type()->FindFieldByName("ids");
+      for (int n = static_cast<int>(rng() % 10); n > 0; --n) {
+        sequence->GetReflection()->AddInt32(sequence, ids, Pick(rng, kIntEdges) % 8);
+      }
+      continue;
+    }
     if (f->is_repeated()) {
       r->AddInt32(config, f, Pick(rng, kIntEdges) % 8);
       continue;
