@@ -1,6 +1,7 @@
 #include "services/common/server_main.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -134,6 +135,18 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
 
 }  // namespace
 
+namespace {
+
+sigset_t StopSignalSet() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+}  // namespace
+
 StopSignals::StopSignals() {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -148,6 +161,14 @@ StopSignals::StopSignals() {
   action.sa_flags = SA_RESTART;
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+  // Blocked here, so in every thread started from now on (gRPC's, the
+  // workers, the engine): Wait() unblocks them in this thread alone, which
+  // then runs the handler in its read(). A thread waiting in a raw futex
+  // syscall (absl::Mutex) would otherwise be picked too, and under
+  // ThreadSanitizer, which runs handlers only at its next intercepted call,
+  // the stop never came.
+  const sigset_t stops = StopSignalSet();
+  pthread_sigmask(SIG_BLOCK, &stops, nullptr);
 }
 
 StopSignals::~StopSignals() {
@@ -156,8 +177,18 @@ StopSignals::~StopSignals() {
 }
 
 int StopSignals::Wait() {
+  const sigset_t stops = StopSignalSet();
+  pthread_sigmask(SIG_UNBLOCK, &stops, nullptr);
   unsigned char byte = 0;
   while (true) {
+    // poll() first: ThreadSanitizer's runtime runs a handler that comes
+    // during poll() at once, but one that comes during read() only at the
+    // thread's next intercepted call, which would never come.
+    pollfd readable = {read_fd_, POLLIN, 0};
+    if (poll(&readable, 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      return SIGTERM;
+    }
     const ssize_t n = read(read_fd_, &byte, 1);
     if (n == 1) return byte;
     if (n < 0 && errno == EINTR) continue;

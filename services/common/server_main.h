@@ -52,10 +52,12 @@ struct ServerOptions {
 // and parsed; INVALID_ARGUMENT naming the flag and its value otherwise.
 absl::StatusOr<ServerOptions> ServerOptionsFromFlags(int32_t port);
 
-// SIGTERM and SIGINT, taken by the main thread: a handler (whichever thread
-// the kernel picks runs it; threads that libraries start before main(), such
-// as OpenBLAS's, block nothing) writes the signal's number to a pipe that
-// Wait() reads, so the daemon's shutdown runs outside any handler. Notify()
+// SIGTERM and SIGINT, taken by the main thread: a handler writes the
+// signal's number to a pipe that Wait() reads, so the daemon's shutdown runs
+// outside any handler. Construct it before any thread starts and call Wait()
+// from the same thread: the signals stay blocked in the threads started in
+// between, so the handler runs in Wait()'s thread (threads that libraries
+// start before main(), such as OpenBLAS's, block nothing and may run it too). Notify()
 // wakes Wait() from another thread (runnerd's loader: "the model failed to
 // load"). One per process.
 class StopSignals {

@@ -47,6 +47,12 @@ class RemoteSamplerBackend::StreamCall final
   StreamCall(v1::Sampler::Stub* stub, const std::string& token) {
     if (!token.empty()) context_.AddMetadata("authorization", absl::StrCat("Bearer ", token));
     stub->async()->SampleStream(&context_, this);
+    // The hold keeps OnDone back until Close or CancelAndWait releases it:
+    // without it a call that ended on its own (samplerd gone) could run
+    // OnDone before a later Send's or Close's operations start, and the
+    // owner, seeing done_, would delete the reactor while gRPC still runs
+    // them (a use-after-free ThreadSanitizer found).
+    AddHold();
     StartCall();
   }
 
@@ -105,6 +111,7 @@ class RemoteSamplerBackend::StreamCall final
   // Cancels the call and waits for OnDone; the status it ended with.
   grpc::Status CancelAndWait() {
     context_.TryCancel();
+    ReleaseHold();
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(&done_));
     return status_;
@@ -114,6 +121,7 @@ class RemoteSamplerBackend::StreamCall final
   // cancels after that.
   void Close(absl::Duration timeout) {
     StartWritesDone();
+    ReleaseHold();
     absl::MutexLock lock(&mu_);
     if (!mu_.AwaitWithTimeout(absl::Condition(&done_), timeout)) {
       mu_.Unlock();
@@ -152,7 +160,14 @@ class RemoteSamplerBackend::StreamCall final
   }
 
  private:
+  // Once: no operation starts after it (only the owner's thread starts them).
+  void ReleaseHold() {
+    if (held_) RemoveHold();
+    held_ = false;
+  }
+
   grpc::ClientContext context_;
+  bool held_ = true;  // the owner's thread only
   v1::SampleResponse response_;
   absl::Mutex mu_;
   bool answered_ ABSL_GUARDED_BY(mu_) = false;
