@@ -59,8 +59,11 @@
 #include "clients/samplerctl/synthetic.h"
 #include "sampler/base/status_macros.h"
 #include "sampler/core/configs.h"
+#include "sampler/core/row.h"
 #include "sampler/core/tensor.h"
+#include "sampler/core/token_mask.h"
 #include "sampler/v1/sampler.grpc.pb.h"
+#include "services/wire/row_convert.h"
 
 ABSL_FLAG(std::string, server, "",
           "server address, HOST:PORT; default localhost:50051 (samplerd) for samplers, "
@@ -451,8 +454,13 @@ int Sample() {
   if (!absl::GetFlag(FLAGS_allowed_token_ids).empty()) {
     auto allowed = AllowedTokenIdsFromFlag();
     if (!allowed.ok()) return Fail(allowed.status());
-    row->mutable_allowed_tokens()->mutable_ids()->mutable_ids()->Add(allowed->begin(),
-                                                                     allowed->end());
+    // As the runner sends it: ids or a bitmask, whichever is smaller.
+    const int64_t vocab_size = static_cast<int64_t>(logits->size() / element);
+    if (absl::Status s = CheckTokenIds(*allowed, vocab_size, "--allowed_token_ids"); !s.ok()) {
+      return Fail(s);
+    }
+    AllowedTokensToProto(MaskFromIds(*allowed, vocab_size), vocab_size,
+                         row->mutable_allowed_tokens());
   }
   const auto wire = static_cast<sampler::v1::DType>(static_cast<int>(*dtype));
   row->mutable_logits()->set_dtype(wire);

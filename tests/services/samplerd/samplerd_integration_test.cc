@@ -11,6 +11,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -912,6 +913,46 @@ TEST_F(SamplerdTest, ACancelledStreamLeavesTheServerServing) {
     EXPECT_EQ(stream.raw()->Finish().error_code(), grpc::StatusCode::CANCELLED);
   }
   ExpectStillServing();
+}
+
+// ---------------------------------------------------------------------------
+// samplerctl sample: a row from a file, restricted to --allowed_token_ids.
+
+TEST(SamplerctlSampleTest, AllowedTokenIdsLimitTheDrawAndBadIdsSayWhich) {
+  std::unique_ptr<ServerProcess> server = StartSamplerd();
+  ASSERT_NE(server, nullptr);
+  // 1000 logits, token 7 far ahead: without the set it is always drawn.
+  std::vector<float> logits(1000, 0.0f);
+  logits[7] = 30.0f;
+  const std::string path = ::testing::TempDir() + "/samplerctl_logits.f32";
+  {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(logits.data(), sizeof(float), logits.size(), f);
+    std::fclose(f);
+  }
+  const auto sample = [&](const std::string& allowed) {
+    std::vector<std::string> args = {"sample", "--server=" + server->address(), "--logits=" + path,
+                                     "--sampler=chain", "--seed=3"};
+    if (!allowed.empty()) args.push_back("--allowed_token_ids=" + allowed);
+    return RunToExit(SAMPLERCTL_PATH, args);
+  };
+  const ProcessExit free = sample("");
+  ASSERT_EQ(WEXITSTATUS(free.status), 0) << free.output;
+  EXPECT_THAT(free.output, ::testing::ContainsRegex("token +7 "));
+  // Two ids (sent as ids) and 600 (sent as a bitmask, the smaller then):
+  // equal logits, so the entropy is exactly log2 of the set's size, in bits.
+  std::string many;
+  for (int id = 100; id < 700; ++id) many += (many.empty() ? "" : ",") + std::to_string(id);
+  const ProcessExit two = sample("3,12");
+  ASSERT_EQ(WEXITSTATUS(two.status), 0) << two.output;
+  EXPECT_THAT(two.output, ::testing::ContainsRegex("token +(3|12) +H=1.000 .*logp=-0.693"));
+  const ProcessExit six_hundred = sample(many);
+  ASSERT_EQ(WEXITSTATUS(six_hundred.status), 0) << six_hundred.output;
+  EXPECT_THAT(six_hundred.output, ::testing::ContainsRegex("token +[1-6][0-9][0-9] +H=9.229 "));
+  const ProcessExit bad = sample("3,1000");
+  EXPECT_NE(WEXITSTATUS(bad.status), 0);
+  EXPECT_THAT(bad.output, ::testing::HasSubstr("--allowed_token_ids[1] is 1000"));
 }
 
 // ---------------------------------------------------------------------------
