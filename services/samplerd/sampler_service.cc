@@ -211,7 +211,14 @@ class SampleStreamReactor final
   }
 
   void OnCancel() override { control_.cancelled.store(true); }
-  void OnDone() override { delete this; }
+  // gRPC calls OnDone after every other reaction has returned. The lock is
+  // taken once more before the delete so that every critical section of
+  // those reactions and of the pool's callbacks ends before it, visibly to
+  // ThreadSanitizer too (gRPC's own hand-over to this thread is not).
+  void OnDone() override {
+    { absl::MutexLock lock(&mu_); }
+    delete this;
+  }
 
  private:
   struct Batch {
