@@ -138,7 +138,7 @@ ENTROSERVE_MULTIVERSION double StoreExpSum(Candidate* items, int64_t n, float sh
   return ExpSumBlocks<false>(items, n, shift, nullptr);
 }
 
-// bucket_sums: 2 * kBuckets zeros.
+// bucket_sums: kBucketCopies * kBuckets zeros.
 ENTROSERVE_MULTIVERSION double StoreExpSumIntoBuckets(Candidate* items, int64_t n, float max_logit,
                                                       double* bucket_sums) {
   return ExpSumBlocks<true>(items, n, max_logit, bucket_sums);
@@ -146,6 +146,25 @@ ENTROSERVE_MULTIVERSION double StoreExpSumIntoBuckets(Candidate* items, int64_t 
 
 ENTROSERVE_MULTIVERSION void ScaleProbabilities(Candidate* items, int64_t n, float scale) {
   for (int64_t i = 0; i < n; ++i) items[i].p *= scale;
+}
+
+// The first bucket where the mass from the top reaches `mass` (the last one
+// when rounding leaves the total short), given the bucket sums of
+// StoreExpSumIntoBuckets and the scale that makes them probabilities; the
+// mass of the buckets before it in *above.
+int32_t BoundaryBucket(const std::vector<double>& sums, double scale, double mass, double* above) {
+  *above = 0.0;
+  int32_t boundary = 0;
+  for (; boundary + 1 < kBuckets; ++boundary) {
+    double bucket_sum = 0.0;
+    for (int32_t copy = 0; copy < kBucketCopies; ++copy) {
+      bucket_sum += sums[boundary + copy * kBuckets];
+    }
+    const double bucket_mass = scale * bucket_sum;
+    if (*above + bucket_mass >= mass) break;
+    *above += bucket_mass;
+  }
+  return boundary;
 }
 
 // Multiplies each p by `scale`, moves the items of the buckets before
@@ -289,18 +308,8 @@ void CandidateSet::KeepTopMass(double mass) {
     std::vector<double> sums(kBucketCopies * kBuckets, 0.0);
     const double total = StoreExpSumIntoBuckets(items_.data(), n, max_logit, sums.data());
     const double scale = static_cast<float>(1.0 / total);
-    // The first bucket where the mass from the top reaches `mass` (the last
-    // one when rounding leaves the total short).
-    int32_t boundary = 0;
-    double above = 0.0;  // mass of the buckets before `boundary`
-    for (; boundary + 1 < kBuckets; ++boundary) {
-      double bucket_sum = 0.0;
-      for (int32_t copy = 0; copy < kBucketCopies; ++copy)
-        bucket_sum += sums[boundary + copy * kBuckets];
-      const double bucket_mass = scale * bucket_sum;
-      if (above + bucket_mass >= mass) break;
-      above += bucket_mass;
-    }
+    double above = 0.0;  // mass of the buckets before the boundary
+    const int32_t boundary = BoundaryBucket(sums, scale, mass, &above);
     std::vector<Candidate> edge;
     const size_t kept =
         ScaleAndCompact(items_.data(), n, static_cast<float>(scale), max_logit, boundary, edge);

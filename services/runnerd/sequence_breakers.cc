@@ -11,30 +11,47 @@ namespace entroserve {
 namespace {
 
 template <typename T>
-void Merge(absl::Span<const T> items, std::vector<T>* into) {
-  into->insert(into->end(), items.begin(), items.end());
-  std::sort(into->begin(), into->end());
-  into->erase(std::unique(into->begin(), into->end()), into->end());
+void SortUnique(std::vector<T>* items) {
+  std::sort(items->begin(), items->end());
+  items->erase(std::unique(items->begin(), items->end()), items->end());
 }
 
-// The breaker `text` of token `id`: its id when the text contains the
-// breaker, else a sequence for each place where the text ends with the
-// breaker's beginning (the token, then the encoding of the breaker's rest).
-void AddBreakersOfToken(int32_t id, absl::string_view text, absl::string_view breaker,
-                        const Tokenizer& tokenizer, SequenceBreakers* out) {
-  if (absl::StrContains(text, breaker)) {
+template <typename T>
+void Merge(absl::Span<const T> items, std::vector<T>* into) {
+  into->insert(into->end(), items.begin(), items.end());
+  SortUnique(into);
+}
+
+// A breaker string with the encodings of its proper suffixes, each made
+// once rather than for every token that ends with the matching beginning.
+struct Breaker {
+  Breaker(const std::string& text, const Tokenizer& tokenizer) : text(text), rest(text.size()) {
+    for (size_t k = 1; k < text.size(); ++k) {
+      rest[k] = tokenizer.Encode(text.substr(k), /*parse_special=*/false);
+      if (rest[k].size() >= kMaxTokenSequenceLength) rest[k].resize(kMaxTokenSequenceLength - 1);
+    }
+  }
+  std::string text;
+  std::vector<std::vector<int32_t>> rest;  // [k]: the tokens of text[k..], k >= 1
+};
+
+// What token `id` (of text `token`) adds for `breaker`: its id when its text
+// contains the breaker, else a sequence for each place where its text ends
+// with the breaker's beginning (the token, then the tokens of the rest).
+void AddBreakersOfToken(int32_t id, absl::string_view token, const Breaker& breaker,
+                        SequenceBreakers* out) {
+  const absl::string_view text = breaker.text;
+  if (absl::StrContains(token, text)) {
     out->ids.push_back(id);
     return;
   }
-  for (size_t pos = text.find(breaker[0]); pos != absl::string_view::npos;
-       pos = text.find(breaker[0], pos + 1)) {
-    const absl::string_view overlap = text.substr(pos);  // shorter than breaker, or contained
-    if (!absl::StartsWith(breaker, overlap)) continue;
+  for (size_t pos = token.find(text[0]); pos != absl::string_view::npos;
+       pos = token.find(text[0], pos + 1)) {
+    const absl::string_view overlap = token.substr(pos);  // shorter than the breaker here
+    if (!absl::StartsWith(text, overlap)) continue;
     std::vector<int32_t> sequence = {id};
-    for (int32_t rest : tokenizer.Encode(std::string(breaker.substr(overlap.size())), false)) {
-      if (sequence.size() == kMaxTokenSequenceLength) break;
-      sequence.push_back(rest);
-    }
+    const std::vector<int32_t>& rest = breaker.rest[overlap.size()];
+    sequence.insert(sequence.end(), rest.begin(), rest.end());
     out->sequences.push_back(std::move(sequence));
   }
 }
@@ -59,17 +76,18 @@ absl::Status CheckBreakers(absl::Span<const std::string> breakers) {
 absl::StatusOr<SequenceBreakers> SequenceBreakersOf(absl::Span<const std::string> breakers,
                                                     const Tokenizer& tokenizer) {
   if (absl::Status s = CheckBreakers(breakers); !s.ok()) return s;
+  std::vector<Breaker> prepared;
+  for (const std::string& breaker : breakers) prepared.emplace_back(breaker, tokenizer);
   SequenceBreakers out;
-  std::string text;
+  std::string token;
   for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
-    text.clear();
-    tokenizer.AppendTokenBytes(id, /*skip_special=*/true, &text);
-    if (text.empty()) continue;
-    for (const std::string& breaker : breakers)
-      AddBreakersOfToken(id, text, breaker, tokenizer, &out);
+    token.clear();
+    tokenizer.AppendTokenBytes(id, /*skip_special=*/true, &token);
+    if (token.empty()) continue;
+    for (const Breaker& breaker : prepared) AddBreakersOfToken(id, token, breaker, &out);
   }
-  Merge<int32_t>({}, &out.ids);  // sorts and removes repeats
-  Merge<std::vector<int32_t>>({}, &out.sequences);
+  SortUnique(&out.ids);
+  SortUnique(&out.sequences);
   return out;
 }
 
