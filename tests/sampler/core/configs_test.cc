@@ -95,6 +95,18 @@ TEST(ConfigTableTest, TheFirstBrokenRuleInTableOrderIsReported) {
   dry.sequence_breaker_ids = {3, -5};
   dry.temperature = 0;  // after sequence_breaker_ids in the table
   EXPECT_EQ(Message(dry.Validate()), "dry.sequence_breaker_ids[1] must be >= 0, got -5");
+
+  // Breaker sequences: 1 to 8 ids each, every id by the field's rule.
+  DryConfig sequences;
+  sequences.sequence_breaker_sequences = {{1, 2}, {}};
+  EXPECT_EQ(Message(sequences.Validate()),
+            "dry.sequence_breaker_sequences[1] has 0 token ids; must be 1 to 8");
+  sequences.sequence_breaker_sequences = {{1, 2, 3, 4, 5, 6, 7, 8, 9}};
+  EXPECT_EQ(Message(sequences.Validate()),
+            "dry.sequence_breaker_sequences[0] has 9 token ids; must be 1 to 8");
+  sequences.sequence_breaker_sequences = {{1, 2}, {4, -3}};
+  EXPECT_EQ(Message(sequences.Validate()),
+            "dry.sequence_breaker_sequences[1] must be >= 0, got -3");
 }
 
 TEST(ConfigTableTest, RuleTexts) {

@@ -721,6 +721,19 @@ TEST(ParseRowTest, DrySequenceBreakersOutsideTheVocabularyAreRejected) {
                                    "vocabulary [0, 8)"));
 }
 
+TEST(ParseRowTest, DryBreakerSequencesOutsideTheVocabularyAreRejected) {
+  v1::SampleRow row = GoodRow();
+  row.mutable_spec()->clear_name();
+  v1::ChainConfig* chain = row.mutable_spec()->mutable_chain();
+  chain->add_dry_sequence_breaker_sequences()->add_ids(3);
+  v1::TokenSequence* second = chain->add_dry_sequence_breaker_sequences();
+  second->add_ids(2);
+  second->add_ids(8);
+  EXPECT_THAT(Parse(row), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   "rows[0].spec.chain.dry_sequence_breaker_sequences[1][1] is 8, "
+                                   "outside the vocabulary [0, 8)"));
+}
+
 TEST(EncodeResultTest, FillsEveryField) {
   Row row;
   row.sequence_id = "s";
