@@ -65,7 +65,8 @@ ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 600 ${TESTS:+-R "$TES
 if [ -z "$SANITIZE" ] && ((ASAN_PASS)); then
   ASAN_SUITES="utf8 signals tensor rng candidates configs fast_math top_tokens entropix alpha \
     stages stages_samplers chain_order chain_presets pre_stages sample_row_mask convert \
-    config_reflection shared_memory worker_pool message_bytes samplerd_integration \
+    config_reflection shared_memory shared_memory_channel worker_pool message_bytes \
+    samplerd_integration \
     samplerd_security tokenizer tokenizer_regex_syntax chat_template samplerctl_core log"
   targets="samplerd samplerctl"
   for suite in $ASAN_SUITES; do targets="$targets ${suite}_test"; done

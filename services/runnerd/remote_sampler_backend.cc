@@ -19,6 +19,10 @@ namespace v1 = ::sampler::v1;
 
 // How often a wait for the channel or an answer looks at SampleControl.stop.
 constexpr absl::Duration kPollInterval = absl::Milliseconds(50);
+// Each area of a shared-memory channel: a step's request without its
+// tensors (specs, states, a prompt at step 0) and its answer fit many times
+// over; one that does not goes as a message.
+constexpr uint64_t kShmChannelBytes = uint64_t{4} << 20;
 
 // Whether samplerd refused the step for not reading the shared memory: no
 // row succeeded and some failed with FAILED_PRECONDITION on a
@@ -41,8 +45,6 @@ bool RefusedSharedMemory(const std::vector<RowResult>& results) {
 class RemoteSamplerBackend::StreamCall final
     : public grpc::ClientBidiReactor<v1::SampleRequest, v1::SampleResponse> {
  public:
-  enum class Outcome { kAnswered, kBroken, kTimedOut, kStopped };
-
   // `token`: sent as a bearer token when not empty.
   StreamCall(v1::Sampler::Stub* stub, const std::string& token) {
     if (!token.empty()) context_.AddMetadata("authorization", absl::StrCat("Bearer ", token));
@@ -101,6 +103,11 @@ class RemoteSamplerBackend::StreamCall final
   }
 
   const v1::SampleResponse& response() const { return response_; }
+
+  // The shared-memory channel samplerd serves for this stream, if any
+  // (the owner's thread only); it lives and dies with the stream.
+  ChannelClient* shm_channel() const { return shm_channel_.get(); }
+  void set_shm_channel(std::unique_ptr<ChannelClient> channel) { shm_channel_ = std::move(channel); }
 
   // Whether the stream can no longer carry a batch (it ended or failed).
   bool broken() {
@@ -168,6 +175,7 @@ class RemoteSamplerBackend::StreamCall final
 
   grpc::ClientContext context_;
   bool held_ = true;  // the owner's thread only
+  std::unique_ptr<ChannelClient> shm_channel_;
   v1::SampleResponse response_;
   absl::Mutex mu_;
   bool answered_ ABSL_GUARDED_BY(mu_) = false;
@@ -313,6 +321,7 @@ absl::Status RemoteSamplerBackend::Connect(const SampleControl& control) {
       stream_ = std::make_unique<StreamCall>(
           stub_.get(), options_.token == nullptr ? std::string() : options_.token->First());
       stream_opened_ = absl::Now();
+      stream_asked_for_channel_ = false;
       if (ever_connected_ && !recycled_) ++reconnects_;
       ever_connected_ = true;
       recycled_ = false;
@@ -359,6 +368,66 @@ absl::Status RemoteSamplerBackend::EnsureStream(const SampleControl& control,
   return s;
 }
 
+bool RemoteSamplerBackend::WantShmChannel() const {
+  return use_shared_memory_ && options_.shm_channel && !shm_channel_refused_ &&
+         stream_->shm_channel() == nullptr && !stream_asked_for_channel_;
+}
+
+RemoteSamplerBackend::Outcome RemoteSamplerBackend::OpenShmChannel(const SampleControl& control) {
+  stream_asked_for_channel_ = true;
+  auto refuse = [this](absl::string_view why) {
+    shm_channel_refused_ = true;
+    Log(LogLevel::kWarning,
+        absl::StrCat("steps to samplerd at ", options_.address,
+                     " go in the stream's messages, not through a shared-memory channel: ", why));
+    return Outcome::kAnswered;
+  };
+  absl::StatusOr<std::unique_ptr<ChannelClient>> channel = ChannelClient::Create(kShmChannelBytes);
+  if (!channel.ok()) return refuse(channel.status().message());
+  shm_channel_request_.mutable_channel()->set_region((*channel)->name());
+  if (!stream_->Send(&shm_channel_request_)) return Outcome::kBroken;
+  const Outcome outcome = stream_->Await(absl::Now() + options_.response_timeout, control.stop);
+  if (outcome != Outcome::kAnswered) return outcome;
+  const v1::SampleResponse& answer = stream_->response();
+  if (!answer.has_channel()) return refuse("samplerd does not know channels");
+  if (!answer.channel().attached()) return refuse(answer.channel().error());
+  stream_->set_shm_channel(*std::move(channel));
+  return Outcome::kAnswered;
+}
+
+absl::StatusOr<RemoteSamplerBackend::Outcome> RemoteSamplerBackend::Exchange(
+    const SampleControl& control, const v1::SampleResponse** answer) {
+  ChannelClient* channel = use_shared_memory_ ? stream_->shm_channel() : nullptr;
+  const size_t bytes = request_.ByteSizeLong();
+  if (channel == nullptr || bytes > channel->capacity()) {
+    *answer = &stream_->response();
+    if (!stream_->Send(&request_)) return Outcome::kBroken;
+    return stream_->Await(absl::Now() + options_.response_timeout, control.stop);
+  }
+  request_.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(channel->request_area()));
+  channel->Post(static_cast<uint32_t>(bytes));
+  const absl::Time deadline = absl::Now() + options_.response_timeout;
+  absl::Duration spin = options_.shm_channel_spin;
+  // Between sleeps: whether the stream broke (samplerd gone), stop, the
+  // response timeout.
+  while (!channel->Wait(std::min(kPollInterval, deadline - absl::Now()), spin)) {
+    spin = absl::ZeroDuration();
+    if (stream_->broken()) return Outcome::kBroken;
+    if (control.stop && control.stop()) return Outcome::kStopped;
+    if (absl::Now() >= deadline) return Outcome::kTimedOut;
+  }
+  absl::StatusOr<absl::string_view> got = channel->Answer();
+  if (got.ok() && shm_channel_response_.ParseFromArray(got->data(), static_cast<int>(got->size()))) {
+    *answer = &shm_channel_response_;
+    return Outcome::kAnswered;
+  }
+  DropStream();
+  return absl::InternalError(
+      got.ok() ? absl::StrCat("samplerd's answer through the shared-memory channel (", got->size(),
+                              " bytes) does not parse as a sampler.v1.SampleResponse")
+               : std::string(got.status().message()));
+}
+
 absl::Status RemoteSamplerBackend::DropFailedStream(bool timed_out, std::string* last_error) {
   if (timed_out) {
     *last_error = absl::StrCat("no answer from samplerd within ",
@@ -395,12 +464,13 @@ absl::StatusOr<std::vector<RowResult>> RemoteSamplerBackend::Sample(absl::Span<c
   std::string last_error;
   while (true) {
     RETURN_IF_ERROR(EnsureStream(control, &last_error));
-    const StreamCall::Outcome outcome =
-        stream_->Send(&request_)
-            ? stream_->Await(absl::Now() + options_.response_timeout, control.stop)
-            : StreamCall::Outcome::kBroken;
-    if (outcome == StreamCall::Outcome::kAnswered) {
-      absl::StatusOr<std::vector<RowResult>> results = ResponseToResults(rows, stream_->response());
+    Outcome outcome = WantShmChannel() ? OpenShmChannel(control) : Outcome::kAnswered;
+    const v1::SampleResponse* answer = nullptr;
+    if (outcome == Outcome::kAnswered) {
+      ASSIGN_OR_RETURN(outcome, Exchange(control, &answer));
+    }
+    if (outcome == Outcome::kAnswered) {
+      absl::StatusOr<std::vector<RowResult>> results = ResponseToResults(rows, *answer);
       if (results.ok() && use_shared_memory_ && options_.transport == SamplerTransport::kAuto &&
           RefusedSharedMemory(*results)) {
         FallBackToInline((*results)[0].status.message());
@@ -411,11 +481,11 @@ absl::StatusOr<std::vector<RowResult>> RemoteSamplerBackend::Sample(absl::Span<c
       if (!results.ok()) DropStream();
       return results;
     }
-    if (outcome == StreamCall::Outcome::kStopped) {
+    if (outcome == Outcome::kStopped) {
       DropStream();
       return absl::CancelledError("stopped while waiting for samplerd's answer");
     }
-    RETURN_IF_ERROR(DropFailedStream(outcome == StreamCall::Outcome::kTimedOut, &last_error));
+    RETURN_IF_ERROR(DropFailedStream(outcome == Outcome::kTimedOut, &last_error));
     // Only on failure, never in the per-token path.
     Log(LogLevel::kWarning, absl::StrCat(last_error, "; reconnecting"));
     if (!SleepWithin(backoff, control)) {

@@ -20,6 +20,17 @@
 // resent inline, so no row fails for it. kSharedMemory does not fall back: those
 // errors reach the rows. Tokens are the same either way.
 //
+// Shared-memory channel: with shared memory in use and options.shm_channel
+// on, each new stream first asks samplerd to take its steps through a
+// shared-memory channel (services/wire/shared_memory_channel.h: the
+// request written into a region, a futex to wake samplerd's thread for the
+// stream, the answer back the same way), which saves gRPC's per-message
+// work and thread hand-offs (about half of a one-row step's round trip).
+// A samplerd that refuses (or predates channels) gets the stream's
+// messages, for good, with one log line; a step too large for the channel
+// goes as a message. Failures are the stream's: a samplerd that dies breaks
+// the stream, and the step is resent on a new one (with a new channel).
+//
 // Failures: when the stream breaks (samplerd died or restarted, the
 // connection dropped) or no answer comes within response_timeout, the call
 // is cancelled, and the rows are sent again on a new stream once the channel
@@ -51,6 +62,7 @@
 #include "services/common/auth.h"
 #include "services/common/tls.h"
 #include "services/wire/shared_memory.h"
+#include "services/wire/shared_memory_channel.h"
 
 namespace entroserve {
 
@@ -77,6 +89,12 @@ struct RemoteSamplerOptions {
   absl::Duration stream_max_age = absl::ZeroDuration();
   DType wire_dtype = DType::kBFloat16;
   SamplerTransport transport = SamplerTransport::kAuto;
+  // With shared memory: steps through a shared-memory channel when samplerd
+  // takes one (above); false keeps them in the stream's messages.
+  bool shm_channel = true;
+  // How long a step through the channel spins for its answer before it
+  // sleeps on the doorbell (a wake from sleep costs tens of microseconds).
+  absl::Duration shm_channel_spin = absl::Microseconds(200);
   // Largest message either way, bytes (runnerd's --max_message_mb).
   int max_message_bytes = 64 << 20;
   // A connected samplerd's answer to one batch; past it the stream counts as
@@ -123,6 +141,9 @@ class RemoteSamplerBackend final : public SamplerBackend {
   class StreamCall;  // remote_sampler_backend.cc
 
  private:
+  // How a step's exchange with samplerd ended.
+  enum class Outcome { kAnswered, kBroken, kTimedOut, kStopped };
+
   // Waits (within `control`) for a connected channel and opens a stream.
   absl::Status Connect(const SampleControl& control);
   // Cancels the open stream and waits for it to end.
@@ -141,6 +162,16 @@ class RemoteSamplerBackend final : public SamplerBackend {
   absl::Status EncodeStep(absl::Span<const Row> rows);
   // An open stream: reconnects when the last one broke between steps.
   absl::Status EnsureStream(const SampleControl& control, std::string* last_error);
+  // Whether a new stream should ask for a shared-memory channel.
+  bool WantShmChannel() const;
+  // Asks samplerd, on the new stream, to take the steps through a channel;
+  // a refusal turns channels off for good (saying why once).
+  Outcome OpenShmChannel(const SampleControl& control);
+  // Sends request_ (through the stream's channel when it has one and the
+  // request fits) and waits for the answer, set in *answer. An error for
+  // an answer that does not parse (the stream is dropped).
+  absl::StatusOr<Outcome> Exchange(const SampleControl& control,
+                               const ::sampler::v1::SampleResponse** answer);
   // Ends a stream that timed out or broke, saying why in last_error; an
   // error when resending cannot help.
   absl::Status DropFailedStream(bool timed_out, std::string* last_error);
@@ -154,6 +185,12 @@ class RemoteSamplerBackend final : public SamplerBackend {
   ::sampler::v1::SampleRequest request_;
   bool use_shared_memory_ = false;
   std::unique_ptr<SharedMemoryRegion> region_;
+  // The request for a channel, kept as request_ is; the last answer that
+  // came through a channel; whether samplerd refused a channel.
+  ::sampler::v1::SampleRequest shm_channel_request_;
+  ::sampler::v1::SampleResponse shm_channel_response_;
+  bool shm_channel_refused_ = false;
+  bool stream_asked_for_channel_ = false;  // the open stream asked for one
   bool ever_connected_ = false;
   bool recycled_ = false;  // the stream was closed for its age, not broken
   std::atomic<int64_t> reconnects_{0};

@@ -43,11 +43,10 @@
 #include "services/common/malloc_tuning.h"
 #include "services/common/server_main.h"
 #include "services/openai/http_server.h"
-#include "services/runnerd/local_sampler_backend.h"
+#include "services/runnerd/make_sampler_backend.h"
 #include "services/runnerd/remote_sampler_backend.h"
 #include "services/runnerd/runner_metrics.h"
 #include "services/runnerd/runner_service.h"
-#include "services/runnerd/sharded_sampler_backend.h"
 
 ABSL_FLAG(std::string, model, "",
           "Checkpoint folder to serve: config.json, model.safetensors (or a sharded "
@@ -101,6 +100,11 @@ ABSL_FLAG(std::string, sampler_transport, "auto",
           "samplerd on this host reads; the messages carry only rows and references), or "
           "auto: shared memory when --sampler is a loopback address (127.0.0.1, localhost, "
           "[::1], unix:), falling back to inline for good if samplerd cannot read it.");
+ABSL_FLAG(bool, sampler_shm_channel, true,
+          "With shared memory (--sampler_transport): each step's rows and answer go through "
+          "a shared-memory channel that samplerd's thread for the stream is woken on, "
+          "rather than the stream's gRPC messages (a shorter round trip; the stream stays "
+          "open beside it). A samplerd that refuses gets the messages.");
 ABSL_FLAG(int32_t, sampler_workers, 0,
           "With --sampler=local: threads that sample a batch's rows in parallel (0: every "
           "core this process may run on; the model's threads wait while a step's rows are "
@@ -294,6 +298,7 @@ absl::Status RemoteOptionsFromFlags(RunnerdOptions* options) {
         absl::StrCat("--sampler_transport ", transport.status().message()));
   }
   remote.transport = *transport;
+  remote.shm_channel = absl::GetFlag(FLAGS_sampler_shm_channel);
   remote.max_message_bytes = options->server.max_message_bytes;
   RETURN_IF_ERROR(CheckAtLeast("--sampler_timeout_s", absl::GetFlag(FLAGS_sampler_timeout_s), 1));
   remote.response_timeout = absl::Seconds(absl::GetFlag(FLAGS_sampler_timeout_s));
@@ -380,29 +385,14 @@ absl::StatusOr<RunnerdOptions> OptionsFromFlags() {
   return options;
 }
 
-// The sampler backend the options name: in process, or samplerd over
-// --sampler_streams streams (one shared round-robin channel for a resolver
-// target, so that the streams spread over its replicas; else a connection
-// per stream).
+// The sampler backend the options name (make_sampler_backend.h).
 absl::StatusOr<std::unique_ptr<SamplerBackend>> MakeBackend(const RunnerdOptions& options) {
-  if (options.sampler == "local") {
-    const int workers = options.sampler_workers > 0 ? options.sampler_workers : CoresAvailable();
-    return std::make_unique<LocalSamplerBackend>(options.remote.wire_dtype, workers);
-  }
-  RemoteSamplerOptions remote = options.remote;
-  const bool shared = IsResolverTarget(remote.address);
-  if (shared) {
-    ASSIGN_OR_RETURN(remote.channel, MakeSamplerChannel(remote, /*own_connection=*/false));
-  }
-  std::vector<std::unique_ptr<SamplerBackend>> shards;
-  for (int i = 0; i < options.sampler_streams; ++i) {
-    if (!shared) {
-      ASSIGN_OR_RETURN(remote.channel, MakeSamplerChannel(remote, /*own_connection=*/true));
-    }
-    shards.push_back(std::make_unique<RemoteSamplerBackend>(remote));
-  }
-  if (shards.size() == 1) return std::move(shards.front());
-  return std::make_unique<ShardedSamplerBackend>(std::move(shards));
+  SamplerBackendOptions backend;
+  backend.sampler = options.sampler;
+  backend.workers = options.sampler_workers;
+  backend.streams = options.sampler_streams;
+  backend.remote = options.remote;
+  return MakeSamplerBackend(backend);
 }
 
 // What the loading thread makes, destroyed after the server (Run's order).

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <string>
+#include <thread>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "sampler/core/row.h"
 #include "sampler/registry.h"
@@ -20,11 +23,16 @@
 #include "services/common/status_util.h"
 #include "services/samplerd/row_sampling.h"
 #include "services/wire/sampler_convert.h"
+#include "services/wire/shared_memory_channel.h"
 
 namespace entroserve {
 namespace {
 
 namespace v1 = ::sampler::v1;
+
+// How often a channel's thread looks up from waiting for a request (to see
+// whether the stream ended, besides StopChannel's wake).
+constexpr absl::Duration kChannelPoll = absl::Milliseconds(50);
 
 // What the rows of a call check before being sampled: whether the call was
 // cancelled (set by the reactor's OnCancel) and its deadline.
@@ -89,11 +97,12 @@ class RefusedCall final : public Reactor {
 
 // Samples every row of `request` into `response` on `pool` (one task a row),
 // then calls `done` on the thread that finished the last row, or inline when
-// there are no rows. `request`, `response` and `control` must stay alive
-// until `done` runs.
+// there are no rows, or when there is one and `one_row_here` (a thread of
+// samplerd's own that would only wait: no hand-off to the pool).
+// `request`, `response` and `control` must stay alive until `done` runs.
 void SampleBatchAsync(const CallEnvironment& env, const v1::SampleRequest* request,
                       v1::SampleResponse* response, const CallControl* control,
-                      std::function<void()> done) {
+                      std::function<void()> done, bool one_row_here = false) {
   const int rows = request->rows_size();
   if (env.metrics != nullptr) env.metrics->ObserveMessage(rows);
   if (rows == 0) {
@@ -105,6 +114,11 @@ void SampleBatchAsync(const CallEnvironment& env, const v1::SampleRequest* reque
   response->mutable_results()->Reserve(rows);
   std::vector<v1::SampleResult*> results(rows);
   for (int i = 0; i < rows; ++i) results[i] = response->add_results();
+  if (rows == 1 && one_row_here) {
+    SampleRowOfCall(env, *request, 0, *control, results[0]);
+    done();
+    return;
+  }
 
   struct Countdown {
     std::atomic<int> remaining;
@@ -158,6 +172,13 @@ class SampleReactor final : public grpc::ServerUnaryReactor {
 // the reading: the batches before it are answered, then the stream ends
 // INVALID_ARGUMENT naming it ("message 2 of the stream could not be parsed").
 //
+// A message asking for a shared-memory channel (SampleRequest.channel) is
+// answered once the channel is open, and a thread of the stream's own then
+// serves it (ServeChannel) until the client half-closes or cancels; it
+// counts as a batch in flight, so the stream cannot finish under it. A bad
+// request in the channel, or a channel that breaks, ends the stream with
+// the reason even while a read is pending.
+//
 // gRPC operations (StartRead, StartWrite, Finish) are started outside `mu_`:
 // each path decides under the lock what to start, then starts it.
 class SampleStreamReactor final
@@ -190,10 +211,14 @@ class SampleStreamReactor final
       }
       actions = NextActionsLocked();
     }
-    if (ok && parsed.ok()) {
+    if (ok && parsed.ok() && batch->request.has_channel()) {
+      AnswerChannelRequest(batch.get());
+      OnBatchSampled(batch);
+    } else if (ok && parsed.ok()) {
       SampleBatchAsync(env_, &batch->request, &batch->response, &control_,
                        [this, batch] { OnBatchSampled(batch); });
     }
+    if (!ok || !parsed.ok()) StopChannel();
     Run(actions);
   }
 
@@ -210,13 +235,25 @@ class SampleStreamReactor final
     Run(actions);
   }
 
-  void OnCancel() override { control_.cancelled.store(true); }
+  void OnCancel() override {
+    control_.cancelled.store(true);
+    StopChannel();
+  }
   // gRPC calls OnDone after every other reaction has returned. The lock is
   // taken once more before the delete so that every critical section of
   // those reactions and of the pool's callbacks ends before it, visibly to
-  // ThreadSanitizer too (gRPC's own hand-over to this thread is not).
+  // ThreadSanitizer too (gRPC's own hand-over to this thread is not). The
+  // channel's thread has left its last critical section by then (the
+  // stream finished after it); the join waits for it to return.
   void OnDone() override {
     { absl::MutexLock lock(&mu_); }
+    if (channel_thread_.joinable()) {
+      if (channel_thread_.get_id() == std::this_thread::get_id()) {
+        channel_thread_.detach();
+      } else {
+        channel_thread_.join();
+      }
+    }
     delete this;
   }
 
@@ -235,6 +272,88 @@ class SampleStreamReactor final
     bool finish = false;
     grpc::Status status;
   };
+
+  // Opens the channel a request names and starts its thread, or says why
+  // not, in the batch's response.
+  void AnswerChannelRequest(Batch* batch) {
+    v1::ChannelAnswer* answer = batch->response.mutable_channel();
+    if (absl::Status opened = OpenChannel(batch->request); !opened.ok()) {
+      answer->set_error(std::string(opened.message()));
+      return;
+    }
+    answer->set_attached(true);
+  }
+
+  absl::Status OpenChannel(const v1::SampleRequest& request) {
+    if (request.rows_size() > 0) {
+      return absl::InvalidArgumentError("a request for a channel carries no rows");
+    }
+    if (env_.shm == nullptr) {
+      return absl::FailedPreconditionError(
+          "samplerd reads no shared memory for this client (--shared_memory=false, or the "
+          "client is not on samplerd's host)");
+    }
+    if (channel_ != nullptr) return absl::FailedPreconditionError("the stream has a channel already");
+    absl::StatusOr<std::unique_ptr<ChannelServer>> channel =
+        ChannelServer::Open(request.channel().region(), "channel");
+    if (!channel.ok()) return channel.status();
+    {
+      absl::MutexLock lock(&mu_);
+      channel_ = *std::move(channel);  // once: OnReadDone's thread only
+      ++in_flight_;                    // until ServeChannel returns
+    }
+    channel_thread_ = std::thread([this] { ServeChannel(); });
+    return absl::OkStatus();
+  }
+
+  // The channel's thread: each request is parsed, sampled (one row on this
+  // thread, more on the pool) and answered, until StopChannel or an error,
+  // which ends the stream.
+  void ServeChannel() {
+    absl::Status end;
+    std::string bytes;
+    uint64_t n = 0;  // requests taken before this one
+    while (!channel_stop_.load(std::memory_order_acquire)) {
+      absl::StatusOr<bool> took = channel_->Take(kChannelPoll, &bytes);
+      if (!took.ok()) {
+        end = took.status();
+        break;
+      }
+      if (!*took) continue;
+      v1::SampleRequest request;
+      v1::SampleResponse response;
+      if (!request.ParseFromString(bytes) || request.has_channel()) {
+        end = absl::InvalidArgumentError(absl::StrCat(
+            "channel request ", n, " (", bytes.size(), " bytes) ",
+            request.has_channel() ? "asks for a channel inside the channel"
+                                  : "could not be parsed as a sampler.v1.SampleRequest"));
+        break;
+      }
+      absl::Notification sampled;
+      SampleBatchAsync(env_, &request, &response, &control_, [&sampled] { sampled.Notify(); },
+                       /*one_row_here=*/true);
+      sampled.WaitForNotification();
+      response.SerializeToString(&bytes);
+      if (end = channel_->Answer(bytes); !end.ok()) break;
+      ++n;
+    }
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      --in_flight_;
+      if (!end.ok()) channel_error_ = end;
+      actions = NextActionsLocked();
+    }
+    Run(actions);
+  }
+
+  // Makes ServeChannel return (the client half-closed, cancelled, or the
+  // stream broke).
+  void StopChannel() {
+    channel_stop_.store(true, std::memory_order_release);
+    absl::MutexLock lock(&mu_);
+    if (channel_ != nullptr) channel_->Interrupt();
+  }
 
   void OnBatchSampled(std::shared_ptr<Batch> batch) {
     // Serialized here, on the pool, not on gRPC's thread. A response is far
@@ -265,15 +384,19 @@ class SampleStreamReactor final
       sampled_.erase(sampled_.begin());
       actions.write = &writing_->response_bytes;
     }
-    if (!reading_ && !reads_done_ && !broken_ && in_flight_ < SamplerService::kMaxBatchesInFlight) {
+    if (!reading_ && !reads_done_ && !broken_ && channel_error_.ok() &&
+        in_flight_ < SamplerService::kMaxBatchesInFlight) {
       reading_ = true;
       actions.read = true;
     }
-    if (reads_done_ && in_flight_ == 0 && !writing_ && !finished_) {
+    // A broken channel ends the stream even with a read pending (which
+    // then completes, not ok).
+    if ((reads_done_ || !channel_error_.ok()) && in_flight_ == 0 && !writing_ && !finished_) {
       finished_ = true;
       actions.finish = true;
-      actions.status =
-          control_.cancelled.load() ? grpc::Status::CANCELLED : ToGrpcStatus(read_error_);
+      actions.status = control_.cancelled.load() ? grpc::Status::CANCELLED
+                       : !channel_error_.ok()    ? ToGrpcStatus(channel_error_)
+                                                 : ToGrpcStatus(read_error_);
     }
     return actions;
   }
@@ -305,6 +428,14 @@ class SampleStreamReactor final
   std::map<uint64_t, std::shared_ptr<Batch>> sampled_ ABSL_GUARDED_BY(mu_);
   // The batch whose response the write in flight sends.
   std::shared_ptr<Batch> writing_ ABSL_GUARDED_BY(mu_);
+
+  // The shared-memory channel, once opened (set under mu_ by OnReadDone's
+  // thread; ServeChannel, started after, uses it without), and its thread.
+  std::unique_ptr<ChannelServer> channel_;
+  std::thread channel_thread_;
+  std::atomic<bool> channel_stop_{false};
+  // Why the channel ended the stream.
+  absl::Status channel_error_ ABSL_GUARDED_BY(mu_);
 };
 
 v1::ListSamplersResponse BuildSamplerList() {

@@ -2,8 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -25,6 +23,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "sampler/base/status_macros.h"
+#include "services/wire/bus_guard.h"
 
 namespace entroserve {
 namespace {
@@ -35,60 +35,6 @@ constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr size_t kMaxMappings = 64;
 
 std::string Errno(int error) { return std::strerror(error); }
-
-// --- The SIGBUS guard -------------------------------------------------------
-// A read of a mapped page past the end of a file that shrank after it was
-// mapped raises SIGBUS. GuardedCopy arms a per-thread jump buffer around its
-// memcpy; the handler jumps back there, and lets any other SIGBUS take its
-// usual course.
-
-// volatile, and fenced in GuardedCopy: otherwise the compiler sees the store
-// of &jump as dead (overwritten by nullptr after a memcpy that cannot read
-// it) and drops it, and the handler never finds the jump buffer.
-thread_local sigjmp_buf* volatile t_bus_jump = nullptr;
-struct sigaction g_previous_bus;
-
-void OnBusError(int signal_number, siginfo_t* info, void* context) {
-  // Only a fault of the guarded copy itself, not a SIGBUS sent with kill().
-  if (t_bus_jump != nullptr && info != nullptr && info->si_code > 0) siglongjmp(*t_bus_jump, 1);
-  if ((g_previous_bus.sa_flags & SA_SIGINFO) != 0 && g_previous_bus.sa_sigaction != nullptr) {
-    g_previous_bus.sa_sigaction(signal_number, info, context);
-    return;
-  }
-  if (g_previous_bus.sa_handler != SIG_DFL && g_previous_bus.sa_handler != SIG_IGN) {
-    g_previous_bus.sa_handler(signal_number);
-    return;
-  }
-  signal(SIGBUS, SIG_DFL);
-  raise(SIGBUS);
-}
-
-void InstallBusGuard() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction action;
-    std::memset(&action, 0, sizeof(action));
-    action.sa_sigaction = OnBusError;
-    action.sa_flags = SA_SIGINFO;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGBUS, &action, &g_previous_bus);
-  });
-}
-
-// memcpy that returns false instead of dying when `src` faults with SIGBUS.
-bool GuardedCopy(char* dst, const char* src, size_t n) {
-  sigjmp_buf jump;
-  if (sigsetjmp(jump, /*savemask=*/1) != 0) {
-    t_bus_jump = nullptr;
-    return false;
-  }
-  t_bus_jump = &jump;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  std::memcpy(dst, src, n);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  t_bus_jump = nullptr;
-  return true;
-}
 
 // "/entroserve-" followed by 1..200 of [A-Za-z0-9._-].
 bool ValidName(absl::string_view name) {
@@ -183,29 +129,82 @@ SharedMemoryRegion::~SharedMemoryRegion() {
 
 // --- Reader -----------------------------------------------------------------
 
+ForeignRegion::~ForeignRegion() {
+  if (data != nullptr) munmap(data, size);
+  if (fd >= 0) close(fd);
+}
+
+bool ForeignRegion::Linked() const {
+  struct stat st;
+  return fstat(fd, &st) == 0 && st.st_nlink > 0;
+}
+
+absl::Status CheckRegionName(absl::string_view name, absl::string_view field) {
+  if (ValidName(name)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, ".region must be \"", kSharedMemoryPrefix,
+      "\" followed by 1 to 200 of [A-Za-z0-9._-], got \"", absl::CEscape(name), "\""));
+}
+
+absl::StatusOr<std::unique_ptr<ForeignRegion>> MapForeignRegion(absl::string_view name,
+                                                                bool writable,
+                                                                absl::string_view field) {
+  RETURN_IF_ERROR(CheckRegionName(name, field));
+  const std::string path(name);
+  auto region = std::make_unique<ForeignRegion>();
+  // O_NONBLOCK: a FIFO of that name must not block a worker.
+  region->fd = shm_open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK, 0);
+  if (region->fd < 0) {
+    const int error = errno;
+    return absl::FailedPreconditionError(absl::StrCat(
+        field, ".region: cannot open ", name, " on samplerd's host: ", Errno(error),
+        error == ENOENT ? " (is the writer on another host, or in a container without this "
+                          "/dev/shm?)"
+                        : ""));
+  }
+  struct stat st;
+  if (fstat(region->fd, &st) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(field, ".region: cannot stat ", name, ": ", Errno(errno)));
+  }
+  // Only plain files of this process's own user (runnerd writes them 0600).
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(field, ".region: ", name, " is not a regular file"));
+  }
+  if (st.st_uid != geteuid()) {
+    return absl::FailedPreconditionError(absl::StrCat(field, ".region: ", name, " belongs to user ",
+                                                      st.st_uid, ", not to user ", geteuid(),
+                                                      " that samplerd runs as"));
+  }
+  region->dev = st.st_dev;
+  region->ino = st.st_ino;
+  region->size = static_cast<uint64_t>(st.st_size);
+  if (region->size > 0) {
+    void* data = mmap(nullptr, region->size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                      MAP_SHARED, region->fd, 0);
+    if (data == MAP_FAILED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(field, ".region: cannot map ", name, ": ", Errno(errno)));
+    }
+    region->data = static_cast<char*>(data);
+  }
+  return region;
+}
+
+// --- Reader -----------------------------------------------------------------
+
 struct SharedMemoryReader::Mapping {
-  ~Mapping() {
-    if (data != nullptr) munmap(const_cast<char*>(data), size);
-    if (fd >= 0) close(fd);
-  }
-  // Whether the name still exists (a writer unlinks a region it replaced).
-  bool Linked() const {
-    struct stat st;
-    return fstat(fd, &st) == 0 && st.st_nlink > 0;
-  }
   // Whether this mapping shows the file `now` describes, all of it: the same
   // file (a name removed and created again is another inode, whose bytes the
   // old mapping does not show) and no larger than mapped. A file that shrank
   // is still this one; reads past its end are caught by the SIGBUS guard.
   bool Shows(const struct stat& now) const {
-    return now.st_dev == dev && now.st_ino == ino && static_cast<uint64_t>(now.st_size) <= size;
+    return now.st_dev == region->dev && now.st_ino == region->ino &&
+           static_cast<uint64_t>(now.st_size) <= region->size;
   }
 
-  int fd = -1;
-  dev_t dev = 0;
-  ino_t ino = 0;
-  const char* data = nullptr;
-  uint64_t size = 0;
+  std::unique_ptr<ForeignRegion> region;
   mutable std::atomic<uint64_t> last_use{0};
 };
 
@@ -237,42 +236,11 @@ absl::StatusOr<std::shared_ptr<const SharedMemoryReader::Mapping>> SharedMemoryR
     }
   }
   auto mapping = std::make_shared<Mapping>();
-  // O_NONBLOCK: a FIFO of that name must not block a worker.
-  mapping->fd = shm_open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
-  if (mapping->fd < 0) {
-    const int error = errno;
-    return absl::FailedPreconditionError(absl::StrCat(
-        field, ".region: cannot open ", name, " on samplerd's host: ", Errno(error),
-        error == ENOENT ? " (is the writer on another host, or in a container without this "
-                          "/dev/shm?)"
-                        : ""));
-  }
+  ASSIGN_OR_RETURN(mapping->region, MapForeignRegion(name, /*writable=*/false, field));
   struct stat st;
-  if (fstat(mapping->fd, &st) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ".region: cannot stat ", name, ": ", Errno(errno)));
-  }
-  // Only plain files of this process's own user (runnerd writes them 0600).
-  if (!S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ".region: ", name, " is not a regular file"));
-  }
-  if (st.st_uid != geteuid()) {
-    return absl::FailedPreconditionError(absl::StrCat(field, ".region: ", name, " belongs to user ",
-                                                      st.st_uid, ", not to user ", geteuid(),
-                                                      " that samplerd runs as"));
-  }
-  mapping->dev = st.st_dev;
-  mapping->ino = st.st_ino;
-  mapping->size = static_cast<uint64_t>(st.st_size);
-  if (mapping->size > 0) {
-    void* data = mmap(nullptr, mapping->size, PROT_READ, MAP_SHARED, mapping->fd, 0);
-    if (data == MAP_FAILED) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(field, ".region: cannot map ", name, ": ", Errno(errno)));
-    }
-    mapping->data = static_cast<const char*>(data);
-  }
+  st.st_dev = mapping->region->dev;
+  st.st_ino = mapping->region->ino;
+  st.st_size = static_cast<off_t>(mapping->region->size);
   mapping->last_use.store(clock.fetch_add(1), std::memory_order_relaxed);
 
   std::vector<std::shared_ptr<const Mapping>> dropped;  // unmapped outside the lock
@@ -286,7 +254,7 @@ absl::StatusOr<std::shared_ptr<const SharedMemoryReader::Mapping>> SharedMemoryR
   // A new region usually replaces an old one: drop mappings of unlinked
   // names, then the least recently used beyond the cap.
   for (auto i = mappings_.begin(); i != mappings_.end();) {
-    if (i->first != name && !i->second->Linked()) {
+    if (i->first != name && !i->second->region->Linked()) {
       dropped.push_back(std::move(i->second));
       i = mappings_.erase(i);
     } else {
@@ -307,14 +275,10 @@ absl::StatusOr<std::shared_ptr<const SharedMemoryReader::Mapping>> SharedMemoryR
 
 absl::Status SharedMemoryReader::Read(absl::string_view name, uint64_t offset, uint64_t length,
                                       absl::string_view field, std::string* out) {
-  if (!ValidName(name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ".region must be \"", kSharedMemoryPrefix,
-        "\" followed by 1 to 200 of [A-Za-z0-9._-], got \"", absl::CEscape(name), "\""));
-  }
+  RETURN_IF_ERROR(CheckRegionName(name, field));
   absl::StatusOr<std::shared_ptr<const Mapping>> mapping = Map(std::string(name), field);
   if (!mapping.ok()) return mapping.status();
-  const uint64_t size = (*mapping)->size;
+  const uint64_t size = (*mapping)->region->size;
   if (offset > size || length > size - offset) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", length, " bytes at offset ", offset,
                                                    " run past the end of region ", name, " (", size,
@@ -325,7 +289,7 @@ absl::Status SharedMemoryReader::Read(absl::string_view name, uint64_t offset, u
         field, ": ", length, " bytes are more than a message may carry (", max_read_bytes_, ")"));
   }
   out->resize(length);
-  if (length > 0 && !GuardedCopy(out->data(), (*mapping)->data + offset, length)) {
+  if (length > 0 && !GuardedCopy(out->data(), (*mapping)->region->data + offset, length)) {
     return absl::FailedPreconditionError(absl::StrCat(
         field, ": region ", name, " shrank while it was read (bus error); was it truncated?"));
   }

@@ -31,6 +31,8 @@
 #ifndef ENTROSERVE_SERVICES_WIRE_SHARED_MEMORY_H_
 #define ENTROSERVE_SERVICES_WIRE_SHARED_MEMORY_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -80,6 +82,36 @@ class SharedMemoryRegion {
   char* const data_;
   const uint64_t size_;
 };
+
+// A region another process created, open and mapped whole (the reader's,
+// and samplerd's end of a channel, shared_memory_channel.h). Unmapped and
+// closed when destroyed.
+struct ForeignRegion {
+  ForeignRegion() = default;
+  ~ForeignRegion();
+  ForeignRegion(const ForeignRegion&) = delete;
+  ForeignRegion& operator=(const ForeignRegion&) = delete;
+
+  // Whether the name still exists (a writer unlinks a region it replaced).
+  bool Linked() const;
+
+  int fd = -1;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  char* data = nullptr;
+  uint64_t size = 0;  // when mapped
+};
+
+// INVALID_ARGUMENT naming `field`.region unless `name` is "/entroserve-"
+// followed by 1 to 200 of [A-Za-z0-9._-].
+absl::Status CheckRegionName(absl::string_view name, absl::string_view field);
+
+// Opens and maps region `name` (read-only, or read-write) after checking
+// it: a valid name, a regular file of this process's own user. Errors as
+// SharedMemoryReader::Read's, naming `field`.
+absl::StatusOr<std::unique_ptr<ForeignRegion>> MapForeignRegion(absl::string_view name,
+                                                                bool writable,
+                                                                absl::string_view field);
 
 // Reads regions other processes created. Thread-safe.
 class SharedMemoryReader {
