@@ -72,15 +72,30 @@ class RemoteSamplerBackend::StreamCall final
   // broke.
   bool Send(const v1::SampleRequest* request) {
     AwaitWriteDone();
+    bool start_read = false;
     {
       absl::MutexLock lock(&mu_);
       if (broken_) return false;
       answered_ = false;
       writing_ = true;
+      start_read = !reading_;  // a read KeepReading started takes the answer
+      reading_ = true;
     }
-    StartRead(&response_);
+    if (start_read) StartRead(&response_);
     StartWrite(request);
     return true;
+  }
+
+  // Keeps a read pending while the steps go through the channel: without
+  // one (and with the hold) nothing would tell this reactor that samplerd
+  // went away, and a step would wait out the response timeout.
+  void KeepReading() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (broken_ || reading_) return;
+      reading_ = true;
+    }
+    StartRead(&response_);
   }
 
   // Waits until the answer comes, the stream breaks, `deadline` passes or
@@ -107,7 +122,9 @@ class RemoteSamplerBackend::StreamCall final
   // The shared-memory channel samplerd serves for this stream, if any
   // (the owner's thread only); it lives and dies with the stream.
   ChannelClient* shm_channel() const { return shm_channel_.get(); }
-  void set_shm_channel(std::unique_ptr<ChannelClient> channel) { shm_channel_ = std::move(channel); }
+  void set_shm_channel(std::unique_ptr<ChannelClient> channel) {
+    shm_channel_ = std::move(channel);
+  }
 
   // Whether the stream can no longer carry a batch (it ended or failed).
   bool broken() {
@@ -153,6 +170,7 @@ class RemoteSamplerBackend::StreamCall final
   }
   void OnReadDone(bool ok) override {
     absl::MutexLock lock(&mu_);
+    reading_ = false;
     if (ok) {
       answered_ = true;
     } else {
@@ -180,6 +198,7 @@ class RemoteSamplerBackend::StreamCall final
   absl::Mutex mu_;
   bool answered_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
@@ -404,6 +423,7 @@ absl::StatusOr<RemoteSamplerBackend::Outcome> RemoteSamplerBackend::Exchange(
     if (!stream_->Send(&request_)) return Outcome::kBroken;
     return stream_->Await(absl::Now() + options_.response_timeout, control.stop);
   }
+  stream_->KeepReading();
   request_.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(channel->request_area()));
   channel->Post(static_cast<uint32_t>(bytes));
   const absl::Time deadline = absl::Now() + options_.response_timeout;
@@ -417,7 +437,8 @@ absl::StatusOr<RemoteSamplerBackend::Outcome> RemoteSamplerBackend::Exchange(
     if (absl::Now() >= deadline) return Outcome::kTimedOut;
   }
   absl::StatusOr<absl::string_view> got = channel->Answer();
-  if (got.ok() && shm_channel_response_.ParseFromArray(got->data(), static_cast<int>(got->size()))) {
+  if (got.ok() &&
+      shm_channel_response_.ParseFromArray(got->data(), static_cast<int>(got->size()))) {
     *answer = &shm_channel_response_;
     return Outcome::kAnswered;
   }

@@ -455,35 +455,48 @@ std::vector<v1::GenerateRequest> SamplerRequests() {
 }
 
 TEST(RunnerdSamplerTest, LocalAndRemoteSamplersGiveTheSameTokens) {
-  // Remote twice: the tensor bytes through shared memory (the default for a
-  // loopback samplerd) and inline in the messages.
+  // Remote four times: the tensor bytes through shared memory and the steps
+  // through shared-memory channels (the default for a loopback samplerd),
+  // the same on one stream, the steps in the stream's messages, and
+  // everything inline in the messages.
   std::unique_ptr<ServerProcess> samplerd = StartSamplerd();
   ASSERT_NE(samplerd, nullptr);
-  std::unique_ptr<ServerProcess> shared =
-      StartRunnerd({absl::StrCat("--sampler=", samplerd->address())});
+  const std::string sampler = absl::StrCat("--sampler=", samplerd->address());
+  std::unique_ptr<ServerProcess> shared = StartRunnerd({sampler});
+  std::unique_ptr<ServerProcess> one_stream = StartRunnerd({sampler, "--sampler_streams=1"});
+  std::unique_ptr<ServerProcess> messages =
+      StartRunnerd({sampler, "--sampler_streams=1", "--sampler_shm_channel=false"});
   std::unique_ptr<ServerProcess> inline_bytes =
-      StartRunnerd({absl::StrCat("--sampler=", samplerd->address()), "--sampler_transport=inline"});
+      StartRunnerd({sampler, "--sampler_transport=inline"});
   std::unique_ptr<ServerProcess> local = StartRunnerd();
   ASSERT_NE(shared, nullptr);
+  ASSERT_NE(one_stream, nullptr);
+  ASSERT_NE(messages, nullptr);
   ASSERT_NE(inline_bytes, nullptr);
   ASSERT_NE(local, nullptr);
-  auto shared_stub = RunnerStub(*shared);
-  auto inline_stub = RunnerStub(*inline_bytes);
   auto local_stub = RunnerStub(*local);
+  std::vector<std::unique_ptr<::runner::v1::Runner::Stub>> remote_stubs;
+  for (ServerProcess* remote :
+       {shared.get(), one_stream.get(), messages.get(), inline_bytes.get()}) {
+    remote_stubs.push_back(RunnerStub(*remote));
+  }
   for (const v1::GenerateRequest& request : SamplerRequests()) {
     SCOPED_TRACE(request.sampler().ShortDebugString());
     Generation a = Generate(local_stub.get(), request);
-    Generation b = Generate(shared_stub.get(), request);
-    Generation c = Generate(inline_stub.get(), request);
     ASSERT_TRUE(a.status.ok()) << Describe(a.status);
-    ASSERT_TRUE(b.status.ok()) << Describe(b.status);
-    ASSERT_TRUE(c.status.ok()) << Describe(c.status);
-    ExpectSameTokens(a, b);
-    ExpectSameTokens(a, c);
+    for (size_t i = 0; i < remote_stubs.size(); ++i) {
+      SCOPED_TRACE(absl::StrCat("remote runnerd ", i));
+      Generation b = Generate(remote_stubs[i].get(), request);
+      ASSERT_TRUE(b.status.ok()) << Describe(b.status);
+      ExpectSameTokens(a, b);
+    }
   }
-  // Which went through shared memory: the first holds a region, the second
-  // none; the region goes when runnerd stops.
-  EXPECT_GE(RegionsOf(shared->pid()), 1);
+  // Which went through shared memory: with one stream, a region for the
+  // tensors and one for the channel, or only the first; inline, none. The
+  // regions go when runnerd stops.
+  EXPECT_GE(RegionsOf(shared->pid()), 2);
+  EXPECT_EQ(RegionsOf(one_stream->pid()), 2);
+  EXPECT_EQ(RegionsOf(messages->pid()), 1);
   EXPECT_EQ(RegionsOf(inline_bytes->pid()), 0);
   const pid_t pid = shared->pid();
   EXPECT_EQ(shared->Stop(SIGTERM), 0);
@@ -544,8 +557,11 @@ TEST(RunnerdSamplerTest, SamplerdKilledMidGenerationIsReplacedAndTheTokensMatch)
   const int port = samplerd->port();
   const std::string log = StderrPath("kill");
   std::remove(log.c_str());
-  std::unique_ptr<ServerProcess> runnerd =
-      StartRunnerd({absl::StrCat("--sampler=", samplerd->address())}, log);
+  // The dead samplerd must be noticed through its stream (the steps go
+  // through a shared-memory channel), not by a step's response timeout:
+  // that is longer than the generation's deadline here.
+  std::unique_ptr<ServerProcess> runnerd = StartRunnerd(
+      {absl::StrCat("--sampler=", samplerd->address()), "--sampler_timeout_s=600"}, log);
   ASSERT_NE(runnerd, nullptr);
   auto stub = RunnerStub(*runnerd);
   const v1::GenerateRequest request = TextRequest(kPrompt, 200, 21);
@@ -554,7 +570,7 @@ TEST(RunnerdSamplerTest, SamplerdKilledMidGenerationIsReplacedAndTheTokensMatch)
 
   std::unique_ptr<ServerProcess> replacement;
   Generation disturbed =
-      Generate(stub.get(), request, std::chrono::seconds(120), [&](grpc::ClientContext*, int i) {
+      Generate(stub.get(), request, std::chrono::seconds(90), [&](grpc::ClientContext*, int i) {
         if (i != 0) return;
         // Freeze samplerd at once (the runner's next step then waits on
         // it), kill it, let the runner retry for a while, then start a new

@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -33,6 +34,7 @@
 #include "gtest/gtest.h"
 #include "sampler/core/tensor.h"
 #include "sampler/v1/sampler.grpc.pb.h"
+#include "services/wire/shared_memory_channel.h"
 #include "tests/services/test_util/raw_call.h"
 #include "tests/services/test_util/server_process.h"
 
@@ -857,6 +859,153 @@ TEST_F(SamplerdTest, AStreamMessageThatDoesNotParseEndsTheStreamNamingIt) {
   EXPECT_EQ(result.status.error_message(),
             "message 0 of the stream could not be parsed as a sampler.v1.SampleRequest");
   EXPECT_TRUE(result.answers.empty());
+  ExpectStillServing();
+}
+
+// ---------------------------------------------------------------------------
+// The shared-memory channel (SampleRequest.channel).
+
+v1::SampleRequest ChannelRequest(const std::string& region) {
+  v1::SampleRequest request;
+  request.mutable_channel()->set_region(region);
+  return request;
+}
+
+std::unique_ptr<ChannelClient> NewChannel() {
+  absl::StatusOr<std::unique_ptr<ChannelClient>> channel = ChannelClient::Create(0);
+  EXPECT_TRUE(channel.ok()) << channel.status();
+  return channel.ok() ? *std::move(channel) : nullptr;
+}
+
+// `request` through `channel`, its answer parsed (an error on a timeout).
+absl::StatusOr<v1::SampleResponse> Exchange(ChannelClient& channel, const std::string& bytes) {
+  std::memcpy(channel.request_area(), bytes.data(), bytes.size());
+  channel.Post(static_cast<uint32_t>(bytes.size()));
+  if (!channel.Wait(absl::Seconds(60), absl::Microseconds(100))) {
+    return absl::DeadlineExceededError("no answer through the channel");
+  }
+  absl::StatusOr<absl::string_view> answer = channel.Answer();
+  if (!answer.ok()) return answer.status();
+  v1::SampleResponse response;
+  if (!response.ParseFromArray(answer->data(), static_cast<int>(answer->size()))) {
+    return absl::InternalError("the answer does not parse");
+  }
+  return response;
+}
+
+TEST_F(SamplerdTest, AChannelAnswersEachBatchAsTheMessagesWould) {
+  std::unique_ptr<ChannelClient> channel = NewChannel();
+  ASSERT_NE(channel, nullptr);
+  Stream stream(stub_.get());
+  absl::StatusOr<v1::SampleResponse> attached = stream.Send(ChannelRequest(channel->name()));
+  ASSERT_TRUE(attached.ok()) << attached.status();
+  EXPECT_TRUE(attached->channel().attached()) << attached->channel().error();
+  EXPECT_EQ(attached->results_size(), 0);
+
+  // Every sampler, stateful steps included, and a one-row batch (sampled on
+  // the channel's own thread).
+  v1::SampleRequest one;
+  *one.add_rows() = SimpleRow("one", "entropix", 3, /*attention=*/true);
+  for (const v1::SampleRequest& request : {MixedBatch(stub_.get()), one, one}) {
+    absl::StatusOr<v1::SampleResponse> got = Exchange(*channel, request.SerializeAsString());
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_FALSE(got->has_channel());
+    ExpectSameResults(*got, SampleUnary(stub_.get(), request));
+  }
+  // The stream's own messages are still answered, and a half-close ends
+  // the stream OK with the channel's thread stopped.
+  absl::StatusOr<v1::SampleResponse> message = stream.Send(one);
+  ASSERT_TRUE(message.ok()) << message.status();
+  ExpectSameResults(*message, SampleUnary(stub_.get(), one));
+  const grpc::Status finished = stream.Finish();
+  EXPECT_TRUE(finished.ok()) << finished.error_message();
+  ExpectStillServing();
+}
+
+TEST_F(SamplerdTest, AChannelThatCannotBeServedIsRefusedInBandAndTheStreamGoesOn) {
+  std::unique_ptr<ChannelClient> channel = NewChannel();
+  ASSERT_NE(channel, nullptr);
+  Stream stream(stub_.get());
+  v1::SampleRequest with_rows = ChannelRequest(channel->name());
+  *with_rows.add_rows() = SimpleRow("row", "chain", 5);
+  struct Case {
+    v1::SampleRequest request;
+    std::string error;  // a prefix
+  };
+  const std::vector<Case> cases = {
+      {with_rows, "a request for a channel carries no rows"},
+      {ChannelRequest("/entroserve-missing"),
+       "channel.region: cannot open /entroserve-missing on samplerd's host: No such file"},
+      {ChannelRequest("/dev/shm/x"), "channel.region must be \"/entroserve-\""},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<v1::SampleResponse> answer = stream.Send(c.request);
+    ASSERT_TRUE(answer.ok()) << answer.status();
+    EXPECT_FALSE(answer->channel().attached());
+    EXPECT_THAT(answer->channel().error(), StartsWith(c.error));
+    EXPECT_EQ(answer->results_size(), 0);
+  }
+  // One channel a stream.
+  absl::StatusOr<v1::SampleResponse> first = stream.Send(ChannelRequest(channel->name()));
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->channel().attached());
+  std::unique_ptr<ChannelClient> second_channel = NewChannel();
+  ASSERT_NE(second_channel, nullptr);
+  absl::StatusOr<v1::SampleResponse> second = stream.Send(ChannelRequest(second_channel->name()));
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->channel().attached());
+  EXPECT_EQ(second->channel().error(), "the stream has a channel already");
+  v1::SampleRequest batch;
+  *batch.add_rows() = SimpleRow("after", "chain", 9);
+  absl::StatusOr<v1::SampleResponse> after = stream.Send(batch);
+  ASSERT_TRUE(after.ok());
+  ExpectSameResults(*after, SampleUnary(stub_.get(), batch));
+  EXPECT_TRUE(stream.Finish().ok());
+
+  // A samplerd that reads no shared memory serves no channel either.
+  std::unique_ptr<ServerProcess> no_shm = StartSamplerd({"--shared_memory=false"});
+  ASSERT_NE(no_shm, nullptr);
+  auto no_shm_stub = v1::Sampler::NewStub(no_shm->NewChannel());
+  Stream refused(no_shm_stub.get());
+  absl::StatusOr<v1::SampleResponse> answer = refused.Send(ChannelRequest(channel->name()));
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_FALSE(answer->channel().attached());
+  EXPECT_EQ(answer->channel().error(),
+            "samplerd reads no shared memory for this client (--shared_memory=false, or the "
+            "client is not on samplerd's host)");
+  EXPECT_TRUE(refused.Finish().ok());
+}
+
+TEST_F(SamplerdTest, BadBytesInAChannelEndTheStreamNamingTheRequest) {
+  struct Case {
+    std::string bytes;
+    std::string message;
+  };
+  v1::SampleRequest good;
+  *good.add_rows() = SimpleRow("good", "chain", 5);
+  const std::vector<Case> cases = {
+      {std::string(1, '\xff'),
+       "channel request 1 (1 bytes) could not be parsed as a sampler.v1.SampleRequest"},
+      {ChannelRequest("/entroserve-x").SerializeAsString(),
+       absl::StrCat("channel request 1 (", ChannelRequest("/entroserve-x").ByteSizeLong(),
+                    " bytes) asks for a channel inside the channel")},
+  };
+  for (const Case& c : cases) {
+    std::unique_ptr<ChannelClient> channel = NewChannel();
+    ASSERT_NE(channel, nullptr);
+    Stream stream(stub_.get());
+    ASSERT_TRUE(stream.Send(ChannelRequest(channel->name()))->channel().attached());
+    // Request 0 is good and answered; request 1 ends the stream.
+    absl::StatusOr<v1::SampleResponse> answered = Exchange(*channel, good.SerializeAsString());
+    ASSERT_TRUE(answered.ok()) << answered.status();
+    std::memcpy(channel->request_area(), c.bytes.data(), c.bytes.size());
+    channel->Post(static_cast<uint32_t>(c.bytes.size()));
+    v1::SampleResponse none;
+    EXPECT_FALSE(stream.raw()->Read(&none));
+    const grpc::Status status = stream.raw()->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(), c.message);
+  }
   ExpectStillServing();
 }
 
