@@ -19,10 +19,11 @@ namespace v1 = ::sampler::v1;
 
 // How often a wait for the channel or an answer looks at SampleControl.stop.
 constexpr absl::Duration kPollInterval = absl::Milliseconds(50);
-// Each area of a shared-memory channel: a step's request without its
-// tensors (specs, states, a prompt at step 0) and its answer fit many times
-// over; one that does not goes as a message.
-constexpr uint64_t kShmChannelBytes = uint64_t{4} << 20;
+// Each area of a shared-memory channel (the region, 3 MiB, gives each about
+// 1.5): a step's request without its tensors (specs, states) and its
+// answer fit many times over; one that does not (long prompts at step 0)
+// goes as a message.
+constexpr uint64_t kShmChannelBytes = uint64_t{1} << 20;
 
 // Whether samplerd refused the step for not reading the shared memory: no
 // row succeeded and some failed with FAILED_PRECONDITION on a

@@ -33,6 +33,8 @@ namespace v1 = ::sampler::v1;
 // How often a channel's thread looks up from waiting for a request (to see
 // whether the stream ended, besides StopChannel's wake).
 constexpr absl::Duration kChannelPoll = absl::Milliseconds(50);
+// Channels served now, by every stream of the process.
+std::atomic<int> open_channels{0};
 
 // What the rows of a call check before being sampled: whether the call was
 // cancelled (set by the reactor's OnCancel) and its deadline.
@@ -297,6 +299,11 @@ class SampleStreamReactor final
     absl::StatusOr<std::unique_ptr<ChannelServer>> channel =
         ChannelServer::Open(request.channel().region(), "channel");
     if (!channel.ok()) return channel.status();
+    if (open_channels.fetch_add(1) >= SamplerService::kMaxChannels) {
+      open_channels.fetch_sub(1);
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "samplerd serves ", SamplerService::kMaxChannels, " channels already"));
+    }
     {
       absl::MutexLock lock(&mu_);
       channel_ = *std::move(channel);  // once: OnReadDone's thread only
@@ -337,6 +344,7 @@ class SampleStreamReactor final
       if (end = channel_->Answer(bytes); !end.ok()) break;
       ++n;
     }
+    open_channels.fetch_sub(1);
     Actions actions;
     {
       absl::MutexLock lock(&mu_);

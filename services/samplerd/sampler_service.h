@@ -19,6 +19,11 @@
 // - Tensors may name a shared-memory region instead of carrying their bytes
 //   (services/wire/shared_memory.h), read through the service's reader; without
 //   one such rows get FAILED_PRECONDITION.
+// - A stream of a client on this host may move its batches into a
+//   shared-memory channel (SampleRequest.channel, services/wire/
+//   shared_memory_channel.h), served on a thread of its own (at most
+//   kMaxChannels at once in the process); the one exception to "reactions
+//   never block" is that thread's sampling of a one-row batch itself.
 //
 // - With bearer tokens required and checked here (services/common/auth.h),
 //   a call without the right token ends UNAUTHENTICATED before anything else.
@@ -52,6 +57,9 @@ class SamplerService final : public SamplerServiceBase {
  public:
   // Batches read ahead on a stream while earlier ones are sampled or written.
   static constexpr int kMaxBatchesInFlight = 2;
+  // Shared-memory channels served at once (a thread each); past it a
+  // request for one is refused and the stream keeps its messages.
+  static constexpr int kMaxChannels = 256;
 
   // What the service works with; not owned.
   struct Environment {
