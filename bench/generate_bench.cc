@@ -5,8 +5,13 @@
 //   remote         samplerd on loopback, tensor bytes through shared memory
 //                  (--sampler_transport=shared_memory, what auto picks there;
 //                  services/wire/shared_memory.h)
-//   remote_inline  the same with --sampler_transport=inline (bytes in the
-//                  gRPC messages, as to a samplerd on another host)
+//                  and the steps through a shared-memory channel
+//                  (services/wire/shared_memory_channel.h)
+//   remote_messages  the same with --sampler_shm_channel=false (the steps in
+//                  the stream's gRPC messages, the tensors still in shared
+//                  memory)
+//   remote_inline  --sampler_transport=inline (bytes in the gRPC messages,
+//                  as to a samplerd on another host)
 //
 //   build/bin/generate_bench --model=models/tiny [--concurrency=1,8,32]
 //       [--new_tokens=64] [--rounds=3] [--backends=local,remote,remote_inline]
@@ -63,8 +68,9 @@ ABSL_FLAG(std::string, sampler_dtype, "",
           "runnerd --sampler_dtype for the remote backend (empty: runnerd's default, bfloat16)");
 ABSL_FLAG(int32_t, samplerd_workers, 0, "samplerd --workers (0: its default)");
 ABSL_FLAG(std::string, backends, "local,remote,remote_inline",
-          "comma-separated: local, remote (samplerd on loopback, shared-memory transport), "
-          "remote_inline (the same, tensor bytes in the messages); each with the suffix _tls "
+          "comma-separated: local, remote (samplerd on loopback, shared-memory transport and "
+          "channel), remote_messages (the steps in the stream's messages), remote_inline (the "
+          "tensor bytes in the messages too); each with the suffix _tls "
           "(remote_tls): mutual TLS and bearer tokens on every hop, client -> runnerd -> "
           "samplerd (certificates made with openssl)");
 ABSL_FLAG(std::string, concurrency, "1,8,32", "comma-separated numbers of simultaneous requests");
@@ -203,10 +209,11 @@ int main(int argc, char** argv) {
   for (const std::string& backend : backends) {
     const std::string base = BaseBackend(backend);
     any_tls = any_tls || base != backend;
-    if (base != "local" && base != "remote" && base != "remote_inline") {
+    if (base != "local" && base != "remote" && base != "remote_messages" &&
+        base != "remote_inline") {
       std::fprintf(stderr,
-                   "--backends: unknown backend \"%s\" (local, remote, remote_inline, each "
-                   "with or without _tls)\n",
+                   "--backends: unknown backend \"%s\" (local, remote, remote_messages, "
+                   "remote_inline, each with or without _tls)\n",
                    backend.c_str());
       return 2;
     }
@@ -286,8 +293,9 @@ int main(int argc, char** argv) {
       flags.push_back(absl::StrCat("--sampler=", server.samplerd.address()));
       // Named, not auto: a fallback to inline must fail the bench, not
       // pass as shared-memory figures.
-      flags.push_back(base == "remote" ? "--sampler_transport=shared_memory"
-                                       : "--sampler_transport=inline");
+      flags.push_back(base == "remote_inline" ? "--sampler_transport=inline"
+                                              : "--sampler_transport=shared_memory");
+      if (base == "remote_messages") flags.push_back("--sampler_shm_channel=false");
       if (!absl::GetFlag(FLAGS_sampler_dtype).empty()) {
         flags.push_back(absl::StrCat("--sampler_dtype=", absl::GetFlag(FLAGS_sampler_dtype)));
       }
@@ -348,7 +356,7 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
   }
-  for (const std::string remote : {"remote", "remote_inline"}) {
+  for (const std::string remote : {"remote", "remote_messages", "remote_inline"}) {
     if (!medians.count({"local", levels[0]}) || !medians.count({remote, levels[0]})) continue;
     std::printf("%s/local:", remote.c_str());
     for (int n : levels)
@@ -359,7 +367,7 @@ int main(int argc, char** argv) {
   // set-up's sampler call. The forward does the same work either way, but
   // its time differs between two runnerd processes by more than the split
   // costs (placement on the machine), in either direction.
-  for (const std::string remote : {"remote", "remote_inline"}) {
+  for (const std::string remote : {"remote", "remote_messages", "remote_inline"}) {
     if (!step_ms.count({"local", levels[0]}) || !step_ms.count({remote, levels[0]})) continue;
     std::printf("%s/local per step, local's forward + each sampler call:", remote.c_str());
     for (int n : levels) {

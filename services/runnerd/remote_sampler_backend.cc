@@ -428,7 +428,11 @@ absl::StatusOr<RemoteSamplerBackend::Outcome> RemoteSamplerBackend::Exchange(
   request_.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(channel->request_area()));
   channel->Post(static_cast<uint32_t>(bytes));
   const absl::Time deadline = absl::Now() + options_.response_timeout;
-  absl::Duration spin = options_.shm_channel_spin;
+  // Only a one-row step spins: its answer is due within microseconds, and
+  // only it is latency-bound; with more rows the call outlasts a wake-up by
+  // far, and the shards' threads spinning side by side would take the cores
+  // samplerd samples on when runnerd and samplerd share few.
+  absl::Duration spin = request_.rows_size() == 1 ? options_.shm_channel_spin : absl::ZeroDuration();
   // Between sleeps: whether the stream broke (samplerd gone), stop, the
   // response timeout.
   while (!channel->Wait(std::min(kPollInterval, deadline - absl::Now()), spin)) {

@@ -92,8 +92,9 @@ struct RemoteSamplerOptions {
   // With shared memory: steps through a shared-memory channel when samplerd
   // takes one (above); false keeps them in the stream's messages.
   bool shm_channel = true;
-  // How long a step through the channel spins for its answer before it
-  // sleeps on the doorbell (a wake from sleep costs tens of microseconds).
+  // How long a one-row step through the channel spins for its answer
+  // before it sleeps on the doorbell (a wake from sleep costs tens of
+  // microseconds); steps of more rows sleep at once.
   absl::Duration shm_channel_spin = absl::Microseconds(200);
   // Largest message either way, bytes (runnerd's --max_message_mb).
   int max_message_bytes = 64 << 20;
