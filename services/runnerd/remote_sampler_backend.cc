@@ -432,7 +432,8 @@ absl::StatusOr<RemoteSamplerBackend::Outcome> RemoteSamplerBackend::Exchange(
   // only it is latency-bound; with more rows the call outlasts a wake-up by
   // far, and the shards' threads spinning side by side would take the cores
   // samplerd samples on when runnerd and samplerd share few.
-  absl::Duration spin = request_.rows_size() == 1 ? options_.shm_channel_spin : absl::ZeroDuration();
+  absl::Duration spin =
+      request_.rows_size() == 1 ? options_.shm_channel_spin : absl::ZeroDuration();
   // Between sleeps: whether the stream broke (samplerd gone), stop, the
   // response timeout.
   while (!channel->Wait(std::min(kPollInterval, deadline - absl::Now()), spin)) {

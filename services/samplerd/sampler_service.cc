@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
-#include <memory>
 #include <utility>
 #include <vector>
 
@@ -295,14 +295,15 @@ class SampleStreamReactor final
           "samplerd reads no shared memory for this client (--shared_memory=false, or the "
           "client is not on samplerd's host)");
     }
-    if (channel_ != nullptr) return absl::FailedPreconditionError("the stream has a channel already");
+    if (channel_ != nullptr)
+      return absl::FailedPreconditionError("the stream has a channel already");
     absl::StatusOr<std::unique_ptr<ChannelServer>> channel =
         ChannelServer::Open(request.channel().region(), "channel");
     if (!channel.ok()) return channel.status();
     if (open_channels.fetch_add(1) >= SamplerService::kMaxChannels) {
       open_channels.fetch_sub(1);
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "samplerd serves ", SamplerService::kMaxChannels, " channels already"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("samplerd serves ", SamplerService::kMaxChannels, " channels already"));
     }
     {
       absl::MutexLock lock(&mu_);
@@ -337,8 +338,9 @@ class SampleStreamReactor final
         break;
       }
       absl::Notification sampled;
-      SampleBatchAsync(env_, &request, &response, &control_, [&sampled] { sampled.Notify(); },
-                       /*one_row_here=*/true);
+      SampleBatchAsync(
+          env_, &request, &response, &control_, [&sampled] { sampled.Notify(); },
+          /*one_row_here=*/true);
       sampled.WaitForNotification();
       response.SerializeToString(&bytes);
       if (end = channel_->Answer(bytes); !end.ok()) break;

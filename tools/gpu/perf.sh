@@ -3,10 +3,11 @@
 # command on the GPU machine, from the repository root (device tool: carry
 # [".device"]; docs/GPU.md):
 #
-#   PHASES="build check tokens model bench benchnopipe benchr1 benchoff conformance hf" \
+#   PHASES="build check tokens model backend bench benchnopipe benchr1 benchoff conformance hf" \
 #     bash tools/gpu/perf.sh
 #
-# build        samplerd, runnerd, model_tool, generate_bench (tools/gpu/build.sh);
+# build        samplerd, runnerd, model_tool, generate_bench, backend_bench
+#              (tools/gpu/build.sh);
 #              if the fused kernels do not build, again without them
 # check        the fused decode kernels against the ATen operations: BF16
 #              logits and scores of teacher-forced steps (tools/gpu/check_fused.py);
@@ -17,8 +18,11 @@
 #              or DIFFERENT per model
 # model        model_tool decode tokens/s, BF16 1B shape, batch 1/8/32, each
 #              with the graphs on and off
-# bench        generate_bench (runnerd, sampler local vs samplerd), BF16 1B
-#              shape, 1/8/32 concurrent requests, the defaults
+# backend      backend_bench: one step's sampler call in process, through
+#              samplerd's shared-memory channel, its messages, inline (no model)
+# bench        generate_bench (runnerd, sampler local vs samplerd with and
+#              without the channel), BF16 1B shape, 1/8/32 concurrent
+#              requests, the defaults
 # benchnopipe  the same with --pipeline=off
 # benchr1      the same with --fused_kernels=off --pipeline=off (round 1's
 #              runner, with its outputs read as BF16 into recycled vectors)
@@ -33,7 +37,7 @@
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-PHASES="${PHASES:-build check tokens model bench benchnopipe benchr1 benchoff conformance hf}"
+PHASES="${PHASES:-build check tokens model backend bench benchnopipe benchr1 benchoff conformance hf}"
 FINAL_OUT="${OUT:-$ROOT/build-gpu/perf}"
 OUT=/tmp/entroserve-perf-logs
 export BUILD_DIR="${BUILD_DIR:-/tmp/entroserve-build}"
@@ -56,11 +60,12 @@ seq_lines() { grep '^seq ' "$1" | sed 's/^seq \([0-9]*\) ([0-9]* prompt tokens) 
 if has build; then
   step "build into $BUILD_DIR"
   SECONDS=0
-  if ! (gpu_build samplerd runnerd model_tool generate_bench) >"$OUT/build.log" 2>&1; then
+  if ! (gpu_build samplerd runnerd model_tool generate_bench backend_bench) \
+    >"$OUT/build.log" 2>&1; then
     grep -E "error|Error" "$OUT/build.log" | head -30
     echo "==> build failed; again without the fused kernels"
     if ! (CMAKE_ARGS="-DENTROSERVE_FUSED_KERNELS=OFF" gpu_build samplerd runnerd model_tool \
-          generate_bench) >"$OUT/build_nofused.log" 2>&1; then
+          generate_bench backend_bench) >"$OUT/build_nofused.log" 2>&1; then
       tail -20 "$OUT/build_nofused.log"
       echo "==> build failed (logs: $OUT/build*.log)"
       cp "$OUT"/build*.log "$FINAL_OUT/"; exit 1
@@ -129,12 +134,18 @@ if has model; then
   done
 fi
 
+if has backend; then
+  step "backend_bench"
+  "$BIN/backend_bench" --samplerd="$BIN/samplerd" --rounds "$ROUNDS" 2>&1 |
+    tee "$OUT/backend_bench.txt" | grep -v "round" || status=1
+fi
+
 bench() {  # $1: label, rest: more generate_bench flags
   local label="$1"; shift
   step "bench ($label)"
   # shellcheck disable=SC2086  # BENCH_ARGS is a list of words
   BIN="$BIN" WORK="$WORK" bash bench/generate_bench.sh --device cuda --dtype bfloat16 \
-    --models 1b --tokenizer .device/llama3-tokenizer.json.gz --backends=local,remote \
+    --models 1b --tokenizer .device/llama3-tokenizer.json.gz --backends=local,remote,remote_messages \
     --rounds "$ROUNDS" --new_tokens "$NEW_TOKENS" "$@" ${BENCH_ARGS:-} \
     2>&1 | tee "$OUT/bench_$label.txt" | grep -vE "^  round|^==> round" || status=1
 }
