@@ -249,6 +249,7 @@ class SampleStreamReactor final
   // stream finished after it); the join waits for it to return.
   void OnDone() override {
     { absl::MutexLock lock(&mu_); }
+    { absl::MutexLock lock(&ops_mu_); }
     if (channel_thread_.joinable()) {
       if (channel_thread_.get_id() == std::this_thread::get_id()) {
         channel_thread_.detach();
@@ -411,7 +412,13 @@ class SampleStreamReactor final
     return actions;
   }
 
+  // Under ops_mu_, which OnDone takes too: gRPC frees the call's state after
+  // OnDone, possibly on another thread while an earlier Start* or Finish
+  // call is still returning; its own hand-over is in its uninstrumented
+  // core, and the lock makes the order visible to ThreadSanitizer. (No
+  // reaction runs inline in these calls, so none can wait on the lock.)
   void Run(const Actions& actions) {
+    absl::MutexLock lock(&ops_mu_);
     if (actions.write != nullptr) StartWrite(actions.write);
     if (actions.read) StartRead(&read_bytes_);
     if (actions.finish) Finish(actions.status);
@@ -421,6 +428,7 @@ class SampleStreamReactor final
   CallControl control_;
 
   absl::Mutex mu_;
+  absl::Mutex ops_mu_;  // held while gRPC operations are started (Run)
   // The read in flight writes here; only the path that set reading_ touches
   // it. messages_read_ is touched only by OnReadDone (one read at a time).
   grpc::ByteBuffer read_bytes_;
