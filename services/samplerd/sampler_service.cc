@@ -331,11 +331,11 @@ class SampleStreamReactor final
       if (!*took) continue;
       v1::SampleRequest request;
       v1::SampleResponse response;
-      if (!request.ParseFromString(bytes) || request.has_channel()) {
-        end = absl::InvalidArgumentError(absl::StrCat(
-            "channel request ", n, " (", bytes.size(), " bytes) ",
-            request.has_channel() ? "asks for a channel inside the channel"
-                                  : "could not be parsed as a sampler.v1.SampleRequest"));
+      const std::string what = absl::StrCat("channel request ", n, " (", bytes.size(), " bytes)");
+      if (end = ParseMessage(bytes, &request, what); !end.ok()) break;
+      if (request.has_channel()) {
+        end = absl::InvalidArgumentError(
+            absl::StrCat(what, " asks for a channel inside the channel"));
         break;
       }
       absl::Notification sampled;
