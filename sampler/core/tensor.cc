@@ -98,18 +98,24 @@ ENTROSERVE_MULTIVERSION uint32_t AnyNonFinite(const float* x, size_t n) {
 
 int ElementSize(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return 4;
-    case DType::kFloat16: return 2;
-    case DType::kBFloat16: return 2;
+    case DType::kFloat32:
+      return 4;
+    case DType::kFloat16:
+      return 2;
+    case DType::kBFloat16:
+      return 2;
   }
   return 0;
 }
 
 const char* DTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "FLOAT32";
-    case DType::kFloat16: return "FLOAT16";
-    case DType::kBFloat16: return "BFLOAT16";
+    case DType::kFloat32:
+      return "FLOAT32";
+    case DType::kFloat16:
+      return "FLOAT16";
+    case DType::kBFloat16:
+      return "BFLOAT16";
   }
   return "UNKNOWN";
 }
@@ -132,18 +138,23 @@ absl::Status DecodeTensor(DType dtype, std::string_view bytes, int64_t numel,
                      numel <= have ? absl::StrCat(want) : std::string("more"), " bytes)"));
   }
   out->resize(static_cast<size_t>(numel));
+  DecodeTensorTo(dtype, bytes.data(), numel, out->data());
+  return absl::OkStatus();
+}
+
+void DecodeTensorTo(DType dtype, const char* bytes, int64_t numel, float* out) {
+  if (numel <= 0) return;
   switch (dtype) {
     case DType::kFloat32:
-      if (numel > 0) std::memcpy(out->data(), bytes.data(), static_cast<size_t>(want));
+      std::memcpy(out, bytes, static_cast<size_t>(numel) * sizeof(float));
       break;
     case DType::kFloat16:
-      DecodeHalf(bytes.data(), numel, out->data());
+      DecodeHalf(bytes, numel, out);
       break;
     case DType::kBFloat16:
-      DecodeBFloat16(bytes.data(), numel, out->data());
+      DecodeBFloat16(bytes, numel, out);
       break;
   }
-  return absl::OkStatus();
 }
 
 absl::Status CheckLogits(absl::Span<const float> logits, std::string_view field) {
@@ -158,9 +169,9 @@ absl::Status CheckLogits(absl::Span<const float> logits, std::string_view field)
     for (size_t i = 0; i < logits.size(); ++i) {
       const float v = logits[i];
       if (std::isnan(v) || v == std::numeric_limits<float>::infinity()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            std::string(field), "[", i, "] is ", std::isnan(v) ? "NaN" : "+inf",
-            "; logits must be finite or -inf (a masked token)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(std::string(field), "[", i, "] is ", std::isnan(v) ? "NaN" : "+inf",
+                         "; logits must be finite or -inf (a masked token)"));
       }
     }
   }
@@ -175,8 +186,8 @@ absl::Status CheckAttention(absl::Span<const float> scores, std::string_view fie
   if (!AnyNonFinite(scores.data(), scores.size())) return absl::OkStatus();
   for (size_t i = 0; i < scores.size(); ++i) {
     if (!std::isfinite(scores[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          std::string(field), "[", i, "] is ", scores[i], "; attention scores must be finite"));
+      return absl::InvalidArgumentError(absl::StrCat(std::string(field), "[", i, "] is ", scores[i],
+                                                     "; attention scores must be finite"));
     }
   }
   return absl::OkStatus();

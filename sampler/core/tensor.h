@@ -27,6 +27,10 @@ const char* DTypeName(DType dtype);
 absl::Status DecodeTensor(DType dtype, std::string_view bytes, int64_t numel,
                           std::string_view field, std::vector<float>* out);
 
+// The decoding itself, unchecked: `bytes` holds numel * ElementSize(dtype)
+// bytes and `out` room for numel floats.
+void DecodeTensorTo(DType dtype, const char* bytes, int64_t numel, float* out);
+
 // Logits may hold -inf (a masked token) but no NaN and no +inf, and at least
 // one finite value. The error names `field` and the first bad index.
 absl::Status CheckLogits(absl::Span<const float> logits, std::string_view field);

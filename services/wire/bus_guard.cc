@@ -10,7 +10,7 @@
 namespace entroserve {
 namespace {
 
-// volatile, and fenced in Guarded: otherwise the compiler sees the store of
+// volatile, and fenced in RunBusGuarded: otherwise the compiler sees the store of
 // &jump as dead (overwritten by nullptr after an access that cannot read
 // it) and drops it, and the handler never finds the jump buffer.
 thread_local sigjmp_buf* volatile t_bus_jump = nullptr;
@@ -31,23 +31,6 @@ void OnBusError(int signal_number, siginfo_t* info, void* context) {
   raise(SIGBUS);
 }
 
-// Runs `access` (no destructors of its own: a fault jumps over its frame)
-// under the guard.
-template <typename Access>
-bool Guarded(Access access) {
-  sigjmp_buf jump;
-  if (sigsetjmp(jump, /*savemask=*/1) != 0) {
-    t_bus_jump = nullptr;
-    return false;
-  }
-  t_bus_jump = &jump;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  access();
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  t_bus_jump = nullptr;
-  return true;
-}
-
 }  // namespace
 
 void InstallBusGuard() {
@@ -62,16 +45,30 @@ void InstallBusGuard() {
   });
 }
 
+bool RunBusGuarded(absl::FunctionRef<void()> access) {
+  sigjmp_buf jump;
+  if (sigsetjmp(jump, /*savemask=*/1) != 0) {
+    t_bus_jump = nullptr;
+    return false;
+  }
+  t_bus_jump = &jump;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  access();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_bus_jump = nullptr;
+  return true;
+}
+
 bool GuardedCopy(char* dst, const char* src, size_t n) {
-  return Guarded([&] { std::memcpy(dst, src, n); });
+  return RunBusGuarded([&] { std::memcpy(dst, src, n); });
 }
 
 bool GuardedLoad(const uint32_t* word, uint32_t* value) {
-  return Guarded([&] { *value = __atomic_load_n(word, __ATOMIC_ACQUIRE); });
+  return RunBusGuarded([&] { *value = __atomic_load_n(word, __ATOMIC_ACQUIRE); });
 }
 
 bool GuardedStore(uint32_t* word, uint32_t value) {
-  return Guarded([&] { __atomic_store_n(word, value, __ATOMIC_RELEASE); });
+  return RunBusGuarded([&] { __atomic_store_n(word, value, __ATOMIC_RELEASE); });
 }
 
 }  // namespace entroserve

@@ -12,10 +12,18 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
+
 namespace entroserve {
 
 // Installs the process's SIGBUS handler (once; thread-safe).
 void InstallBusGuard();
+
+// Runs `access`, which reads or writes a shared mapping; false when it
+// faulted with SIGBUS. A fault jumps out of `access` (its frames are not
+// unwound): it must hold nothing that needs destroying while it touches
+// the mapping.
+bool RunBusGuarded(absl::FunctionRef<void()> access);
 
 // memcpy that returns false instead of dying when `src` or `dst` faults.
 bool GuardedCopy(char* dst, const char* src, size_t n);

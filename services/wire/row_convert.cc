@@ -53,7 +53,7 @@ absl::Status CheckDimensions(const v1::Tensor& tensor, const std::string& field)
   return absl::OkStatus();
 }
 
-// Reads `want` bytes of a tensor in shared memory through `shm`, then decodes.
+// Decodes the `want` bytes of a tensor in shared memory, read through `shm`.
 absl::Status DecodeShared(const v1::Tensor& tensor, DType dtype, uint64_t numel, uint64_t want,
                           const std::string& field, std::vector<float>* out,
                           SharedMemoryReader* shm) {
@@ -69,13 +69,13 @@ absl::Status DecodeShared(const v1::Tensor& tensor, DType dtype, uint64_t numel,
         "--shared_memory=false, or a client not on samplerd's host); send the bytes in "
         "data"));
   }
-  // Reused per thread: a row's bytes are decoded right after they are read.
-  thread_local std::string bytes;
-  RETURN_IF_ERROR(shm->Read(tensor.shared_memory().region(), tensor.shared_memory().offset(), want,
-                            ref, &bytes));
-  absl::Status decoded = DecodeTensor(dtype, bytes, static_cast<int64_t>(numel), field, out);
-  if (bytes.capacity() > (16u << 20)) std::string().swap(bytes);  // not kept per worker
-  return decoded;
+  // Decoded where they are mapped (no copy); `out` is sized only once the
+  // reader has checked that the region holds them.
+  return shm->Visit(tensor.shared_memory().region(), tensor.shared_memory().offset(), want, ref,
+                    [&](const char* bytes) {
+                      out->resize(static_cast<size_t>(numel));
+                      DecodeTensorTo(dtype, bytes, static_cast<int64_t>(numel), out->data());
+                    });
 }
 
 // Decodes a tensor of `numel` elements (at most 2^62, so that the byte count

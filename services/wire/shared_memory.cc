@@ -141,9 +141,9 @@ bool ForeignRegion::Linked() const {
 
 absl::Status CheckRegionName(absl::string_view name, absl::string_view field) {
   if (ValidName(name)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, ".region must be \"", kSharedMemoryPrefix,
-      "\" followed by 1 to 200 of [A-Za-z0-9._-], got \"", absl::CEscape(name), "\""));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ".region must be \"", kSharedMemoryPrefix,
+                   "\" followed by 1 to 200 of [A-Za-z0-9._-], got \"", absl::CEscape(name), "\""));
 }
 
 absl::StatusOr<std::unique_ptr<ForeignRegion>> MapForeignRegion(absl::string_view name,
@@ -273,8 +273,9 @@ absl::StatusOr<std::shared_ptr<const SharedMemoryReader::Mapping>> SharedMemoryR
   return mapping;
 }
 
-absl::Status SharedMemoryReader::Read(absl::string_view name, uint64_t offset, uint64_t length,
-                                      absl::string_view field, std::string* out) {
+absl::Status SharedMemoryReader::Visit(absl::string_view name, uint64_t offset, uint64_t length,
+                                       absl::string_view field,
+                                       absl::FunctionRef<void(const char*)> use) {
   RETURN_IF_ERROR(CheckRegionName(name, field));
   absl::StatusOr<std::shared_ptr<const Mapping>> mapping = Map(std::string(name), field);
   if (!mapping.ok()) return mapping.status();
@@ -288,12 +289,20 @@ absl::Status SharedMemoryReader::Read(absl::string_view name, uint64_t offset, u
     return absl::InvalidArgumentError(absl::StrCat(
         field, ": ", length, " bytes are more than a message may carry (", max_read_bytes_, ")"));
   }
-  out->resize(length);
-  if (length > 0 && !GuardedCopy(out->data(), (*mapping)->region->data + offset, length)) {
+  const char* bytes = (*mapping)->region->data + offset;
+  if (!RunBusGuarded([&] { use(bytes); })) {
     return absl::FailedPreconditionError(absl::StrCat(
         field, ": region ", name, " shrank while it was read (bus error); was it truncated?"));
   }
   return absl::OkStatus();
+}
+
+absl::Status SharedMemoryReader::Read(absl::string_view name, uint64_t offset, uint64_t length,
+                                      absl::string_view field, std::string* out) {
+  return Visit(name, offset, length, field, [&](const char* bytes) {
+    out->resize(length);
+    if (length > 0) std::memcpy(out->data(), bytes, length);
+  });
 }
 
 // --- Addresses --------------------------------------------------------------

@@ -39,6 +39,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -135,6 +136,13 @@ class SharedMemoryReader {
   //                        while being read.
   absl::Status Read(absl::string_view name, uint64_t offset, uint64_t length,
                     absl::string_view field, std::string* out);
+
+  // The same checks, then `use` on the bytes where they are mapped, without
+  // a copy, under the SIGBUS guard (bus_guard.h): `use` may allocate before
+  // it reads them, but a fault jumps out of it, so it must hold nothing that
+  // needs destroying while it reads. Errors as Read's.
+  absl::Status Visit(absl::string_view name, uint64_t offset, uint64_t length,
+                     absl::string_view field, absl::FunctionRef<void(const char*)> use);
 
   // Regions mapped now (tests).
   int mapped() const;

@@ -40,7 +40,9 @@ void FutexWait(uint32_t* word, uint32_t expected, absl::Duration timeout) {
   syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
 }
 
-void FutexWake(uint32_t* word) { syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }
+void FutexWake(uint32_t* word) {
+  syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
 
 void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -51,8 +53,8 @@ void CpuRelax() {
 }
 
 absl::Status Shrank(absl::string_view what) {
-  return absl::FailedPreconditionError(
-      absl::StrCat("the shared-memory channel shrank while ", what, " (bus error); was it truncated?"));
+  return absl::FailedPreconditionError(absl::StrCat("the shared-memory channel shrank while ", what,
+                                                    " (bus error); was it truncated?"));
 }
 
 }  // namespace
@@ -104,9 +106,8 @@ absl::StatusOr<absl::string_view> ChannelClient::Answer() const {
   const uint32_t bytes =
       __atomic_load_n(BytesWord(region_->data(), kResponseDoorbell), __ATOMIC_RELAXED);
   if (bytes > capacity_) {
-    return absl::InternalError(absl::StrCat("samplerd answered ", bytes,
-                                            " bytes through a channel whose area holds ",
-                                            capacity_));
+    return absl::InternalError(absl::StrCat(
+        "samplerd answered ", bytes, " bytes through a channel whose area holds ", capacity_));
   }
   return absl::string_view(region_->data() + kHeaderBytes + capacity_, bytes);
 }
@@ -136,8 +137,8 @@ absl::StatusOr<std::unique_ptr<ChannelServer>> ChannelServer::Open(absl::string_
   std::memcpy(&capacity, header + kCapacityAt, sizeof(capacity));
   if (capacity == 0 || capacity > kMaxChannelCapacity ||
       kHeaderBytes + 2 * capacity > region->size) {
-    return not_a_channel(absl::StrCat("a capacity of ", capacity, " bytes in a region of ",
-                                      region->size));
+    return not_a_channel(
+        absl::StrCat("a capacity of ", capacity, " bytes in a region of ", region->size));
   }
   return std::unique_ptr<ChannelServer>(new ChannelServer(std::move(region), capacity, taken));
 }
@@ -154,9 +155,9 @@ absl::StatusOr<bool> ChannelServer::Take(absl::Duration timeout, std::string* ou
         return Shrank("a request was read");
       }
       if (bytes > capacity_) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "a request through the shared-memory channel claims ", bytes,
-            " bytes; its area holds ", capacity_));
+        return absl::FailedPreconditionError(
+            absl::StrCat("a request through the shared-memory channel claims ", bytes,
+                         " bytes; its area holds ", capacity_));
       }
       out->resize(bytes);
       if (bytes > 0 && !GuardedCopy(out->data(), region_->data + kHeaderBytes, bytes)) {

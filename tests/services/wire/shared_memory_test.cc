@@ -560,6 +560,37 @@ TEST(SharedMemoryConvertTest, AttentionInSharedMemory) {
                             region->name(), " (1048576 bytes)")));
 }
 
+TEST(SharedMemoryConvertTest, ARegionTruncatedUnderADecodedRowIsAnErrorNotACrash) {
+  // A row's tensor is decoded where it is mapped (no copy first): a region
+  // that shrank since it was mapped faults inside the decoding itself.
+  constexpr int kVocab = 4096;
+  const std::string bytes = EncodeTensor(DType::kBFloat16, Logits(kVocab));
+  const std::string name = absl::StrCat("/entroserve-test-", getpid(), "-decode-shrink");
+  shm_unlink(name.c_str());
+  const int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(flock(fd, LOCK_SH), 0) << std::strerror(errno);
+  ASSERT_EQ(ftruncate(fd, 2 * kMiB), 0) << std::strerror(errno);
+  ASSERT_EQ(pwrite(fd, bytes.data(), bytes.size(), kMiB), static_cast<ssize_t>(bytes.size()));
+  v1::Tensor tensor;
+  tensor.set_dtype(v1::DTYPE_BFLOAT16);
+  tensor.add_shape(kVocab);
+  tensor.mutable_shared_memory()->set_region(name);
+  tensor.mutable_shared_memory()->set_offset(kMiB);
+  SharedMemoryReader reader;
+  absl::StatusOr<OwnedRow> whole = DecodeRow(RowWithLogits(tensor), "rows[0].", 0, &reader);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_THAT(whole->logits, ElementsAreArray(Logits(kVocab)));
+
+  ASSERT_EQ(ftruncate(fd, kMiB + 4096), 0) << std::strerror(errno);  // half the tensor left
+  EXPECT_THAT(DecodeRow(RowWithLogits(tensor), "rows[0].", 0, &reader).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       absl::StrCat("rows[0].logits.shared_memory: region ", name,
+                                    " shrank while it was read (bus error); was it truncated?")));
+  close(fd);
+  shm_unlink(name.c_str());
+}
+
 TEST(SharedMemoryConvertTest, SharedMemoryWithoutReaderIsFailedPrecondition) {
   v1::Tensor tensor;
   tensor.set_dtype(v1::DTYPE_BFLOAT16);
