@@ -51,7 +51,12 @@ SamplerMetrics::SamplerMetrics(prometheus::Registry& registry)
                               .Name("entroserve_sampler_shared_memory_rows_total")
                               .Help("Rows whose tensors were read from shared memory.")
                               .Register(registry)
-                              .Add({})) {}
+                              .Add({})),
+      shm_channels_(prometheus::BuildGauge()
+                        .Name("entroserve_sampler_shm_channels")
+                        .Help("Streams whose batches go through a shared-memory channel now.")
+                        .Register(registry)
+                        .Add({})) {}
 
 void SamplerMetrics::ObserveRow(const v1::SampleRow& row, const v1::SampleResult& result,
                                 absl::Duration elapsed) {

@@ -12,6 +12,9 @@
 //   entroserve_sampler_rows_per_message              rows per request message
 //   entroserve_sampler_shared_memory_rows_total      rows whose tensors were read
 //                                                    from shared memory
+//   entroserve_sampler_shm_channels                  streams whose batches go
+//                                                    through a shared-memory
+//                                                    channel now
 // plus entroserve_grpc_server_calls_total{method,code} (services/common/metrics.h).
 //
 // Thread-safe: rows of a batch are observed from the worker pool's threads.
@@ -21,6 +24,7 @@
 #include "absl/time/time.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
+#include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "sampler/v1/sampler.pb.h"
@@ -37,6 +41,9 @@ class SamplerMetrics {
   void ObserveRow(const sampler::v1::SampleRow& row, const sampler::v1::SampleResult& result,
                   absl::Duration elapsed);
   void ObserveMessage(int rows);
+  // A stream's shared-memory channel started or stopped being served.
+  void ChannelOpened() { shm_channels_.Increment(); }
+  void ChannelClosed() { shm_channels_.Decrement(); }
 
  private:
   prometheus::Family<prometheus::Counter>& rows_;
@@ -46,6 +53,7 @@ class SamplerMetrics {
   prometheus::Family<prometheus::Histogram>& varentropy_;
   prometheus::Histogram& rows_per_message_;
   prometheus::Counter& shared_memory_rows_;
+  prometheus::Gauge& shm_channels_;
 };
 
 }  // namespace entroserve

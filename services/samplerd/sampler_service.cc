@@ -311,6 +311,7 @@ class SampleStreamReactor final
       channel_ = *std::move(channel);  // once: OnReadDone's thread only
       ++in_flight_;                    // until ServeChannel returns
     }
+    if (env_.metrics != nullptr) env_.metrics->ChannelOpened();
     channel_thread_ = std::thread([this] { ServeChannel(); });
     return absl::OkStatus();
   }
@@ -348,6 +349,9 @@ class SampleStreamReactor final
       ++n;
     }
     open_channels.fetch_sub(1);
+    // Before the stream can finish: a client that saw it end sees the gauge
+    // without this channel.
+    if (env_.metrics != nullptr) env_.metrics->ChannelClosed();
     Actions actions;
     {
       absl::MutexLock lock(&mu_);

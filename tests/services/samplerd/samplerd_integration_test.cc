@@ -25,7 +25,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/unknown_field_set.h"
@@ -1018,6 +1021,46 @@ TEST_F(SamplerdTest, BadBytesInAChannelEndTheStreamNamingTheRequest) {
     }
   }
   ExpectStillServing();
+}
+
+// entroserve_sampler_shm_channels on samplerd's /metrics; -1 when absent.
+double ChannelsGauge(int metrics_port) {
+  absl::StatusOr<std::string> page = HttpGet(metrics_port, "/metrics");
+  if (!page.ok()) return -1;
+  for (absl::string_view line : absl::StrSplit(*page, '\n')) {
+    double value = 0;
+    if (absl::ConsumePrefix(&line, "entroserve_sampler_shm_channels ") &&
+        absl::SimpleAtod(line, &value)) {
+      return value;
+    }
+  }
+  return -1;
+}
+
+TEST(SamplerdChannelMetricsTest, TheGaugeCountsTheChannelsServedNow) {
+  const int metrics_port = FreeTcpPort();
+  std::unique_ptr<ServerProcess> server =
+      StartSamplerd({absl::StrCat("--metrics_port=", metrics_port)});
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Sampler::NewStub(server->NewChannel());
+  EXPECT_EQ(ChannelsGauge(metrics_port), 0);
+  std::unique_ptr<ChannelClient> a = NewChannel(), b = NewChannel();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  Stream first(stub.get()), second(stub.get()), refused(stub.get());
+  ASSERT_TRUE(first.Send(ChannelRequest(a->name()))->channel().attached());
+  EXPECT_EQ(ChannelsGauge(metrics_port), 1);
+  ASSERT_TRUE(second.Send(ChannelRequest(b->name()))->channel().attached());
+  EXPECT_EQ(ChannelsGauge(metrics_port), 2);
+  // A refused request counts nothing.
+  ASSERT_FALSE(refused.Send(ChannelRequest("/entroserve-missing"))->channel().attached());
+  EXPECT_EQ(ChannelsGauge(metrics_port), 2);
+  // A stream that ended has stopped its channel before the client sees the end.
+  EXPECT_TRUE(first.Finish().ok());
+  EXPECT_EQ(ChannelsGauge(metrics_port), 1);
+  EXPECT_TRUE(second.Finish().ok());
+  EXPECT_TRUE(refused.Finish().ok());
+  EXPECT_EQ(ChannelsGauge(metrics_port), 0);
 }
 
 TEST(SamplerdLimitsTest, OversizeMessageEndsTheCallWithResourceExhausted) {
