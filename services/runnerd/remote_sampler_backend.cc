@@ -341,7 +341,6 @@ absl::Status RemoteSamplerBackend::Connect(const SampleControl& control) {
       stream_ = std::make_unique<StreamCall>(
           stub_.get(), options_.token == nullptr ? std::string() : options_.token->First());
       stream_opened_ = absl::Now();
-      stream_asked_for_channel_ = false;
       if (ever_connected_ && !recycled_) ++reconnects_;
       ever_connected_ = true;
       recycled_ = false;
@@ -388,13 +387,20 @@ absl::Status RemoteSamplerBackend::EnsureStream(const SampleControl& control,
   return s;
 }
 
+// A stream asks once: an answer either attaches the channel or refuses it
+// for good, and a stream whose asking failed is replaced.
 bool RemoteSamplerBackend::WantShmChannel() const {
   return use_shared_memory_ && options_.shm_channel && !shm_channel_refused_ &&
-         stream_->shm_channel() == nullptr && !stream_asked_for_channel_;
+         stream_->shm_channel() == nullptr;
+}
+
+RemoteSamplerBackend::Outcome RemoteSamplerBackend::SendAndAwait(const v1::SampleRequest* request,
+                                                                 const SampleControl& control) {
+  if (!stream_->Send(request)) return Outcome::kBroken;
+  return stream_->Await(absl::Now() + options_.response_timeout, control.stop);
 }
 
 RemoteSamplerBackend::Outcome RemoteSamplerBackend::OpenShmChannel(const SampleControl& control) {
-  stream_asked_for_channel_ = true;
   auto refuse = [this](absl::string_view why) {
     shm_channel_refused_ = true;
     Log(LogLevel::kWarning,
@@ -405,8 +411,7 @@ RemoteSamplerBackend::Outcome RemoteSamplerBackend::OpenShmChannel(const SampleC
   absl::StatusOr<std::unique_ptr<ChannelClient>> channel = ChannelClient::Create(kShmChannelBytes);
   if (!channel.ok()) return refuse(channel.status().message());
   shm_channel_request_.mutable_channel()->set_region((*channel)->name());
-  if (!stream_->Send(&shm_channel_request_)) return Outcome::kBroken;
-  const Outcome outcome = stream_->Await(absl::Now() + options_.response_timeout, control.stop);
+  const Outcome outcome = SendAndAwait(&shm_channel_request_, control);
   if (outcome != Outcome::kAnswered) return outcome;
   const v1::SampleResponse& answer = stream_->response();
   if (!answer.has_channel()) return refuse("samplerd does not know channels");
@@ -418,11 +423,10 @@ RemoteSamplerBackend::Outcome RemoteSamplerBackend::OpenShmChannel(const SampleC
 absl::StatusOr<RemoteSamplerBackend::Outcome> RemoteSamplerBackend::Exchange(
     const SampleControl& control, const v1::SampleResponse** answer) {
   ChannelClient* channel = use_shared_memory_ ? stream_->shm_channel() : nullptr;
-  const size_t bytes = request_.ByteSizeLong();
+  const size_t bytes = channel != nullptr ? request_.ByteSizeLong() : 0;
   if (channel == nullptr || bytes > channel->capacity()) {
     *answer = &stream_->response();
-    if (!stream_->Send(&request_)) return Outcome::kBroken;
-    return stream_->Await(absl::Now() + options_.response_timeout, control.stop);
+    return SendAndAwait(&request_, control);
   }
   stream_->KeepReading();
   request_.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(channel->request_area()));

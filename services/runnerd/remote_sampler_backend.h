@@ -165,6 +165,9 @@ class RemoteSamplerBackend final : public SamplerBackend {
   absl::Status EnsureStream(const SampleControl& control, std::string* last_error);
   // Whether a new stream should ask for a shared-memory channel.
   bool WantShmChannel() const;
+  // Writes `request` on the stream (kept unchanged until the stream's next
+  // AwaitWriteDone) and waits for its answer, within the response timeout.
+  Outcome SendAndAwait(const ::sampler::v1::SampleRequest* request, const SampleControl& control);
   // Asks samplerd, on the new stream, to take the steps through a channel;
   // a refusal turns channels off for good (saying why once).
   Outcome OpenShmChannel(const SampleControl& control);
@@ -172,7 +175,7 @@ class RemoteSamplerBackend final : public SamplerBackend {
   // request fits) and waits for the answer, set in *answer. An error for
   // an answer that does not parse (the stream is dropped).
   absl::StatusOr<Outcome> Exchange(const SampleControl& control,
-                               const ::sampler::v1::SampleResponse** answer);
+                                   const ::sampler::v1::SampleResponse** answer);
   // Ends a stream that timed out or broke, saying why in last_error; an
   // error when resending cannot help.
   absl::Status DropFailedStream(bool timed_out, std::string* last_error);
@@ -191,7 +194,6 @@ class RemoteSamplerBackend final : public SamplerBackend {
   ::sampler::v1::SampleRequest shm_channel_request_;
   ::sampler::v1::SampleResponse shm_channel_response_;
   bool shm_channel_refused_ = false;
-  bool stream_asked_for_channel_ = false;  // the open stream asked for one
   bool ever_connected_ = false;
   bool recycled_ = false;  // the stream was closed for its age, not broken
   std::atomic<int64_t> reconnects_{0};

@@ -184,10 +184,9 @@ struct RunnerdOptions {
   ModelOptions model;
   EngineOptions engine;
   SamplerConfig default_sampler;
-  std::string sampler;  // "local" or samplerd's target
-  int sampler_workers = 1;
-  int sampler_streams = 4;
-  RemoteSamplerOptions remote;
+  // --sampler ("local" or samplerd's target), its workers or streams, and
+  // the remote backend's options.
+  SamplerBackendOptions sampler;
   // --http_port 0: no HTTP server.
   openai::HttpServerOptions http;
 };
@@ -288,8 +287,7 @@ absl::Status EngineOptionsFromFlags(RunnerdOptions* options) {
 
 // The remote sampler's options (used when --sampler is not "local").
 absl::Status RemoteOptionsFromFlags(RunnerdOptions* options) {
-  RemoteSamplerOptions& remote = options->remote;
-  remote.address = options->sampler;
+  RemoteSamplerOptions& remote = options->sampler.remote;
   ASSIGN_OR_RETURN(remote.wire_dtype, ParseSamplerDType(absl::GetFlag(FLAGS_sampler_dtype)));
   absl::StatusOr<SamplerTransport> transport =
       ParseSamplerTransport(absl::GetFlag(FLAGS_sampler_transport));
@@ -319,8 +317,8 @@ absl::Status RemoteOptionsFromFlags(RunnerdOptions* options) {
 }
 
 absl::Status SamplerOptionsFromFlags(RunnerdOptions* options) {
-  options->sampler = absl::GetFlag(FLAGS_sampler);
-  if (options->sampler.empty()) {
+  options->sampler.sampler = absl::GetFlag(FLAGS_sampler);
+  if (options->sampler.sampler.empty()) {
     return absl::InvalidArgumentError(
         "--sampler must be \"local\" or samplerd's gRPC target (HOST:PORT, dns:///NAME:PORT)");
   }
@@ -329,9 +327,9 @@ absl::Status SamplerOptionsFromFlags(RunnerdOptions* options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--sampler_streams must be in [1, 64], got ", streams));
   }
-  options->sampler_streams = streams;
+  options->sampler.streams = streams;
   RETURN_IF_ERROR(CheckAtLeast("--sampler_workers", absl::GetFlag(FLAGS_sampler_workers), 0));
-  options->sampler_workers = absl::GetFlag(FLAGS_sampler_workers);
+  options->sampler.workers = absl::GetFlag(FLAGS_sampler_workers);
   return RemoteOptionsFromFlags(options);
 }
 
@@ -385,16 +383,6 @@ absl::StatusOr<RunnerdOptions> OptionsFromFlags() {
   return options;
 }
 
-// The sampler backend the options name (make_sampler_backend.h).
-absl::StatusOr<std::unique_ptr<SamplerBackend>> MakeBackend(const RunnerdOptions& options) {
-  SamplerBackendOptions backend;
-  backend.sampler = options.sampler;
-  backend.workers = options.sampler_workers;
-  backend.streams = options.sampler_streams;
-  backend.remote = options.remote;
-  return MakeSamplerBackend(backend);
-}
-
 // What the loading thread makes, destroyed after the server (Run's order).
 struct Loaded {
   std::unique_ptr<ServedModel> model;
@@ -412,7 +400,7 @@ void LoadAndAttach(const RunnerdOptions& options, RunnerMetrics* metrics, Runner
   absl::StatusOr<std::unique_ptr<ServedModel>> served =
       ServedModel::Load(options.model_dir, options.model);
   absl::StatusOr<std::unique_ptr<SamplerBackend>> backend =
-      served.ok() ? MakeBackend(options) : served.status();
+      served.ok() ? MakeSamplerBackend(options.sampler) : served.status();
   if (!backend.ok()) {
     Log(LogLevel::kError,
         absl::StrCat("cannot load --model=", options.model_dir, ": ", backend.status().message()));

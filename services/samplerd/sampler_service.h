@@ -22,8 +22,8 @@
 // - A stream of a client on this host may move its batches into a
 //   shared-memory channel (SampleRequest.channel, services/wire/
 //   shared_memory_channel.h), served on a thread of its own (at most
-//   kMaxChannels at once in the process); the one exception to "reactions
-//   never block" is that thread's sampling of a one-row batch itself.
+//   kMaxChannels at once in the process), which samples a one-row batch
+//   itself and waits for the pool on larger ones.
 //
 // - With bearer tokens required and checked here (services/common/auth.h),
 //   a call without the right token ends UNAUTHENTICATED before anything else.
