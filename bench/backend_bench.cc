@@ -5,14 +5,19 @@
 //
 //   build/bin/backend_bench [--batches=1,8,32] [--vocab=128256] [--heads=32]
 //       [--keys=1024] [--sampler=entropix] [--transports=shared_memory,inline]
-//       [--streams=4] [--rounds=5] [--calls=40]
+//       [--streams=4] [--rounds=5] [--calls=40] [--gap_us=0]
+//       [--samplerd_flags="--channel_spinners=0 ..."]
 //
 // Rows: Zipf-like logits and random attention scores, both bfloat16 values
 // (what a BF16 model gives the engine), step 0 with a 16-token prompt. The
 // backends take turns round by round (the host's speed drifts); each prints
 // the median and 90th percentile of its calls' wall time, and the remote
 // ones their cost over the in-process call: what running the sampler as a
-// separate service adds to every step of a generation.
+// separate service adds to every step of a generation. --gap_us puts a
+// busy wait between calls, as a decode step's forward pass on the GPU puts
+// one between a sequence's sampler calls (a samplerd thread that waits that
+// long for its next request may have gone to sleep; back-to-back calls
+// never show that wake-up).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -52,6 +57,10 @@ ABSL_FLAG(int32_t, workers, 0,
           "threads of the in-process backend and of samplerd (0: the cores available)");
 ABSL_FLAG(int32_t, rounds, 5, "rounds; each backend makes --calls calls per round");
 ABSL_FLAG(int32_t, calls, 40, "calls per backend and round (after 5 unmeasured ones)");
+ABSL_FLAG(int32_t, gap_us, 0,
+          "busy wait between calls, microseconds (a forward pass between a sequence's steps)");
+ABSL_FLAG(std::string, samplerd_flags, "",
+          "more samplerd flags, space-separated (e.g. \"--channel_spinners=0\")");
 
 namespace entroserve {
 namespace {
@@ -115,7 +124,10 @@ bool Measure(Contender& c, const Batch& batch, int calls) {
   control.bfloat16_values = true;
   control.deadline = absl::Now() + absl::Minutes(5);
   std::vector<double>& out = c.call_us[static_cast<int>(batch.rows.size())];
+  const auto gap = std::chrono::microseconds(absl::GetFlag(FLAGS_gap_us));
   for (int i = -5; i < calls; ++i) {
+    for (const auto until = Clock::now() + gap; Clock::now() < until;) {
+    }
     const auto start = Clock::now();
     absl::StatusOr<std::vector<RowResult>> results = c.backend->Sample(batch.rows, control);
     const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
@@ -187,8 +199,8 @@ void PrintTable(const std::vector<Contender>& contenders, const std::vector<int>
       if (&c == &contenders.front()) {
         std::printf("| %d | %s | %.3f | %.3f | | |\n", b, c.name.c_str(), p50 / 1e3, p90 / 1e3);
       } else {
-        std::printf("| %d | %s | %.3f | %.3f | +%.3f ms | %.2f |\n", b, c.name.c_str(),
-                    p50 / 1e3, p90 / 1e3, (p50 - local) / 1e3, local / p50);
+        std::printf("| %d | %s | %.3f | %.3f | +%.3f ms | %.2f |\n", b, c.name.c_str(), p50 / 1e3,
+                    p90 / 1e3, (p50 - local) / 1e3, local / p50);
       }
     }
   }
@@ -206,6 +218,10 @@ int Run() {
   if (absl::GetFlag(FLAGS_workers) > 0) {
     flags.push_back(absl::StrCat("--workers=", absl::GetFlag(FLAGS_workers)));
   }
+  for (absl::string_view flag :
+       absl::StrSplit(absl::GetFlag(FLAGS_samplerd_flags), ' ', absl::SkipEmpty())) {
+    flags.emplace_back(flag);
+  }
   absl::StatusOr<bench::BenchServer> server =
       bench::BenchServer::Start(absl::GetFlag(FLAGS_samplerd), flags, "listening on", "", 60);
   if (!server.ok()) {
@@ -217,10 +233,13 @@ int Run() {
     std::fprintf(stderr, "%s\n", contenders.status().ToString().c_str());
     return 2;
   }
-  std::printf("samplerd at %s; V=%d, attention %dx%d, sampler %s, %d streams\n",
-              server->address().c_str(), absl::GetFlag(FLAGS_vocab), absl::GetFlag(FLAGS_heads),
-              absl::GetFlag(FLAGS_keys), absl::GetFlag(FLAGS_sampler).c_str(),
-              absl::GetFlag(FLAGS_streams));
+  std::printf(
+      "samplerd at %s (flags: %s); V=%d, attention %dx%d, sampler %s, %d streams, "
+      "%d us between calls\n",
+      server->address().c_str(), absl::GetFlag(FLAGS_samplerd_flags).c_str(),
+      absl::GetFlag(FLAGS_vocab), absl::GetFlag(FLAGS_heads), absl::GetFlag(FLAGS_keys),
+      absl::GetFlag(FLAGS_sampler).c_str(), absl::GetFlag(FLAGS_streams),
+      absl::GetFlag(FLAGS_gap_us));
   const int rounds = absl::GetFlag(FLAGS_rounds);
   for (int b : *batches) {
     const Batch batch = MakeBatch(b, *config);

@@ -81,6 +81,8 @@ ABSL_FLAG(std::string, sampler, "entropix", "sampler of every request");
 ABSL_FLAG(std::string, log_dir, "/tmp", "where the servers' stderr logs go");
 ABSL_FLAG(std::string, runnerd_flags, "",
           "more runnerd flags, space-separated (e.g. \"--sampler_streams=1\")");
+ABSL_FLAG(std::string, samplerd_flags, "",
+          "more flags of every samplerd, space-separated (e.g. \"--channel_spinners=0\")");
 
 namespace entroserve::bench {
 namespace {
@@ -281,6 +283,10 @@ int main(int argc, char** argv) {
       }
       if (absl::GetFlag(FLAGS_samplerd_workers) > 0) {
         samplerd_flags.push_back(absl::StrCat("--workers=", absl::GetFlag(FLAGS_samplerd_workers)));
+      }
+      for (absl::string_view flag :
+           absl::StrSplit(absl::GetFlag(FLAGS_samplerd_flags), ' ', absl::SkipEmpty())) {
+        samplerd_flags.emplace_back(flag);
       }
       absl::StatusOr<BenchServer> started = BenchServer::Start(
           absl::GetFlag(FLAGS_samplerd), samplerd_flags, "listening on",

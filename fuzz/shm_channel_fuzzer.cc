@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memcpy(client.request_area(), body, written);
   client.Post(claimed);
   std::string got;
-  absl::StatusOr<bool> took = (*server)->Take(absl::ZeroDuration(), &got);
+  absl::StatusOr<bool> took = (*server)->Take(absl::ZeroDuration(), absl::ZeroDuration(), &got);
   if (took.ok() && *took) {
     if (got.size() != claimed) abort();
     if (claimed <= written && std::memcmp(got.data(), body, claimed) != 0) abort();

@@ -35,6 +35,8 @@ namespace v1 = ::sampler::v1;
 constexpr absl::Duration kChannelPoll = absl::Milliseconds(50);
 // Channels served now, by every stream of the process.
 std::atomic<int> open_channels{0};
+// Channel threads spinning for a request now (Environment::channel_spinners).
+std::atomic<int> spinning_channels{0};
 
 // What the rows of a call check before being sampled: whether the call was
 // cancelled (set by the reactor's OnCancel) and its deadline.
@@ -67,11 +69,17 @@ SharedMemoryReader* ForPeer(SharedMemoryReader* shm, grpc::CallbackServerContext
 // metrics, and the shared memory this call's peer may use.
 struct CallEnvironment {
   CallEnvironment(const SamplerService::Environment& env, grpc::CallbackServerContext* context)
-      : pool(env.pool), shm(ForPeer(env.shm, context)), metrics(env.metrics) {}
+      : pool(env.pool),
+        shm(ForPeer(env.shm, context)),
+        metrics(env.metrics),
+        channel_spin(env.channel_spin),
+        channel_spinners(env.channel_spinners) {}
 
   WorkerPool* pool;
   SharedMemoryReader* shm;
   SamplerMetrics* metrics;
+  absl::Duration channel_spin;
+  int channel_spinners;
 };
 
 // Samples row `i` of `request` into `result` unless the call says not to,
@@ -324,7 +332,7 @@ class SampleStreamReactor final
     std::string bytes;
     uint64_t n = 0;  // requests taken before this one
     while (!channel_stop_.load(std::memory_order_acquire)) {
-      absl::StatusOr<bool> took = channel_->Take(kChannelPoll, &bytes);
+      absl::StatusOr<bool> took = TakeRequest(&bytes);
       if (!took.ok()) {
         end = took.status();
         break;
@@ -360,6 +368,21 @@ class SampleStreamReactor final
       actions = NextActionsLocked();
     }
     Run(actions);
+  }
+
+  // The channel's next request, as Take: spun for first while fewer than
+  // channel_spinners threads spin, then slept for (up to kChannelPoll).
+  absl::StatusOr<bool> TakeRequest(std::string* bytes) {
+    if (env_.channel_spin > absl::ZeroDuration()) {
+      if (spinning_channels.fetch_add(1) < env_.channel_spinners) {
+        absl::StatusOr<bool> took = channel_->Take(env_.channel_spin, env_.channel_spin, bytes);
+        spinning_channels.fetch_sub(1);
+        if (!took.ok() || *took) return took;
+      } else {
+        spinning_channels.fetch_sub(1);
+      }
+    }
+    return channel_->Take(kChannelPoll, absl::ZeroDuration(), bytes);
   }
 
   // Makes ServeChannel return (the client half-closed, cancelled, or the

@@ -68,6 +68,13 @@ class SamplerService final : public SamplerServiceBase {
     SharedMemoryReader* shm = nullptr;
     SamplerMetrics* metrics = nullptr;  // null: none kept
     const AuthGate* auth = nullptr;     // null: no tokens checked here
+    // A channel's thread spins up to `channel_spin` for its next request
+    // before it sleeps, while fewer than `channel_spinners` threads of the
+    // process spin (samplerd --channel_spin_us, --channel_spinners): at one
+    // row a step, the wake-up of a sleeping thread is a large part of the
+    // round trip.
+    absl::Duration channel_spin = absl::ZeroDuration();
+    int channel_spinners = 0;
   };
 
   explicit SamplerService(Environment environment);

@@ -143,9 +143,25 @@ absl::StatusOr<std::unique_ptr<ChannelServer>> ChannelServer::Open(absl::string_
   return std::unique_ptr<ChannelServer>(new ChannelServer(std::move(region), capacity, taken));
 }
 
-absl::StatusOr<bool> ChannelServer::Take(absl::Duration timeout, std::string* out) {
+absl::StatusOr<bool> ChannelServer::Take(absl::Duration timeout, absl::Duration spin,
+                                         std::string* out) {
   uint32_t* sequence = SequenceWord(region_->data, kRequestDoorbell);
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + timeout;
+  // One guarded access for the whole spin: each guard costs a system call.
+  const absl::Time spin_until = start + std::min(spin, timeout);
+  if (spin > absl::ZeroDuration() && !RunBusGuarded([&] {
+        for (int i = 0;; ++i) {
+          if (__atomic_load_n(sequence, __ATOMIC_ACQUIRE) != taken_) return;
+          if ((i & 63) == 63 &&
+              (interrupted_.load(std::memory_order_relaxed) || absl::Now() >= spin_until)) {
+            return;
+          }
+          CpuRelax();
+        }
+      })) {
+    return Shrank("a request was awaited");
+  }
   while (!interrupted_.load(std::memory_order_acquire)) {
     uint32_t seen = 0;
     if (!GuardedLoad(sequence, &seen)) return Shrank("a request was awaited");

@@ -91,9 +91,12 @@ class ChannelServer {
 
   // Waits at most `timeout` for a request newer than the last one taken
   // (or than what the region held when opened) and copies it into `out`:
-  // true when one came, false on timeout or Interrupt. FAILED_PRECONDITION
-  // when the region shrank or a request claims more than the area holds.
-  absl::StatusOr<bool> Take(absl::Duration timeout, std::string* out);
+  // true when one came, false on timeout or Interrupt. Spins for up to
+  // `spin` of it first (a request due within it is taken without the
+  // sleeping thread's wake-up), then sleeps on the doorbell.
+  // FAILED_PRECONDITION when the region shrank or a request claims more
+  // than the area holds.
+  absl::StatusOr<bool> Take(absl::Duration timeout, absl::Duration spin, std::string* out);
   // Answers the request last taken with `bytes`. RESOURCE_EXHAUSTED when
   // they exceed the area (nothing is written); FAILED_PRECONDITION when the
   // region shrank.

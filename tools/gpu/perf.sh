@@ -19,7 +19,9 @@
 # model        model_tool decode tokens/s, BF16 1B shape, batch 1/8/32, each
 #              with the graphs on and off
 # backend      backend_bench: one step's sampler call in process, through
-#              samplerd's shared-memory channel, its messages, inline (no model)
+#              samplerd's shared-memory channel, its messages, inline (no model);
+#              then one row with 1.5 ms between calls, samplerd's channel
+#              threads spinning or not (--channel_spinners)
 # bench        generate_bench (runnerd, sampler local vs samplerd with and
 #              without the channel), BF16 1B shape, 1/8/32 concurrent
 #              requests, the defaults
@@ -60,7 +62,9 @@ seq_lines() { grep '^seq ' "$1" | sed 's/^seq \([0-9]*\) ([0-9]* prompt tokens) 
 if has build; then
   step "build into $BUILD_DIR"
   SECONDS=0
-  if ! (gpu_build samplerd runnerd model_tool generate_bench backend_bench) \
+  # ON explicitly: a build folder that fell back once keeps OFF in its cache.
+  if ! (CMAKE_ARGS="-DENTROSERVE_FUSED_KERNELS=ON" gpu_build samplerd runnerd model_tool \
+        generate_bench backend_bench) \
     >"$OUT/build.log" 2>&1; then
     grep -E "error|Error" "$OUT/build.log" | head -30
     echo "==> build failed; again without the fused kernels"
@@ -138,6 +142,15 @@ if has backend; then
   step "backend_bench"
   "$BIN/backend_bench" --samplerd="$BIN/samplerd" --rounds "$ROUNDS" 2>&1 |
     tee "$OUT/backend_bench.txt" | grep -v "round" || status=1
+  # One row with a forward pass's pause between calls: samplerd's channel
+  # thread spinning for the next step (the default here) or asleep.
+  for spinners in -1 0; do
+    step "backend_bench, one row, 1.5 ms between calls, samplerd --channel_spinners=$spinners"
+    "$BIN/backend_bench" --samplerd="$BIN/samplerd" --rounds "$ROUNDS" --batches=1 \
+      --gap_us=1500 --transports=shared_memory,shared_memory+messages \
+      --samplerd_flags="--channel_spinners=$spinners" 2>&1 |
+      tee "$OUT/backend_bench_gap_$spinners.txt" | grep -v "round" || status=1
+  done
 fi
 
 bench() {  # $1: label, rest: more generate_bench flags

@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/unknown_field_set.h"
@@ -926,6 +927,32 @@ TEST_F(SamplerdTest, AChannelAnswersEachBatchAsTheMessagesWould) {
   ExpectStillServing();
 }
 
+TEST(SamplerdChannelSpinTest, ASpinningChannelAnswersAsTheMessagesWould) {
+  // Its thread spins 50 ms for each next request: steps that come within
+  // the spin and steps that come after it (it then sleeps) alike.
+  std::unique_ptr<ServerProcess> server =
+      StartSamplerd({"--workers=2", "--channel_spinners=1", "--channel_spin_us=50000"});
+  ASSERT_NE(server, nullptr);
+  std::unique_ptr<v1::Sampler::Stub> stub = v1::Sampler::NewStub(server->NewChannel());
+  std::unique_ptr<ChannelClient> channel = NewChannel();
+  ASSERT_NE(channel, nullptr);
+  Stream stream(stub.get());
+  absl::StatusOr<v1::SampleResponse> attached = stream.Send(ChannelRequest(channel->name()));
+  ASSERT_TRUE(attached.ok()) << attached.status();
+  ASSERT_TRUE(attached->channel().attached()) << attached->channel().error();
+  v1::SampleRequest one;
+  *one.add_rows() = SimpleRow("one", "entropix", 3, /*attention=*/true);
+  for (absl::Duration pause : {absl::ZeroDuration(), absl::Milliseconds(5), absl::Milliseconds(120),
+                               absl::ZeroDuration()}) {
+    absl::SleepFor(pause);
+    absl::StatusOr<v1::SampleResponse> got = Exchange(*channel, one.SerializeAsString());
+    ASSERT_TRUE(got.ok()) << got.status();
+    ExpectSameResults(*got, SampleUnary(stub.get(), one));
+  }
+  const grpc::Status finished = stream.Finish();
+  EXPECT_TRUE(finished.ok()) << finished.error_message();
+}
+
 TEST_F(SamplerdTest, AChannelThatCannotBeServedIsRefusedInBandAndTheStreamGoesOn) {
   std::unique_ptr<ChannelClient> channel = NewChannel();
   ASSERT_NE(channel, nullptr);
@@ -1209,7 +1236,9 @@ TEST(SamplerdShutdownTest, AnOpenStreamIsEndedAfterTheGracePeriod) {
 }
 
 TEST(SamplerdFlagsTest, BadFlagsExitWithAnError) {
-  for (const char* flag : {"--max_message_mb=0", "--port=70000", "--workers=-1"}) {
+  for (const char* flag :
+       {"--max_message_mb=0", "--port=70000", "--workers=-1", "--channel_spin_us=-1",
+        "--channel_spin_us=1000001", "--channel_spinners=-2"}) {
     pid_t pid = 0;
     std::vector<std::string> args = {SamplerdPath(), flag};
     std::vector<char*> argv;

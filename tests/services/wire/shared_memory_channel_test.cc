@@ -60,12 +60,12 @@ TEST(ShmChannelTest, ARequestAndItsAnswerCrossIntact) {
   for (size_t i = 0; i < request.size(); ++i) request[i] = static_cast<char>(i * 31 % 251);
   Post(*client, request);
   std::string got;
-  absl::StatusOr<bool> took = server->Take(absl::Seconds(5), &got);
+  absl::StatusOr<bool> took = server->Take(absl::Seconds(5), absl::ZeroDuration(), &got);
   ASSERT_TRUE(took.ok()) << took.status();
   EXPECT_TRUE(*took);
   EXPECT_EQ(got, request);
   // Taken once: the next Take waits for a new request.
-  took = server->Take(absl::Milliseconds(20), &got);
+  took = server->Take(absl::Milliseconds(20), absl::ZeroDuration(), &got);
   ASSERT_TRUE(took.ok());
   EXPECT_FALSE(*took);
 
@@ -77,7 +77,7 @@ TEST(ShmChannelTest, ARequestAndItsAnswerCrossIntact) {
   EXPECT_EQ(*answer, "the answer");
   // An empty answer is an answer too.
   Post(*client, "x");
-  ASSERT_TRUE(server->Take(absl::Seconds(5), &got).ok());
+  ASSERT_TRUE(server->Take(absl::Seconds(5), absl::ZeroDuration(), &got).ok());
   EXPECT_EQ(got, "x");
   ASSERT_TRUE(server->Answer("").ok());
   EXPECT_TRUE(client->Wait(absl::Seconds(5), absl::ZeroDuration()));
@@ -93,9 +93,13 @@ TEST(ShmChannelTest, ThousandsOfExchangesBetweenTwoThreadsKeepTheirOrder) {
   std::thread serving([&] {
     std::string request;
     for (int i = 0; i < kExchanges; ++i) {
-      absl::StatusOr<bool> took = server->Take(absl::Seconds(10), &request);
+      // The server spins on every third request, as samplerd's channel
+      // threads may (--channel_spinners).
+      absl::StatusOr<bool> took = server->Take(
+          absl::Seconds(10), i % 3 == 0 ? absl::Microseconds(300) : absl::ZeroDuration(), &request);
       if (!took.ok() || !*took) {
-        ADD_FAILURE() << "exchange " << i << ": " << (took.ok() ? "timed out" : took.status().ToString());
+        ADD_FAILURE() << "exchange " << i << ": "
+                      << (took.ok() ? "timed out" : took.status().ToString());
         return;
       }
       ASSERT_TRUE(server->Answer(absl::StrCat("answer to ", request)).ok());
@@ -104,11 +108,50 @@ TEST(ShmChannelTest, ThousandsOfExchangesBetweenTwoThreadsKeepTheirOrder) {
   for (int i = 0; i < kExchanges; ++i) {
     // Half the waits spin, half sleep on the doorbell at once.
     Post(*client, absl::StrCat(i));
-    ASSERT_TRUE(client->Wait(absl::Seconds(10), i % 2 ? absl::Microseconds(200) : absl::ZeroDuration()))
+    ASSERT_TRUE(
+        client->Wait(absl::Seconds(10), i % 2 ? absl::Microseconds(200) : absl::ZeroDuration()))
         << "exchange " << i;
     ASSERT_EQ(*client->Answer(), absl::StrCat("answer to ", i));
   }
   serving.join();
+}
+
+TEST(ShmChannelTest, ASpinningTakeGetsARequestPostedDuringItAndEndsAtItsTimeout) {
+  std::unique_ptr<ChannelClient> client = MustCreate(0);
+  ASSERT_NE(client, nullptr);
+  std::unique_ptr<ChannelServer> server = MustOpen(client->name());
+  ASSERT_NE(server, nullptr);
+  std::string got;
+  // Nothing posted: a spin as long as the timeout ends with it.
+  const absl::Time start = absl::Now();
+  absl::StatusOr<bool> took = server->Take(absl::Milliseconds(30), absl::Seconds(10), &got);
+  ASSERT_TRUE(took.ok()) << took.status();
+  EXPECT_FALSE(*took);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(30));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  // Posted 5 ms into a 10 s spin: taken then, not at the spin's end.
+  std::thread posting([&] {
+    absl::SleepFor(absl::Milliseconds(5));
+    Post(*client, "while it spun");
+  });
+  const absl::Time spin_start = absl::Now();
+  took = server->Take(absl::Seconds(20), absl::Seconds(10), &got);
+  posting.join();
+  ASSERT_TRUE(took.ok()) << took.status();
+  EXPECT_TRUE(*took);
+  EXPECT_EQ(got, "while it spun");
+  EXPECT_LT(absl::Now() - spin_start, absl::Seconds(5));
+  // Interrupt ends a spin too.
+  std::thread interrupting([&] {
+    absl::SleepFor(absl::Milliseconds(5));
+    server->Interrupt();
+  });
+  const absl::Time interrupted_at = absl::Now();
+  took = server->Take(absl::Seconds(20), absl::Seconds(10), &got);
+  interrupting.join();
+  ASSERT_TRUE(took.ok());
+  EXPECT_FALSE(*took);
+  EXPECT_LT(absl::Now() - interrupted_at, absl::Seconds(5));
 }
 
 TEST(ShmChannelTest, AServerOpenedAfterARequestWaitsForTheNextOne) {
@@ -120,11 +163,11 @@ TEST(ShmChannelTest, AServerOpenedAfterARequestWaitsForTheNextOne) {
   std::unique_ptr<ChannelServer> server = MustOpen(client->name());
   ASSERT_NE(server, nullptr);
   std::string got;
-  absl::StatusOr<bool> took = server->Take(absl::Milliseconds(20), &got);
+  absl::StatusOr<bool> took = server->Take(absl::Milliseconds(20), absl::ZeroDuration(), &got);
   ASSERT_TRUE(took.ok());
   EXPECT_FALSE(*took);
   Post(*client, "for the new one");
-  took = server->Take(absl::Seconds(5), &got);
+  took = server->Take(absl::Seconds(5), absl::ZeroDuration(), &got);
   ASSERT_TRUE(took.ok());
   EXPECT_TRUE(*took);
   EXPECT_EQ(got, "for the new one");
@@ -139,7 +182,7 @@ TEST(ShmChannelTest, InterruptWakesATakeAndEndsEveryLaterOne) {
   const absl::Time start = absl::Now();
   std::thread waiting([&] {
     std::string got;
-    took = server->Take(absl::Seconds(30), &got);
+    took = server->Take(absl::Seconds(30), absl::ZeroDuration(), &got);
   });
   absl::SleepFor(absl::Milliseconds(50));
   server->Interrupt();
@@ -149,7 +192,7 @@ TEST(ShmChannelTest, InterruptWakesATakeAndEndsEveryLaterOne) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
   Post(*client, "too late");
   std::string got;
-  took = server->Take(absl::Seconds(5), &got);
+  took = server->Take(absl::Seconds(5), absl::ZeroDuration(), &got);
   ASSERT_TRUE(took.ok());
   EXPECT_FALSE(*took);
 }
@@ -161,13 +204,12 @@ TEST(ShmChannelTest, AnAnswerLargerThanTheAreaIsRefusedAndNothingIsWritten) {
   ASSERT_NE(server, nullptr);
   Post(*client, "q");
   std::string got;
-  ASSERT_TRUE(server->Take(absl::Seconds(5), &got).ok());
+  ASSERT_TRUE(server->Take(absl::Seconds(5), absl::ZeroDuration(), &got).ok());
   const absl::Status too_big = server->Answer(std::string(server->capacity() + 1, 'a'));
   EXPECT_EQ(too_big.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(too_big.message(),
-            absl::StrCat("the answer (", server->capacity() + 1,
-                         " bytes) exceeds the shared-memory channel's area (", server->capacity(),
-                         " bytes)"));
+  EXPECT_EQ(too_big.message(), absl::StrCat("the answer (", server->capacity() + 1,
+                                            " bytes) exceeds the shared-memory channel's area (",
+                                            server->capacity(), " bytes)"));
   EXPECT_FALSE(client->Wait(absl::Milliseconds(20), absl::ZeroDuration()));
 }
 
@@ -180,7 +222,7 @@ TEST(ShmChannelTest, ARequestClaimingMoreThanTheAreaIsAnError) {
   ASSERT_NE(server, nullptr);
   client->Post(static_cast<uint32_t>(client->capacity() + 1));
   std::string got;
-  absl::StatusOr<bool> took = server->Take(absl::Seconds(5), &got);
+  absl::StatusOr<bool> took = server->Take(absl::Seconds(5), absl::ZeroDuration(), &got);
   EXPECT_EQ(took.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(took.status().message(),
             absl::StrCat("a request through the shared-memory channel claims ",
@@ -197,9 +239,13 @@ TEST(ShmChannelTest, ARegionTruncatedUnderTheServerIsAnErrorNotACrash) {
   ASSERT_EQ(ftruncate(fd, 0), 0);
   close(fd);
   std::string got;
-  absl::StatusOr<bool> took = server->Take(absl::Seconds(5), &got);
+  absl::StatusOr<bool> took = server->Take(absl::Seconds(5), absl::ZeroDuration(), &got);
   EXPECT_EQ(took.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(took.status().message(), HasSubstr("the shared-memory channel shrank"));
+  // A spinning Take reads the region as well.
+  took = server->Take(absl::Seconds(5), absl::Milliseconds(10), &got);
+  EXPECT_EQ(took.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(took.status().message(), HasSubstr("shrank while a request was awaited"));
   const absl::Status answered = server->Answer("x");
   EXPECT_EQ(answered.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(answered.message(), HasSubstr("shrank while an answer was written"));
