@@ -8,8 +8,9 @@
 //       [--streams=4] [--rounds=5] [--calls=40] [--gap_us=0]
 //       [--samplerd_flags="--channel_spinners=0 ..."]
 //
-// Rows: Zipf-like logits and random attention scores, both bfloat16 values
-// (what a BF16 model gives the engine), step 0 with a 16-token prompt. The
+// Rows: Zipf-like logits as bfloat16 bits and random attention scores of
+// bfloat16 values (what the engine hands on from a BF16 model's decode
+// step), step 0 with a 16-token prompt. The
 // backends take turns round by round (the host's speed drifts); each prints
 // the median and 90th percentile of its calls' wall time, and the remote
 // ones their cost over the in-process call: what running the sampler as a
@@ -67,9 +68,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Rows and the storage their spans point into.
+// Rows and the storage their spans point into: the logits as bfloat16
+// bits, as the engine hands a BF16 model's decode steps on.
 struct Batch {
   std::vector<OwnedRow> owned;
+  std::vector<std::vector<uint16_t>> logit_bits;
   std::vector<Row> rows;
 };
 
@@ -86,6 +89,7 @@ Batch MakeBatch(int size, const SamplerConfig& config) {
   const int32_t keys = heads > 0 ? absl::GetFlag(FLAGS_keys) : 0;
   Batch batch;
   batch.owned.resize(static_cast<size_t>(size));
+  batch.logit_bits.resize(static_cast<size_t>(size));
   for (int b = 0; b < size; ++b) {
     OwnedRow& owned = batch.owned[static_cast<size_t>(b)];
     std::mt19937_64 engine(static_cast<uint64_t>(b) + 1);
@@ -97,10 +101,13 @@ Batch MakeBatch(int size, const SamplerConfig& config) {
     }
     owned.attention.resize(static_cast<size_t>(heads) * keys);
     for (float& s : owned.attention) s = 4.0f * noise(engine);
-    RoundToBFloat16(&owned.logits);
+    std::vector<uint16_t>& bits = batch.logit_bits[static_cast<size_t>(b)];
+    for (float z : owned.logits) bits.push_back(FloatToBFloat16(z));
+    owned.logits.clear();
     RoundToBFloat16(&owned.attention);
     for (int32_t t = 0; t < 16; ++t) owned.appended_tokens.push_back((t * 101 + b) % vocab);
     owned.Bind();
+    owned.row.logits_bf16 = bits;
     owned.row.sequence_id = absl::StrCat("bench-", b);
     owned.row.config = config;
     owned.row.seed = static_cast<uint64_t>(b) + 7;

@@ -81,7 +81,7 @@ absl::Status SampleValid(const Row& row, absl::string_view prefix, RowResult* re
   return absl::OkStatus();
 }
 
-absl::Status Sample(const Row& row, absl::string_view prefix, RowResult* result) {
+absl::Status SampleFloat(const Row& row, absl::string_view prefix, RowResult* result) {
   RETURN_IF_ERROR(ValidateRow(row, prefix));
   if (row.allowed_tokens.empty()) return SampleValid(row, prefix, result);
   std::vector<float> masked;
@@ -93,6 +93,19 @@ absl::Status Sample(const Row& row, absl::string_view prefix, RowResult* result)
                                             ", which allowed_tokens does not allow"));
   }
   return absl::OkStatus();
+}
+
+// A row whose logits came as bfloat16 bits is sampled from them widened,
+// here on the sampling thread (into a buffer each thread keeps: half a
+// megabyte of fresh pages a row would cost their faults every step).
+absl::Status Sample(const Row& row, absl::string_view prefix, RowResult* result) {
+  if (row.logits_bf16.empty() || !row.logits.empty()) return SampleFloat(row, prefix, result);
+  thread_local std::vector<float> widened;
+  WidenLogits(row.logits_bf16, &widened);
+  Row widened_row = row;
+  widened_row.logits = widened;
+  widened_row.logits_bf16 = {};
+  return SampleFloat(widened_row, prefix, result);
 }
 
 }  // namespace

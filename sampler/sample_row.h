@@ -24,6 +24,9 @@ namespace entroserve {
 // state (stamped with the sampler's name and next_step = step + 1), its seed
 // the row's. Errors name `prefix` ("rows[3]."). Never throws: an exception
 // becomes an INTERNAL status. Thread-safe; a pure function of the row.
+// Logits given as bfloat16 bits (Row::logits_bf16) are widened first, and
+// sampled exactly as the same values in Row::logits would be; errors about
+// their values then name `logits`.
 RowResult SampleRow(const Row& row, absl::string_view prefix);
 
 // The `n` most probable tokens of `logits` with their log-probabilities

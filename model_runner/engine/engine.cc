@@ -445,6 +445,11 @@ void Engine::StepInputs(const std::vector<Sequence*>& candidates, std::vector<Se
     if (s->awaiting_fork) continue;
     SequenceInput input;
     input.cache = &s->cache;
+    // A BF16 model's decode-graph logits stay bfloat16: the sampler widens
+    // them on its own threads, samplerd's transport sends them as they are
+    // (the widening on this thread was the largest host cost of a large
+    // batch's step).
+    input.bf16_logits = true;
     const std::vector<int>& capture = s->capture_attention ? last_layer : std::vector<int>{};
     if (s->prefilling()) {
       // Chunks start at multiples of prefill_chunk whatever else runs.
@@ -484,6 +489,7 @@ void Engine::StepRows(const std::vector<Sequence*>& in_step, const StepOutput& o
     row.allowed_tokens = s->request.allowed_tokens;
     row.state = s->state;
     row.logits = out.logits;
+    row.logits_bf16 = out.logits_bf16;
     if (!out.attention.empty()) {
       const AttentionScores& a = out.attention.front();
       row.attention = a.scores;

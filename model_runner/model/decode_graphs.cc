@@ -246,7 +246,7 @@ std::unique_ptr<DecodeGraphs::Launched> DecodeGraphs::Launch(const std::vector<S
   Graph& g = GraphFor(Key(BatchBucket(B), KeyBucket(longest, row_positions_), std::move(layers)));
   auto launched = std::make_unique<Launched>(this, &g);
   for (size_t i : members)
-    launched->members_.push_back({i, slots[i].past, slots[i].capture_layers});
+    launched->members_.push_back({i, slots[i].past, slots[i].capture_layers, slots[i].bf16_logits});
   FillInputs(g, slots, members);
   const bool fresh = !g.recorded;
   if (fresh) {
@@ -415,9 +415,15 @@ void DecodeGraphs::ReadMember(const Graph& g, const Launched::Member& member, co
   const int64_t V = m_.config.vocab_size, H = m_.heads();
   const at::ScalarType dtype = g.host_out.scalar_type();
   const int64_t size = g.host_out.element_size();
-  out->logits = pool.Take();
-  out->logits.resize(static_cast<size_t>(V));
-  Widen(row, dtype, V, out->logits.data());
+  if (member.bf16_logits && dtype == at::kBFloat16) {
+    out->logits_bf16 = pool.TakeBf16();
+    out->logits_bf16.resize(static_cast<size_t>(V));
+    std::memcpy(out->logits_bf16.data(), row, static_cast<size_t>(V) * sizeof(uint16_t));
+  } else {
+    out->logits = pool.Take();
+    out->logits.resize(static_cast<size_t>(V));
+    Widen(row, dtype, V, out->logits.data());
+  }
   const int64_t keys = member.past + 1;
   const int64_t first_key =
       m_.config.sliding_window ? std::max<int64_t>(0, keys - *m_.config.sliding_window) : 0;

@@ -105,6 +105,7 @@ class DecodeGraphs {
       size_t index;  // in the launch's slots
       int64_t past;
       std::vector<int> capture_layers;
+      bool bf16_logits;
     };
     DecodeGraphs* const owner_;
     Graph* const g_;

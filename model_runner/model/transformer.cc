@@ -745,7 +745,7 @@ absl::Status Validate(const Model::Impl& impl, absl::Span<const SequenceInput> i
                                 " new tokens exceed max_sequence_length ",
                                 impl.max_sequence_length));
     }
-    Slot slot{state, state->length, count, offset, {}, in.tokens};
+    Slot slot{state, state->length, count, offset, {}, in.tokens, in.bf16_logits};
     for (int layer : in.attention_layers) {
       int resolved = layer < 0 ? layer + static_cast<int>(layers) : layer;
       if (resolved < 0 || resolved >= layers) {
@@ -1113,24 +1113,40 @@ absl::StatusOr<StepOutput> Model::Forward(absl::Span<const SequenceInput> inputs
 bool Model::asynchronous_launch() const { return impl_->graphs && impl_->device.is_cuda(); }
 
 void Model::Recycle(StepOutput&& output) const {
-  for (SequenceOutput& s : output.sequences) impl_->outputs.Give(std::move(s.logits));
+  for (SequenceOutput& s : output.sequences) impl_->outputs.Give(std::move(s));
 }
 
-std::vector<float> OutputPool::Take() {
+namespace {
+
+template <typename T>
+std::vector<T> TakeFrom(std::mutex& mu, std::vector<std::vector<T>>& free) {
   std::lock_guard<std::mutex> lock(mu);
   if (free.empty()) return {};
-  std::vector<float> logits = std::move(free.back());
+  std::vector<T> logits = std::move(free.back());
   free.pop_back();
   return logits;
 }
 
-void OutputPool::Give(std::vector<float> logits) {
-  // Kept at its size: a later resize to the same vocabulary writes nothing,
-  // and the caller overwrites every value (a zero fill first would cost as
-  // much as the copy itself).
+// Kept at its size: a later resize to the same vocabulary writes nothing,
+// and the caller overwrites every value (a zero fill first would cost as
+// much as the copy itself).
+template <typename T>
+void GiveTo(std::mutex& mu, std::vector<std::vector<T>>& free, size_t limit,
+            std::vector<T>&& logits) {
   if (logits.capacity() == 0) return;
   std::lock_guard<std::mutex> lock(mu);
   if (free.size() < limit) free.push_back(std::move(logits));
+}
+
+}  // namespace
+
+std::vector<float> OutputPool::Take() { return TakeFrom(mu, free); }
+
+std::vector<uint16_t> OutputPool::TakeBf16() { return TakeFrom(mu, free_bf16); }
+
+void OutputPool::Give(SequenceOutput&& output) {
+  GiveTo(mu, free, limit, std::move(output.logits));
+  GiveTo(mu, free_bf16, limit, std::move(output.logits_bf16));
 }
 
 // ---------------------------------------------------------------------------

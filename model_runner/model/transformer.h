@@ -191,6 +191,13 @@ struct SequenceInput {
   // Layers whose attention scores to capture for the last new token; a
   // negative index counts from the end (-1: the last layer). Empty: none.
   std::vector<int> attention_layers = {-1};
+  // BF16 models: the logits in SequenceOutput::logits_bf16, as the model
+  // computed them, when this step runs as a decode graph (a decode step on
+  // CUDA): half the bytes of float32 and no widening on the host, for a
+  // caller that hands them on (the engine: to the sampler, which widens
+  // them on its own threads, or to samplerd as they are). Every other step
+  // fills `logits`.
+  bool bf16_logits = false;
 };
 
 // Pre-softmax attention scores of one layer, row-major [heads, keys].
@@ -203,7 +210,10 @@ struct AttentionScores {
 };
 
 struct SequenceOutput {
-  std::vector<float> logits;               // [vocab_size], of the last new token
+  // [vocab_size], of the last new token: float32 in `logits`, or bfloat16
+  // bits in `logits_bf16` (SequenceInput::bf16_logits); one is empty.
+  std::vector<float> logits;
+  std::vector<uint16_t> logits_bf16;
   std::vector<AttentionScores> attention;  // in the order of attention_layers
 };
 

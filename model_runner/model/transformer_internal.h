@@ -44,11 +44,13 @@ struct OutputPool {
   // A vector to overwrite: empty, or one handed back, still at its size
   // and holding its old values.
   std::vector<float> Take();
-  void Give(std::vector<float> logits);
+  std::vector<uint16_t> TakeBf16();
+  void Give(SequenceOutput&& output);
 
   std::mutex mu;
   std::vector<std::vector<float>> free;
-  size_t limit = 256;  // vectors kept at most
+  std::vector<std::vector<uint16_t>> free_bf16;
+  size_t limit = 256;  // vectors kept at most, of each kind
 };
 
 struct Model::Impl {
@@ -113,6 +115,7 @@ struct Slot {
   int64_t offset;                   // first row in the packed [tokens, ...] activations
   std::vector<int> capture_layers;  // resolved, non-negative
   absl::Span<const int32_t> tokens;
+  bool bf16_logits = false;  // SequenceInput's
 };
 
 // The layer math both forward paths share (transformer.cc). Each follows

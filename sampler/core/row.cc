@@ -39,6 +39,15 @@ absl::Status CheckTopLogprobs(int32_t top_logprobs, absl::string_view prefix) {
 
 absl::Status CheckRowLogits(const Row& row, absl::string_view prefix) {
   const std::string field = absl::StrCat(prefix, "logits");
+  if (!row.logits_bf16.empty()) {
+    if (!row.logits.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " and ", field, "_bf16 are both set; a row carries one of them"));
+    }
+    std::vector<float> widened;
+    WidenLogits(row.logits_bf16, &widened);
+    return CheckLogits(widened, absl::StrCat(field, "_bf16"));
+  }
   if (row.logits.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, " is empty: shape [0], but V must be >= 1"));
@@ -122,8 +131,15 @@ absl::Status CheckPreStageTokens(const Config& c, int64_t vocab_size, const std:
 
 }  // namespace
 
+void WidenLogits(absl::Span<const uint16_t> bits, std::vector<float>* out) {
+  out->resize(bits.size());
+  DecodeTensorTo(DType::kBFloat16, reinterpret_cast<const char*>(bits.data()),
+                 static_cast<int64_t>(bits.size()), out->data());
+}
+
 void OwnedRow::Bind() {
   row.logits = logits;
+  row.logits_bf16 = {};
   row.attention = attention;
   row.appended_tokens = appended_tokens;
   row.allowed_tokens = allowed_tokens;

@@ -40,6 +40,11 @@ struct Row {
   SamplerState state;
   // Next-token logits [V]: finite or -inf (a masked token).
   absl::Span<const float> logits;
+  // Or the same as bfloat16 bits, instead of `logits` (a row sets one): a
+  // BF16 model's values handed on without widening them first. SampleRow
+  // widens them on the sampling thread (exactly: every bfloat16 is a
+  // float32); a remote backend puts them on the wire as they are.
+  absl::Span<const uint16_t> logits_bf16;
   // Last-layer pre-softmax attention scores [heads, keys], row-major; empty
   // for none.
   absl::Span<const float> attention;
@@ -60,8 +65,13 @@ struct Row {
   // of the tokens it does not allow as -inf (SampleRow).
   absl::Span<const uint64_t> allowed_tokens;
 
-  int64_t vocab_size() const { return static_cast<int64_t>(logits.size()); }
+  int64_t vocab_size() const {
+    return static_cast<int64_t>(logits.empty() ? logits_bf16.size() : logits.size());
+  }
 };
+
+// `bits` (Row::logits_bf16) as float32 in `out`, resized.
+void WidenLogits(absl::Span<const uint16_t> bits, std::vector<float>* out);
 
 // A Row together with the storage its spans point into (a row decoded from
 // the wire, or rounded through a wire dtype). Move-only: a move keeps the
@@ -80,7 +90,8 @@ struct OwnedRow {
   OwnedRow& operator=(const OwnedRow&) = delete;
 
   // Points row.logits, row.attention, row.appended_tokens and
-  // row.allowed_tokens at the vectors above; call after filling them.
+  // row.allowed_tokens at the vectors above (and clears row.logits_bf16);
+  // call after filling them.
   void Bind();
 };
 

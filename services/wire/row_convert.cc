@@ -1,9 +1,13 @@
 #include "services/wire/row_convert.h"
 
+#include <cstring>
 #include <limits>
 #include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "sampler/base/status_macros.h"
@@ -135,22 +139,44 @@ uint64_t SlotBytes(size_t n, DType dtype) {
   return (bytes + 63) / 64 * 64;
 }
 
-// `tensor` of `shape` holding `values` as `dtype`: encoded into `data`, or
-// into `region` at *offset (then advanced) and referenced.
-void EncodeTensorField(DType dtype, std::initializer_list<int64_t> shape,
-                       absl::Span<const float> values, SharedMemoryRegion* region, uint64_t* offset,
-                       v1::Tensor* tensor) {
+// `tensor` of `shape` (`n` values) as `dtype`, which `encode` writes (room
+// for n elements): into `data`, or into `region` at *offset (then
+// advanced) and referenced.
+void EncodeTensorField(DType dtype, std::initializer_list<int64_t> shape, size_t n,
+                       absl::FunctionRef<void(char*)> encode, SharedMemoryRegion* region,
+                       uint64_t* offset, v1::Tensor* tensor) {
   tensor->set_dtype(WireDType(dtype));
   for (int64_t dim : shape) tensor->add_shape(dim);
   if (region == nullptr) {
-    tensor->set_data(EncodeTensor(dtype, values));
+    std::string* data = tensor->mutable_data();
+    data->resize(n * static_cast<size_t>(ElementSize(dtype)));
+    encode(data->data());
     return;
   }
-  EncodeTensorTo(dtype, values, region->data() + *offset);
+  encode(region->data() + *offset);
   v1::SharedMemoryRef* ref = tensor->mutable_shared_memory();
   ref->set_region(region->name());
   ref->set_offset(*offset);
-  *offset += SlotBytes(values.size(), dtype);
+  *offset += SlotBytes(n, dtype);
+}
+
+// The row's logits as `dtype` at `out`. Logits that came as bfloat16 bits
+// go into a bfloat16 tensor as they are (the bytes their widened values
+// would encode to) and into a float32 one widened; float16 rounds them.
+void EncodeLogitsTo(const Row& row, DType dtype, char* out) {
+  const absl::Span<const uint16_t> bits = row.logits_bf16;
+  if (bits.empty()) {
+    EncodeTensorTo(dtype, row.logits, out);
+  } else if (dtype == DType::kBFloat16) {
+    std::memcpy(out, bits.data(), bits.size() * sizeof(uint16_t));
+  } else if (dtype == DType::kFloat32) {
+    DecodeTensorTo(DType::kBFloat16, reinterpret_cast<const char*>(bits.data()),
+                   static_cast<int64_t>(bits.size()), reinterpret_cast<float*>(out));
+  } else {
+    std::vector<float> widened;
+    WidenLogits(bits, &widened);
+    EncodeTensorTo(dtype, widened, out);
+  }
 }
 
 void EncodeRow(const Row& row, DType dtype, SharedMemoryRegion* region, uint64_t* offset,
@@ -160,10 +186,15 @@ void EncodeRow(const Row& row, DType dtype, SharedMemoryRegion* region, uint64_t
   ConfigToSpec(row.config, out->mutable_spec());
   out->set_seed(row.seed);
   if (!row.state.empty()) StateToProto(row.state, out->mutable_state());
-  EncodeTensorField(dtype, {row.vocab_size()}, row.logits, region, offset, out->mutable_logits());
+  const int64_t vocab = row.vocab_size();
+  EncodeTensorField(
+      dtype, {vocab}, static_cast<size_t>(vocab), [&](char* at) { EncodeLogitsTo(row, dtype, at); },
+      region, offset, out->mutable_logits());
   if (!row.attention.empty()) {
-    EncodeTensorField(dtype, {row.heads, row.keys}, row.attention, region, offset,
-                      out->mutable_attention());
+    EncodeTensorField(
+        dtype, {row.heads, row.keys}, row.attention.size(),
+        [&](char* at) { EncodeTensorTo(dtype, row.attention, at); }, region, offset,
+        out->mutable_attention());
   }
   SpecialTokensToProto(row.special_tokens, out->mutable_special_tokens());
   out->mutable_appended_tokens()->Add(row.appended_tokens.begin(), row.appended_tokens.end());
@@ -328,7 +359,8 @@ absl::StatusOr<OwnedRow> DecodeRow(const v1::SampleRow& row, const std::string& 
 uint64_t SharedMemoryBytes(absl::Span<const Row> rows, DType dtype) {
   uint64_t bytes = 0;
   for (const Row& row : rows) {
-    bytes += SlotBytes(row.logits.size(), dtype) + SlotBytes(row.attention.size(), dtype);
+    bytes += SlotBytes(static_cast<size_t>(row.vocab_size()), dtype) +
+             SlotBytes(row.attention.size(), dtype);
   }
   return bytes;
 }

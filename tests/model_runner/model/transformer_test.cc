@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "model_runner/checkpoint/model_config.h"
 #include "model_runner/checkpoint/safetensors.h"
+#include "sampler/core/row.h"
 #include "tests/model_runner/test_util/tiny_checkpoint.h"
 
 namespace entroserve {
@@ -384,6 +385,50 @@ TEST_P(FamilyTest, DecodeGraphsGiveTheEagerPassesOutputs) {
     }
     EXPECT_GT(b[0].length(), 24);  // outgrew its row
     EXPECT_GE(b[0].capacity(), b[0].length());
+  }
+}
+
+// SequenceInput::bf16_logits: a BF16 model's decode-graph steps hand the
+// logits over as the bfloat16 bits they were computed in, which widen to
+// exactly the float32 logits of the same step without the flag; steps that
+// do not run as a graph (the prompt's) give float32 logits still.
+TEST_P(FamilyTest, Bf16LogitsOfDecodeGraphsWidenToTheFloatLogits) {
+  TinyCheckpoint ckpt(GetParam()());
+  ModelOptions options = GraphOptions(4, 32);  // a row for each of the four caches
+  options.dtype = ComputeDType::kBFloat16;
+  std::unique_ptr<Model> model = LoadOk(ckpt.dir.path(), options);
+  ASSERT_NE(model, nullptr);
+  std::vector<SequenceCache> wide(2), narrow(2);
+  std::vector<std::vector<int32_t>> fed = {Tokens(ckpt.config, 6, 1), Tokens(ckpt.config, 3, 2)};
+  for (int step = 0; step < 5; ++step) {
+    std::vector<SequenceInput> in_wide, in_narrow;
+    for (size_t i = 0; i < 2; ++i) {
+      in_wide.push_back({&wide[i], fed[i], {-1}});
+      in_narrow.push_back({&narrow[i], fed[i], {-1}, /*bf16_logits=*/true});
+    }
+    absl::StatusOr<StepOutput> x = model->Forward(in_wide);
+    absl::StatusOr<StepOutput> y = model->Forward(in_narrow);
+    ASSERT_TRUE(x.ok() && y.ok()) << x.status() << y.status();
+    for (size_t i = 0; i < 2; ++i) {
+      const SequenceOutput& u = x->sequences[i];
+      const SequenceOutput& v = y->sequences[i];
+      EXPECT_TRUE(u.logits_bf16.empty());
+      if (step == 0) {  // the prompt: an eager step
+        EXPECT_TRUE(v.logits_bf16.empty());
+        EXPECT_EQ(v.logits, u.logits);
+      } else {
+        EXPECT_TRUE(v.logits.empty()) << "step " << step;
+        std::vector<float> widened;
+        WidenLogits(v.logits_bf16, &widened);
+        EXPECT_EQ(widened, u.logits) << "step " << step << " seq " << i;
+      }
+      ASSERT_EQ(u.attention.size(), 1u);
+      ASSERT_EQ(v.attention.size(), 1u);
+      EXPECT_EQ(u.attention[0].scores, v.attention[0].scores);
+      fed[i] = {static_cast<int32_t>(std::max_element(u.logits.begin(), u.logits.end()) -
+                                     u.logits.begin())};
+    }
+    model->Recycle(*std::move(y));  // the next step fills the recycled vectors
   }
 }
 

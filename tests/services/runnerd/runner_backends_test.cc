@@ -142,6 +142,37 @@ TEST(LocalSamplerBackendTest, EverySamplerGivesWhatSamplerdsCodeGivesOverTheWire
   }
 }
 
+// Rows whose logits are bfloat16 bits (a BF16 model's decode steps, as the
+// engine hands them on) sample as their float values do, whatever the wire
+// dtype the backend rounds through.
+TEST(LocalSamplerBackendTest, Bf16LogitsSampleAsTheirFloatValues) {
+  for (const DType dtype : {DType::kBFloat16, DType::kFloat32, DType::kFloat16}) {
+    LocalSamplerBackend local(dtype);
+    for (const SamplerDescription& description : ListSamplers()) {
+      SCOPED_TRACE(absl::StrCat(description.name, " ", DTypeName(dtype)));
+      OwnedRow a = RandomRow(description.defaults, 0, 7, SamplerState());
+      std::vector<float> rounded;
+      RoundThroughWire(DType::kBFloat16, a.logits, &rounded);
+      a.logits = rounded;
+      a.row.logits = a.logits;
+      std::vector<uint16_t> bits(rounded.size());
+      for (size_t i = 0; i < bits.size(); ++i) bits[i] = FloatToBFloat16(rounded[i]);
+      Row b = a.row;
+      b.logits = {};
+      b.logits_bf16 = bits;
+      for (bool bfloat16_values : {false, true}) {  // the rounding path and the direct one
+        SampleControl control;
+        control.bfloat16_values = bfloat16_values;
+        absl::StatusOr<std::vector<RowResult>> want = local.Sample({&a.row, 1}, control);
+        absl::StatusOr<std::vector<RowResult>> got = local.Sample({&b, 1}, control);
+        ASSERT_TRUE(want.ok() && got.ok());
+        ASSERT_TRUE((*got)[0].status.ok()) << (*got)[0].status;
+        ExpectSameResult((*got)[0], (*want)[0]);
+      }
+    }
+  }
+}
+
 TEST(LocalSamplerBackendTest, BadRowsGetSamplerdsInBandErrors) {
   LocalSamplerBackend local(DType::kBFloat16);
   OwnedRow nan = RandomRow(GreedyConfig(), 0, 1, SamplerState());

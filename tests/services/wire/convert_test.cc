@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <variant>
@@ -25,6 +26,7 @@
 #include "services/samplerd/row_sampling.h"
 #include "services/wire/row_convert.h"
 #include "services/wire/sampler_convert.h"
+#include "services/wire/shared_memory.h"
 
 namespace entroserve {
 namespace {
@@ -480,6 +482,53 @@ TEST(DecodeAttentionTest, NonFiniteScoresAreRejected) {
 
 // ---------------------------------------------------------------------------
 // State
+
+// Logits that came as bfloat16 bits (Row::logits_bf16) go on the wire as
+// the same bytes as their float32 values would, in every dtype, inline and
+// in shared memory (as bfloat16: the bits copied as they are).
+TEST(EncodeRowsTest, Bf16LogitsEncodeAsTheirFloatValues) {
+  std::vector<uint16_t> bits(1000);
+  for (size_t i = 0; i < bits.size(); ++i) {
+    bits[i] = FloatToBFloat16(std::sin(static_cast<float>(i)) * 9.0f);
+  }
+  bits[7] = 0xff80;  // -inf
+  std::vector<float> widened;
+  WidenLogits(bits, &widened);
+  const std::vector<float> attention = {0.5f, -1.25f};
+  Row as_float;
+  as_float.config = ListSamplers().front().defaults;
+  as_float.logits = widened;
+  as_float.attention = attention;
+  as_float.heads = 1;
+  as_float.keys = 2;
+  Row as_bits = as_float;
+  as_bits.logits = {};
+  as_bits.logits_bf16 = bits;
+  for (DType dtype : {DType::kBFloat16, DType::kFloat32, DType::kFloat16}) {
+    const std::string name = DTypeName(dtype);
+    EXPECT_EQ(SharedMemoryBytes({&as_bits, 1}, dtype), SharedMemoryBytes({&as_float, 1}, dtype));
+    v1::SampleRequest a, b;
+    EncodeRows({&as_float, 1}, dtype, &a);
+    EncodeRows({&as_bits, 1}, dtype, &b);
+    EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString()) << name;
+    EXPECT_EQ(b.rows(0).logits().data().size(), bits.size() * ElementSize(dtype)) << name;
+
+    absl::StatusOr<std::unique_ptr<SharedMemoryRegion>> ra =
+        SharedMemoryRegion::Create(SharedMemoryBytes({&as_float, 1}, dtype));
+    absl::StatusOr<std::unique_ptr<SharedMemoryRegion>> rb =
+        SharedMemoryRegion::Create(SharedMemoryBytes({&as_bits, 1}, dtype));
+    ASSERT_TRUE(ra.ok() && rb.ok()) << ra.status() << rb.status();
+    EncodeRows({&as_float, 1}, dtype, &a, ra->get());
+    EncodeRows({&as_bits, 1}, dtype, &b, rb->get());
+    EXPECT_EQ(std::string((*ra)->data(), SharedMemoryBytes({&as_float, 1}, dtype)),
+              std::string((*rb)->data(), SharedMemoryBytes({&as_bits, 1}, dtype)))
+        << name;
+    EXPECT_EQ(a.rows(0).logits().shared_memory().offset(),
+              b.rows(0).logits().shared_memory().offset());
+    EXPECT_EQ(a.rows(0).attention().shared_memory().offset(),
+              b.rows(0).attention().shared_memory().offset());
+  }
+}
 
 TEST(StateTest, RoundTripsThroughTheProto) {
   SamplerState state;
