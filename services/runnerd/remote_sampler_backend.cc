@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -40,6 +41,10 @@ bool RefusedSharedMemory(const std::vector<RowResult>& results) {
 }
 
 }  // namespace
+
+absl::Duration RemoteSamplerOptions::DefaultRowsSpin() {
+  return std::thread::hardware_concurrency() >= 8 ? absl::Milliseconds(2) : absl::ZeroDuration();
+}
 
 // One SampleStream over the callback API: Send() starts a read and a write
 // (one batch in flight), Await() waits for the answer or the end.
@@ -432,12 +437,11 @@ absl::StatusOr<RemoteSamplerBackend::Outcome> RemoteSamplerBackend::Exchange(
   request_.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(channel->request_area()));
   channel->Post(static_cast<uint32_t>(bytes));
   const absl::Time deadline = absl::Now() + options_.response_timeout;
-  // Only a one-row step spins: its answer is due within microseconds, and
-  // only it is latency-bound; with more rows the call outlasts a wake-up by
-  // far, and the shards' threads spinning side by side would take the cores
-  // samplerd samples on when runnerd and samplerd share few.
+  // A wake from sleep is one of several in a step's round trip (runnerd's
+  // shard threads, samplerd's channel thread and pool): each costs tens of
+  // microseconds on a virtual machine.
   absl::Duration spin =
-      request_.rows_size() == 1 ? options_.shm_channel_spin : absl::ZeroDuration();
+      request_.rows_size() == 1 ? options_.shm_channel_spin : options_.shm_channel_spin_rows;
   // Between sleeps: whether the stream broke (samplerd gone), stop, the
   // response timeout.
   while (!channel->Wait(std::min(kPollInterval, deadline - absl::Now()), spin)) {

@@ -94,8 +94,14 @@ struct RemoteSamplerOptions {
   bool shm_channel = true;
   // How long a one-row step through the channel spins for its answer
   // before it sleeps on the doorbell (a wake from sleep costs tens of
-  // microseconds); steps of more rows sleep at once.
+  // microseconds).
   absl::Duration shm_channel_spin = absl::Microseconds(200);
+  // The same for a step of more rows: on a machine of 8 hardware threads or
+  // more, 2 ms (the shards' threads spinning side by side leave samplerd
+  // cores to sample on); on fewer they would take samplerd's cores, and the
+  // step sleeps at once.
+  absl::Duration shm_channel_spin_rows = DefaultRowsSpin();
+  static absl::Duration DefaultRowsSpin();
   // Largest message either way, bytes (runnerd's --max_message_mb).
   int max_message_bytes = 64 << 20;
   // A connected samplerd's answer to one batch; past it the stream counts as

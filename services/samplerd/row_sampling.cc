@@ -25,17 +25,17 @@ void SetRowFailure(const v1::SampleRow& row, const absl::Status& status, v1::Sam
 void SampleOneRow(const v1::SampleRow& row, int index, v1::SampleResult* result,
                   SharedMemoryReader* shm) {
   const std::string prefix = RowPrefix(index);
+  // Each pool thread decodes into its own row, reused from row to row.
+  thread_local OwnedRow owned;
   // Decoding allocates (a bad_alloc on a huge row must not end the server).
-  absl::StatusOr<OwnedRow> owned = absl::InternalError("not decoded");
   const absl::Status decoded = RunGuarded(prefix + "internal error", [&] {
-    owned = DecodeRow(row, prefix, row.has_seed() ? 0 : PickSeed(), shm);
-    return owned.status();
+    return DecodeRowInto(row, prefix, row.has_seed() ? 0 : PickSeed(), shm, &owned);
   });
   if (!decoded.ok()) {
     SetRowFailure(row, decoded, result);
     return;
   }
-  EncodeResult(owned->row, SampleRow(owned->row, prefix), result);
+  EncodeResult(owned.row, SampleRow(owned.row, prefix), result);
 }
 
 }  // namespace entroserve

@@ -44,7 +44,8 @@ ABSL_FLAG(int32_t, channel_spin_us, 2000,
           "2000 covers a 1B model's decode step on a GPU. 0 never spins.");
 ABSL_FLAG(int32_t, channel_spinners, -1,
           "How many channel threads may spin at once (each holds a core while it spins); "
-          "the others sleep at once. -1: one per 8 hardware threads (none below 8).");
+          "the others sleep at once. -1: one per 4 hardware threads, none below 8 (16 give 4, "
+          "as many as runnerd's sampler streams).");
 
 namespace entroserve {
 namespace {
@@ -58,6 +59,12 @@ struct SamplerdOptions {
   absl::Duration channel_spin;
   int channel_spinners = 0;
 };
+
+// --channel_spinners=-1: a spinning thread holds a core, so none on a small
+// machine (its cores sample), one per 4 hardware threads from 8 on.
+int DefaultSpinners(unsigned hardware_threads) {
+  return hardware_threads < 8 ? 0 : static_cast<int>(hardware_threads / 4);
+}
 
 // Every flag, checked and parsed once.
 absl::StatusOr<SamplerdOptions> OptionsFromFlags() {
@@ -82,7 +89,7 @@ absl::StatusOr<SamplerdOptions> OptionsFromFlags() {
         "--channel_spinners must be >= 0, or -1 for one per 8 hardware threads; got ", spinners));
   }
   options.channel_spinners =
-      spinners >= 0 ? spinners : static_cast<int>(std::thread::hardware_concurrency() / 8);
+      spinners >= 0 ? spinners : DefaultSpinners(std::thread::hardware_concurrency());
   return options;
 }
 

@@ -330,6 +330,14 @@ void AllowedTokensToProto(absl::Span<const uint64_t> mask, int64_t vocab_size,
 absl::StatusOr<OwnedRow> DecodeRow(const v1::SampleRow& row, const std::string& prefix,
                                    uint64_t seed_if_absent, SharedMemoryReader* shm) {
   OwnedRow owned;
+  RETURN_IF_ERROR(DecodeRowInto(row, prefix, seed_if_absent, shm, &owned));
+  return owned;
+}
+
+absl::Status DecodeRowInto(const v1::SampleRow& row, const std::string& prefix,
+                           uint64_t seed_if_absent, SharedMemoryReader* shm, OwnedRow* into) {
+  OwnedRow& owned = *into;
+  owned.row = Row();
   Row& out = owned.row;
   out.sequence_id = row.sequence_id();
   out.step = row.step();
@@ -341,6 +349,8 @@ absl::StatusOr<OwnedRow> DecodeRow(const v1::SampleRow& row, const std::string& 
   if (row.has_attention()) {
     RETURN_IF_ERROR(DecodeAttention(row.attention(), absl::StrCat(prefix, "attention"),
                                     &owned.attention, &out.heads, &out.keys, shm));
+  } else {
+    owned.attention.clear();
   }
   out.special_tokens = SpecialTokensFromProto(row.special_tokens());
   ASSIGN_OR_RETURN(out.state, ConvertState(row.state(), absl::StrCat(prefix, "state")));
@@ -351,9 +361,11 @@ absl::StatusOr<OwnedRow> DecodeRow(const v1::SampleRow& row, const std::string& 
     RETURN_IF_ERROR(
         AllowedTokensFromProto(row.allowed_tokens(), static_cast<int64_t>(owned.logits.size()),
                                absl::StrCat(prefix, "allowed_tokens"), &owned.allowed_tokens));
+  } else {
+    owned.allowed_tokens.clear();
   }
   owned.Bind();
-  return owned;
+  return absl::OkStatus();
 }
 
 uint64_t SharedMemoryBytes(absl::Span<const Row> rows, DType dtype) {

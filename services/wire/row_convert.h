@@ -81,6 +81,13 @@ void AllowedTokensToProto(absl::Span<const uint64_t> mask, int64_t vocab_size,
 absl::StatusOr<OwnedRow> DecodeRow(const sampler::v1::SampleRow& row, const std::string& prefix,
                                    uint64_t seed_if_absent, SharedMemoryReader* shm = nullptr);
 
+// The same into `into`, whose vectors keep their storage: a thread that
+// decodes row after row into one OwnedRow writes its half-megabyte of
+// logits over the last row's, without fresh pages or a zero fill first.
+// On an error `into` holds part of the row.
+absl::Status DecodeRowInto(const sampler::v1::SampleRow& row, const std::string& prefix,
+                           uint64_t seed_if_absent, SharedMemoryReader* shm, OwnedRow* into);
+
 // Bytes of shared memory EncodeRows needs for `rows`' tensors as `dtype`.
 uint64_t SharedMemoryBytes(absl::Span<const Row> rows, DType dtype);
 

@@ -530,6 +530,42 @@ TEST(EncodeRowsTest, Bf16LogitsEncodeAsTheirFloatValues) {
   }
 }
 
+// DecodeRowInto reuses one OwnedRow row after row: what a row does not
+// carry (attention, an allowed set, a state) is not left over from the
+// row before, and the spans point at the reused vectors.
+TEST(DecodeRowIntoTest, ARowDecodedOverAnotherKeepsNothingOfIt) {
+  v1::SampleRow full = GoodRow();
+  full.mutable_spec()->set_name("entropix");
+  *full.mutable_attention() = Float32Tensor({1, 3}, {0.5f, 1.5f, -2.0f});
+  full.mutable_allowed_tokens()->mutable_ids()->add_ids(3);
+  full.mutable_state()->set_sampler("entropix");
+  full.mutable_state()->set_next_step(4);
+  full.set_step(4);
+  full.add_appended_tokens(2);
+  const v1::SampleRow plain = GoodRow();
+  OwnedRow reused;
+  ASSERT_TRUE(DecodeRowInto(full, "rows[0].", 0, nullptr, &reused).ok());
+  EXPECT_EQ(reused.row.heads, 1);
+  EXPECT_EQ(reused.row.attention.size(), 3u);
+  EXPECT_FALSE(reused.row.allowed_tokens.empty());
+  const float* storage = reused.logits.data();
+  ASSERT_TRUE(DecodeRowInto(plain, "rows[0].", 0, nullptr, &reused).ok());
+  absl::StatusOr<OwnedRow> fresh = DecodeRow(plain, "rows[0].", 0);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(reused.logits.data(), storage);  // the same storage, overwritten
+  EXPECT_EQ(reused.logits, fresh->logits);
+  EXPECT_EQ(reused.row.logits.data(), reused.logits.data());
+  EXPECT_TRUE(reused.row.attention.empty());
+  EXPECT_EQ(reused.row.heads, 0);
+  EXPECT_EQ(reused.row.keys, 0);
+  EXPECT_TRUE(reused.row.allowed_tokens.empty());
+  EXPECT_TRUE(reused.row.appended_tokens.empty());
+  EXPECT_TRUE(reused.row.state.empty());
+  EXPECT_EQ(reused.row.step, 0);
+  EXPECT_EQ(reused.row.seed, 7u);
+  EXPECT_EQ(SamplerName(reused.row.config), "greedy");
+}
+
 TEST(StateTest, RoundTripsThroughTheProto) {
   SamplerState state;
   state.sampler = "alpha";
