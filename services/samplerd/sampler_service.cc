@@ -105,14 +105,16 @@ class RefusedCall final : public Reactor {
   void OnDone() override { delete this; }
 };
 
-// Samples every row of `request` into `response` on `pool` (one task a row),
-// then calls `done` on the thread that finished the last row, or inline when
-// there are no rows, or when there is one and `one_row_here` (a thread of
-// samplerd's own that would only wait: no hand-off to the pool).
-// `request`, `response` and `control` must stay alive until `done` runs.
+// Samples every row of `request` into `response` on `pool`, then calls
+// `done` on the thread that finished the last row, or inline when there are
+// no rows. With `sample_here` (a thread of samplerd's own that would only
+// wait) the calling thread samples rows too, before it returns: a one-row
+// batch is never handed off, and a larger one wakes one pool thread fewer,
+// whose wake-up would be on the batch's path. `request`, `response` and
+// `control` must stay alive until `done` runs.
 void SampleBatchAsync(const CallEnvironment& env, const v1::SampleRequest* request,
                       v1::SampleResponse* response, const CallControl* control,
-                      std::function<void()> done, bool one_row_here = false) {
+                      std::function<void()> done, bool sample_here = false) {
   const int rows = request->rows_size();
   if (env.metrics != nullptr) env.metrics->ObserveMessage(rows);
   if (rows == 0) {
@@ -124,25 +126,26 @@ void SampleBatchAsync(const CallEnvironment& env, const v1::SampleRequest* reque
   response->mutable_results()->Reserve(rows);
   std::vector<v1::SampleResult*> results(rows);
   for (int i = 0; i < rows; ++i) results[i] = response->add_results();
-  if (rows == 1 && one_row_here) {
-    SampleRowOfCall(env, *request, 0, *control, results[0]);
-    done();
-    return;
-  }
-
-  struct Countdown {
-    std::atomic<int> remaining;
+  // Each task, and the calling thread with sample_here, takes the next row
+  // not yet taken until none is left.
+  struct Batch {
+    std::vector<v1::SampleResult*> results;
+    std::atomic<int> next{0};
+    std::atomic<int> remaining{0};
     std::function<void()> done;
   };
-  auto countdown = std::make_shared<Countdown>();
-  countdown->remaining.store(rows, std::memory_order_relaxed);
-  countdown->done = std::move(done);
-  for (int i = 0; i < rows; ++i) {
-    env.pool->Schedule([env, request, control, i, result = results[i], countdown] {
-      SampleRowOfCall(env, *request, i, *control, result);
-      if (countdown->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) countdown->done();
-    });
-  }
+  auto batch = std::make_shared<Batch>();
+  batch->results = std::move(results);
+  batch->remaining.store(rows, std::memory_order_relaxed);
+  batch->done = std::move(done);
+  auto take_rows = [env, request, control, batch, rows] {
+    for (int i; (i = batch->next.fetch_add(1, std::memory_order_relaxed)) < rows;) {
+      SampleRowOfCall(env, *request, i, *control, batch->results[i]);
+      if (batch->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) batch->done();
+    }
+  };
+  for (int i = sample_here ? 1 : 0; i < rows; ++i) env.pool->Schedule(take_rows);
+  if (sample_here) take_rows();
 }
 
 // Unary Sample: the request is parsed, the batch goes to the pool, and the
@@ -324,8 +327,8 @@ class SampleStreamReactor final
     return absl::OkStatus();
   }
 
-  // The channel's thread: each request is parsed, sampled (one row on this
-  // thread, more on the pool) and answered, until StopChannel or an error,
+  // The channel's thread: each request is parsed, sampled (on this thread
+  // and, with more rows, the pool) and answered, until StopChannel or an error,
   // which ends the stream.
   void ServeChannel() {
     absl::Status end;
@@ -350,7 +353,7 @@ class SampleStreamReactor final
       absl::Notification sampled;
       SampleBatchAsync(
           env_, &request, &response, &control_, [&sampled] { sampled.Notify(); },
-          /*one_row_here=*/true);
+          /*sample_here=*/true);
       sampled.WaitForNotification();
       response.SerializeToString(&bytes);
       if (end = channel_->Answer(bytes); !end.ok()) break;

@@ -22,8 +22,8 @@
 // - A stream of a client on this host may move its batches into a
 //   shared-memory channel (SampleRequest.channel, services/wire/
 //   shared_memory_channel.h), served on a thread of its own (at most
-//   kMaxChannels at once in the process), which samples a one-row batch
-//   itself and waits for the pool on larger ones.
+//   kMaxChannels at once in the process), which samples rows itself beside
+//   the pool (a one-row batch alone) and waits for the pool's.
 //
 // - With bearer tokens required and checked here (services/common/auth.h),
 //   a call without the right token ends UNAUTHENTICATED before anything else.
