@@ -42,8 +42,9 @@ bool RefusedSharedMemory(const std::vector<RowResult>& results) {
 
 }  // namespace
 
-absl::Duration RemoteSamplerOptions::DefaultRowsSpin() {
-  return std::thread::hardware_concurrency() >= 8 ? absl::Milliseconds(2) : absl::ZeroDuration();
+absl::Duration RemoteSamplerOptions::DefaultChannelSpin(bool one_row) {
+  if (std::thread::hardware_concurrency() >= 8) return absl::Milliseconds(2);
+  return one_row ? absl::Microseconds(200) : absl::ZeroDuration();
 }
 
 // One SampleStream over the callback API: Send() starts a read and a write

@@ -92,16 +92,17 @@ struct RemoteSamplerOptions {
   // With shared memory: steps through a shared-memory channel when samplerd
   // takes one (above); false keeps them in the stream's messages.
   bool shm_channel = true;
-  // How long a one-row step through the channel spins for its answer
-  // before it sleeps on the doorbell (a wake from sleep costs tens of
-  // microseconds).
-  absl::Duration shm_channel_spin = absl::Microseconds(200);
-  // The same for a step of more rows: on a machine of 8 hardware threads or
-  // more, 2 ms (the shards' threads spinning side by side leave samplerd
-  // cores to sample on); on fewer they would take samplerd's cores, and the
-  // step sleeps at once.
-  absl::Duration shm_channel_spin_rows = DefaultRowsSpin();
-  static absl::Duration DefaultRowsSpin();
+  // How long a step through the channel spins for its answer before it
+  // sleeps on the doorbell (a wake from sleep costs tens of microseconds,
+  // more on a virtual machine), a one-row step and one of more rows. On a
+  // machine of 8 hardware threads or more, 2 ms for both (a row alone takes
+  // ~0.2 ms to sample on a GPU host's cores; the shards' threads spinning
+  // side by side leave samplerd cores to sample on); on fewer, 200 us for a
+  // one-row step and none for more rows, whose spinning shards would take
+  // samplerd's cores.
+  absl::Duration shm_channel_spin = DefaultChannelSpin(/*one_row=*/true);
+  absl::Duration shm_channel_spin_rows = DefaultChannelSpin(/*one_row=*/false);
+  static absl::Duration DefaultChannelSpin(bool one_row);
   // Largest message either way, bytes (runnerd's --max_message_mb).
   int max_message_bytes = 64 << 20;
   // A connected samplerd's answer to one batch; past it the stream counts as
