@@ -64,7 +64,7 @@ ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 600 ${TESTS:+-R "$TES
 
 if [ -z "$SANITIZE" ] && ((ASAN_PASS)); then
   ASAN_SUITES="utf8 signals tensor rng candidates configs fast_math top_tokens entropix alpha \
-    stages stages_samplers chain_order chain_presets pre_stages sample_row_mask convert \
+    stages stages_samplers chain_order chain_presets pre_stages sample_row_mask sample_row_bf16 convert \
     config_reflection shared_memory shared_memory_channel worker_pool message_bytes \
     samplerd_integration \
     samplerd_security tokenizer tokenizer_regex_syntax chat_template samplerctl_core log"
