@@ -47,6 +47,12 @@ SamplerMetrics::SamplerMetrics(prometheus::Registry& registry)
                             .Help("Rows in each request message (batch size).")
                             .Register(registry)
                             .Add({}, ExponentialBuckets(1, 2, 10))),
+      batch_seconds_(prometheus::BuildHistogram()
+                         .Name("entroserve_sampler_batch_seconds")
+                         .Help("Seconds from a batch's start to its last row sampled (all its "
+                               "rows, across the workers).")
+                         .Register(registry)
+                         .Add({}, ExponentialBuckets(1e-5, 2, 18))),
       shared_memory_rows_(prometheus::BuildCounter()
                               .Name("entroserve_sampler_shared_memory_rows_total")
                               .Help("Rows whose tensors were read from shared memory.")

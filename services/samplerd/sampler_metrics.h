@@ -41,6 +41,12 @@ class SamplerMetrics {
   void ObserveRow(const sampler::v1::SampleRow& row, const sampler::v1::SampleResult& result,
                   absl::Duration elapsed);
   void ObserveMessage(int rows);
+  // A batch of rows sampled, from its start to its last row's end (all its
+  // rows, across the pool): beside runnerd's sampler call for the same
+  // step, what the transport and runnerd's own work add.
+  void ObserveBatch(absl::Duration elapsed) {
+    batch_seconds_.Observe(absl::ToDoubleSeconds(elapsed));
+  }
   // A stream's shared-memory channel started or stopped being served.
   void ChannelOpened() { shm_channels_.Increment(); }
   void ChannelClosed() { shm_channels_.Decrement(); }
@@ -52,6 +58,7 @@ class SamplerMetrics {
   prometheus::Family<prometheus::Histogram>& entropy_;
   prometheus::Family<prometheus::Histogram>& varentropy_;
   prometheus::Histogram& rows_per_message_;
+  prometheus::Histogram& batch_seconds_;
   prometheus::Counter& shared_memory_rows_;
   prometheus::Gauge& shm_channels_;
 };

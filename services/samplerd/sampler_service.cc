@@ -121,6 +121,13 @@ void SampleBatchAsync(const CallEnvironment& env, const v1::SampleRequest* reque
     done();
     return;
   }
+  if (env.metrics != nullptr) {
+    // Observed before `done`, which may end the call.
+    done = [metrics = env.metrics, start = absl::Now(), done = std::move(done)] {
+      metrics->ObserveBatch(absl::Now() - start);
+      done();
+    };
+  }
   // The results exist before any task runs, so that tasks only touch their
   // own element.
   response->mutable_results()->Reserve(rows);

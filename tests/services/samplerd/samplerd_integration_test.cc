@@ -1050,18 +1050,46 @@ TEST_F(SamplerdTest, BadBytesInAChannelEndTheStreamNamingTheRequest) {
   ExpectStillServing();
 }
 
-// entroserve_sampler_shm_channels on samplerd's /metrics; -1 when absent.
-double ChannelsGauge(int metrics_port) {
+// The unlabelled sample `name` on samplerd's /metrics; -1 when absent.
+double MetricValue(int metrics_port, absl::string_view name) {
   absl::StatusOr<std::string> page = HttpGet(metrics_port, "/metrics");
   if (!page.ok()) return -1;
+  const std::string prefix = absl::StrCat(name, " ");
   for (absl::string_view line : absl::StrSplit(*page, '\n')) {
     double value = 0;
-    if (absl::ConsumePrefix(&line, "entroserve_sampler_shm_channels ") &&
-        absl::SimpleAtod(line, &value)) {
-      return value;
-    }
+    if (absl::ConsumePrefix(&line, prefix) && absl::SimpleAtod(line, &value)) return value;
   }
   return -1;
+}
+
+double ChannelsGauge(int metrics_port) {
+  return MetricValue(metrics_port, "entroserve_sampler_shm_channels");
+}
+
+TEST(SamplerdBatchMetricsTest, EveryBatchWithRowsIsTimedOnceWhicheverWayItCame) {
+  const int metrics_port = FreeTcpPort();
+  std::unique_ptr<ServerProcess> server =
+      StartSamplerd({absl::StrCat("--metrics_port=", metrics_port), "--workers=2"});
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Sampler::NewStub(server->NewChannel());
+  const std::string count = "entroserve_sampler_batch_seconds_count";
+  EXPECT_EQ(MetricValue(metrics_port, count), 0);
+  v1::SampleRequest three;
+  for (int i = 0; i < 3; ++i) *three.add_rows() = SimpleRow(absl::StrCat("r", i), "chain", 5);
+  SampleUnary(stub.get(), three);
+  EXPECT_EQ(MetricValue(metrics_port, count), 1);
+  std::unique_ptr<ChannelClient> channel = NewChannel();
+  ASSERT_NE(channel, nullptr);
+  Stream stream(stub.get());
+  ASSERT_TRUE(stream.Send(three).ok());
+  EXPECT_EQ(MetricValue(metrics_port, count), 2);
+  // The request for a channel has no rows: no batch.
+  ASSERT_TRUE(stream.Send(ChannelRequest(channel->name()))->channel().attached());
+  EXPECT_EQ(MetricValue(metrics_port, count), 2);
+  ASSERT_TRUE(Exchange(*channel, three.SerializeAsString()).ok());
+  EXPECT_EQ(MetricValue(metrics_port, count), 3);
+  EXPECT_GT(MetricValue(metrics_port, "entroserve_sampler_batch_seconds_sum"), 0);
+  EXPECT_TRUE(stream.Finish().ok());
 }
 
 TEST(SamplerdChannelMetricsTest, TheGaugeCountsTheChannelsServedNow) {
