@@ -101,9 +101,8 @@ absl::Status SampleFloat(const Row& row, absl::string_view prefix, RowResult* re
 absl::Status Sample(const Row& row, absl::string_view prefix, RowResult* result) {
   if (row.logits_bf16.empty() || !row.logits.empty()) return SampleFloat(row, prefix, result);
   thread_local std::vector<float> widened;
-  WidenLogits(row.logits_bf16, &widened);
   Row widened_row = row;
-  widened_row.logits = widened;
+  widened_row.logits = FloatLogits(row, &widened);
   widened_row.logits_bf16 = {};
   return SampleFloat(widened_row, prefix, result);
 }

@@ -137,6 +137,12 @@ void WidenLogits(absl::Span<const uint16_t> bits, std::vector<float>* out) {
                  static_cast<int64_t>(bits.size()), out->data());
 }
 
+absl::Span<const float> FloatLogits(const Row& row, std::vector<float>* buffer) {
+  if (row.logits_bf16.empty()) return row.logits;
+  WidenLogits(row.logits_bf16, buffer);
+  return *buffer;
+}
+
 void OwnedRow::Bind() {
   row.logits = logits;
   row.logits_bf16 = {};

@@ -73,6 +73,10 @@ struct Row {
 // `bits` (Row::logits_bf16) as float32 in `out`, resized.
 void WidenLogits(absl::Span<const uint16_t> bits, std::vector<float>* out);
 
+// The row's logits as float32: `logits` itself, or `logits_bf16` widened
+// into `buffer` (valid while both are).
+absl::Span<const float> FloatLogits(const Row& row, std::vector<float>* buffer);
+
 // A Row together with the storage its spans point into (a row decoded from
 // the wire, or rounded through a wire dtype). Move-only: a move keeps the
 // vectors' buffers, so `row`'s spans stay valid.

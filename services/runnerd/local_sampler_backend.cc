@@ -19,8 +19,7 @@ RowResult SampleRounded(const Row& row, DType wire_dtype, bool bfloat16_values,
   OwnedRow rounded;
   rounded.row = row;
   std::vector<float> widened;
-  if (!row.logits_bf16.empty()) WidenLogits(row.logits_bf16, &widened);
-  RoundThroughWire(wire_dtype, row.logits_bf16.empty() ? row.logits : widened, &rounded.logits);
+  RoundThroughWire(wire_dtype, FloatLogits(row, &widened), &rounded.logits);
   RoundThroughWire(wire_dtype, row.attention, &rounded.attention);
   rounded.appended_tokens.assign(row.appended_tokens.begin(), row.appended_tokens.end());
   rounded.allowed_tokens.assign(row.allowed_tokens.begin(), row.allowed_tokens.end());

@@ -86,7 +86,7 @@ absl::StatusOr<SamplerdOptions> OptionsFromFlags() {
   const int32_t spinners = absl::GetFlag(FLAGS_channel_spinners);
   if (spinners < -1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--channel_spinners must be >= 0, or -1 for one per 8 hardware threads; got ", spinners));
+        "--channel_spinners must be >= 0, or -1 for one per 4 hardware threads; got ", spinners));
   }
   options.channel_spinners =
       spinners >= 0 ? spinners : DefaultSpinners(std::thread::hardware_concurrency());

@@ -165,17 +165,14 @@ void EncodeTensorField(DType dtype, std::initializer_list<int64_t> shape, size_t
 // would encode to) and into a float32 one widened; float16 rounds them.
 void EncodeLogitsTo(const Row& row, DType dtype, char* out) {
   const absl::Span<const uint16_t> bits = row.logits_bf16;
-  if (bits.empty()) {
-    EncodeTensorTo(dtype, row.logits, out);
-  } else if (dtype == DType::kBFloat16) {
+  if (!bits.empty() && dtype == DType::kBFloat16) {
     std::memcpy(out, bits.data(), bits.size() * sizeof(uint16_t));
-  } else if (dtype == DType::kFloat32) {
+  } else if (!bits.empty() && dtype == DType::kFloat32) {
     DecodeTensorTo(DType::kBFloat16, reinterpret_cast<const char*>(bits.data()),
                    static_cast<int64_t>(bits.size()), reinterpret_cast<float*>(out));
   } else {
     std::vector<float> widened;
-    WidenLogits(bits, &widened);
-    EncodeTensorTo(dtype, widened, out);
+    EncodeTensorTo(dtype, FloatLogits(row, &widened), out);
   }
 }
 

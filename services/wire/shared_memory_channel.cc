@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "sampler/base/status_macros.h"
@@ -52,6 +53,16 @@ void CpuRelax() {
 #endif
 }
 
+// Polls `done` (a load, no system call) until it holds or `until` has
+// passed, reading the clock every 64 polls; whether it held.
+bool SpinUntil(absl::Time until, absl::FunctionRef<bool()> done) {
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    if ((i & 63) == 63 && absl::Now() >= until) return false;
+    CpuRelax();
+  }
+}
+
 absl::Status Shrank(absl::string_view what) {
   return absl::FailedPreconditionError(absl::StrCat("the shared-memory channel shrank while ", what,
                                                     " (bus error); was it truncated?"));
@@ -87,10 +98,9 @@ bool ChannelClient::Wait(absl::Duration timeout, absl::Duration spin) {
   uint32_t* sequence = SequenceWord(region_->data(), kResponseDoorbell);
   const absl::Time start = absl::Now();
   const absl::Time spin_until = start + std::min(spin, timeout);
-  for (int i = 0;; ++i) {
-    if (__atomic_load_n(sequence, __ATOMIC_ACQUIRE) == sequence_) return true;
-    if ((i & 63) == 63 && absl::Now() >= spin_until) break;
-    CpuRelax();
+  if (SpinUntil(spin_until,
+                [&] { return __atomic_load_n(sequence, __ATOMIC_ACQUIRE) == sequence_; })) {
+    return true;
   }
   const absl::Time deadline = start + timeout;
   while (true) {
@@ -151,14 +161,10 @@ absl::StatusOr<bool> ChannelServer::Take(absl::Duration timeout, absl::Duration 
   // One guarded access for the whole spin: each guard costs a system call.
   const absl::Time spin_until = start + std::min(spin, timeout);
   if (spin > absl::ZeroDuration() && !RunBusGuarded([&] {
-        for (int i = 0;; ++i) {
-          if (__atomic_load_n(sequence, __ATOMIC_ACQUIRE) != taken_) return;
-          if ((i & 63) == 63 &&
-              (interrupted_.load(std::memory_order_relaxed) || absl::Now() >= spin_until)) {
-            return;
-          }
-          CpuRelax();
-        }
+        SpinUntil(spin_until, [&] {
+          return __atomic_load_n(sequence, __ATOMIC_ACQUIRE) != taken_ ||
+                 interrupted_.load(std::memory_order_relaxed);
+        });
       })) {
     return Shrank("a request was awaited");
   }
